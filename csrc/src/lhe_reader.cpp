@@ -1,0 +1,366 @@
+#include "madsbi/lhe_reader.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <string_view>
+#include <system_error>
+
+namespace madsbi {
+
+namespace {
+
+constexpr int kMaxParticlesPerEvent = 1000;
+
+inline bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+
+inline const char* skip_space(const char* p, const char* end) {
+  while (p < end && is_space(*p)) ++p;
+  return p;
+}
+
+// from_chars rejects a leading '+', which LHE files use for every signed number.
+template <typename T>
+inline bool parse_number(const char*& p, const char* end, T& out) {
+  p = skip_space(p, end);
+  if (p < end && *p == '+') ++p;
+  const auto result = std::from_chars(p, end, out);
+  if (result.ec != std::errc()) return false;
+  p = result.ptr;
+  return true;
+}
+
+}  // namespace
+
+// Jagged particle columns of the events parsed into one chunk, padded at the end.
+struct LheReader::ParticleColumns {
+  std::vector<std::int32_t> pdg, status, mother1, mother2, color1, color2;
+  std::vector<double> px, py, pz, energy, mass, lifetime, spin;
+};
+
+LheReader::LheReader(const std::string& path, std::size_t block_bytes)
+    : path_(path), block_bytes_(std::max<std::size_t>(block_bytes, 1 << 16)) {
+  // Open here so that a missing file fails at construction, in the caller's thread.
+  gzFile probe = gzopen(path_.c_str(), "rb");
+  if (probe == nullptr) {
+    throw std::invalid_argument("cannot open LHE file '" + path_ + "': " + std::strerror(errno));
+  }
+  gzclose(probe);
+  producer_ = std::thread([this]() { produce(); });
+  try {
+    const std::size_t init_end = find_or_fill("</init>", 0);
+    const std::size_t opening = buf_.find("<LesHouchesEvents");
+    if (opening == std::string::npos || (init_end != std::string::npos && opening > init_end)) {
+      fail("not a Les Houches Event file: no <LesHouchesEvents> tag at the start");
+    }
+    if (init_end == std::string::npos) fail("file ends before </init> (truncated header)");
+    pos_ = init_end + std::strlen("</init>");
+    header_.assign(buf_, 0, pos_);
+  } catch (...) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    producer_.join();
+    throw;
+  }
+}
+
+LheReader::~LheReader() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (producer_.joinable()) producer_.join();
+}
+
+void LheReader::produce() {
+  gzFile file = gzopen(path_.c_str(), "rb");
+  auto push = [this](Block&& block) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [this]() { return stop_ || queue_.size() < kQueueDepth; });
+    if (stop_) return false;
+    queue_.push_back(std::move(block));
+    cv_.notify_all();
+    return true;
+  };
+  if (file == nullptr) {
+    Block b;
+    b.error = std::string("cannot open: ") + std::strerror(errno);
+    push(std::move(b));
+    return;
+  }
+  gzbuffer(file, 1 << 18);
+  for (;;) {
+    Block block;
+    block.data.resize(block_bytes_);
+    const int n = gzread(file, block.data.data(), static_cast<unsigned>(block_bytes_));
+    int errnum = Z_OK;
+    const char* message = gzerror(file, &errnum);
+    if (n < 0 || (errnum != Z_OK && errnum != Z_STREAM_END)) {
+      block.data.clear();
+      block.error = (errnum == Z_BUF_ERROR)
+                        ? std::string("gzip stream is truncated (unexpected end of file)")
+                        : std::string("gzip stream is corrupt: ") + (message ? message : "?");
+      push(std::move(block));
+      break;
+    }
+    block.data.resize(static_cast<std::size_t>(n));
+    if (static_cast<std::size_t>(n) < block_bytes_) block.eof = gzeof(file) != 0 || n == 0;
+    const bool eof = block.eof;
+    if (!push(std::move(block)) || eof) break;
+  }
+  gzclose(file);
+}
+
+bool LheReader::fill() {
+  if (input_done_) return false;
+  Block block;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [this]() { return !queue_.empty(); });
+    block = std::move(queue_.front());
+    queue_.pop_front();
+  }
+  cv_.notify_all();
+  if (!block.error.empty()) {
+    input_done_ = true;
+    fail(block.error);
+  }
+  if (block.eof) input_done_ = true;
+  // Drop the consumed prefix before growing, so the buffer stays a few blocks long.
+  if (pos_ > 0 && pos_ * 2 >= buf_.size()) {
+    consumed_before_buffer_ += pos_;
+    buf_.erase(0, pos_);
+    pos_ = 0;
+  }
+  buf_.append(block.data);
+  return !block.data.empty() || !input_done_;
+}
+
+std::size_t LheReader::find_or_fill(const char* needle, std::size_t from) {
+  const std::size_t len = std::strlen(needle);
+  for (;;) {
+    const std::size_t at = buf_.find(needle, from);
+    if (at != std::string::npos) return at;
+    // Search only the new bytes next time, overlapping by a needle split across blocks.
+    // `from` >= pos_ always, and fill() may drop the pos_ bytes before it.
+    from = std::max(from, buf_.size() >= len ? buf_.size() - len + 1 : std::size_t{0});
+    const std::size_t old_pos = pos_;
+    if (!fill()) return std::string::npos;
+    from -= old_pos - pos_;
+  }
+}
+
+void LheReader::fail(const std::string& what) const {
+  throw LheError("LHE file '" + path_ + "': " + what + " (after " +
+                 std::to_string(events_read_) + " events, at decompressed byte " +
+                 std::to_string(consumed_before_buffer_ + pos_) + ")");
+}
+
+void LheReader::set_weight_ids(const std::vector<std::string>& ids) {
+  weight_ids_ = ids;
+  weight_index_.clear();
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (!weight_index_.emplace(ids[i], static_cast<int>(i)).second) {
+      throw std::invalid_argument("weight ids: '" + ids[i] + "' is listed twice");
+    }
+  }
+  weight_seen_.assign(ids.size(), 0);
+}
+
+LheEventChunk LheReader::read(std::size_t max_events) {
+  LheEventChunk chunk;
+  chunk.n_weights = weight_ids_.size();
+  ParticleColumns columns;
+  std::vector<std::int64_t> offsets{0};
+  while (!finished_ && chunk.n_events < max_events) {
+    const std::size_t start = find_or_fill("<event", pos_);
+    // Only the gap before the next event can hold the closing tag.
+    const std::string_view gap = std::string_view(buf_).substr(
+        pos_, start == std::string::npos ? std::string::npos : start - pos_);
+    if (gap.find("</LesHouchesEvents>") != std::string_view::npos) {
+      finished_ = true;
+      pos_ += gap.size();
+      break;
+    }
+    if (start == std::string::npos) {
+      pos_ = buf_.size();
+      fail("file ends without </LesHouchesEvents> (truncated?)");
+    }
+    pos_ = start;
+    const std::size_t stop = find_or_fill("</event>", start);
+    if (stop == std::string::npos) {
+      pos_ = buf_.size();
+      fail("file ends inside an <event> block (truncated)");
+    }
+    // find_or_fill may have moved the buffer; locate the event again from pos_.
+    const char* data = buf_.data();
+    parse_event(data + pos_, data + stop, chunk, columns, offsets);
+    pos_ = stop + std::strlen("</event>");
+    ++chunk.n_events;
+    ++events_read_;
+  }
+
+  // Pad the jagged particle columns to n_events × max_particles.
+  const std::size_t n = chunk.n_events;
+  std::size_t p_max = 0;
+  for (std::size_t e = 0; e < n; ++e) {
+    p_max = std::max<std::size_t>(p_max, static_cast<std::size_t>(offsets[e + 1] - offsets[e]));
+  }
+  chunk.max_particles = p_max;
+  const std::size_t cells = n * p_max;
+  chunk.pdg.assign(cells, 0);
+  chunk.status.assign(cells, 0);
+  chunk.mother1.assign(cells, 0);
+  chunk.mother2.assign(cells, 0);
+  chunk.color1.assign(cells, 0);
+  chunk.color2.assign(cells, 0);
+  chunk.momentum.assign(cells * 4, 0.0);
+  chunk.mass.assign(cells, 0.0);
+  chunk.lifetime.assign(cells, 0.0);
+  chunk.spin.assign(cells, 0.0);
+  for (std::size_t e = 0; e < n; ++e) {
+    const std::size_t begin = static_cast<std::size_t>(offsets[e]);
+    const std::size_t count = static_cast<std::size_t>(offsets[e + 1]) - begin;
+    for (std::size_t j = 0; j < count; ++j) {
+      const std::size_t src = begin + j, dst = e * p_max + j;
+      chunk.pdg[dst] = columns.pdg[src];
+      chunk.status[dst] = columns.status[src];
+      chunk.mother1[dst] = columns.mother1[src];
+      chunk.mother2[dst] = columns.mother2[src];
+      chunk.color1[dst] = columns.color1[src];
+      chunk.color2[dst] = columns.color2[src];
+      chunk.momentum[dst * 4 + 0] = columns.energy[src];
+      chunk.momentum[dst * 4 + 1] = columns.px[src];
+      chunk.momentum[dst * 4 + 2] = columns.py[src];
+      chunk.momentum[dst * 4 + 3] = columns.pz[src];
+      chunk.mass[dst] = columns.mass[src];
+      chunk.lifetime[dst] = columns.lifetime[src];
+      chunk.spin[dst] = columns.spin[src];
+    }
+  }
+  return chunk;
+}
+
+void LheReader::parse_event(const char* begin, const char* end, LheEventChunk& chunk,
+                            ParticleColumns& c, std::vector<std::int64_t>& offsets) {
+  const char* p = static_cast<const char*>(std::memchr(begin, '>', end - begin));
+  if (p == nullptr) fail("malformed <event> tag");
+  ++p;
+  int nup = 0, idprup = 0;
+  double xwgtup = 0, scalup = 0, aqedup = 0, aqcdup = 0;
+  if (!parse_number(p, end, nup) || !parse_number(p, end, idprup) ||
+      !parse_number(p, end, xwgtup) || !parse_number(p, end, scalup) ||
+      !parse_number(p, end, aqedup) || !parse_number(p, end, aqcdup)) {
+    fail("malformed first line of event " + std::to_string(events_read_));
+  }
+  if (nup < 1 || nup > kMaxParticlesPerEvent) {
+    fail("event " + std::to_string(events_read_) + " declares " + std::to_string(nup) +
+         " particles (expected 1.." + std::to_string(kMaxParticlesPerEvent) + ")");
+  }
+  chunk.n_particles.push_back(nup);
+  chunk.process_id.push_back(idprup);
+  chunk.weight.push_back(xwgtup);
+  chunk.scale.push_back(scalup);
+  chunk.aqed.push_back(aqedup);
+  chunk.aqcd.push_back(aqcdup);
+  for (int i = 0; i < nup; ++i) {
+    std::int32_t id, st, m1, m2, c1, c2;
+    double px, py, pz, e, m, vt, sp;
+    if (!parse_number(p, end, id) || !parse_number(p, end, st) || !parse_number(p, end, m1) ||
+        !parse_number(p, end, m2) || !parse_number(p, end, c1) || !parse_number(p, end, c2) ||
+        !parse_number(p, end, px) || !parse_number(p, end, py) || !parse_number(p, end, pz) ||
+        !parse_number(p, end, e) || !parse_number(p, end, m) || !parse_number(p, end, vt) ||
+        !parse_number(p, end, sp)) {
+      fail("malformed particle line " + std::to_string(i + 1) + " of event " +
+           std::to_string(events_read_));
+    }
+    c.pdg.push_back(id);
+    c.status.push_back(st);
+    c.mother1.push_back(m1);
+    c.mother2.push_back(m2);
+    c.color1.push_back(c1);
+    c.color2.push_back(c2);
+    c.px.push_back(px);
+    c.py.push_back(py);
+    c.pz.push_back(pz);
+    c.energy.push_back(e);
+    c.mass.push_back(m);
+    c.lifetime.push_back(vt);
+    c.spin.push_back(sp);
+  }
+  offsets.push_back(offsets.back() + nup);
+
+  // Optional blocks after the particles; only <rwgt> matters here.
+  const std::string_view rest(p, static_cast<std::size_t>(end - p));
+  const std::size_t rw = rest.find("<rwgt>");
+  const std::size_t n_ids = weight_ids_.size();
+  if (rw == std::string_view::npos) {
+    if (n_ids > 0) {
+      fail("event " + std::to_string(events_read_) + " has no <rwgt> block, but the header " +
+           "declares " + std::to_string(n_ids) + " weight ids");
+    }
+    return;
+  }
+  if (n_ids == 0) {
+    fail("event " + std::to_string(events_read_) +
+         " carries <rwgt> weights but the header declares no <initrwgt> weight ids");
+  }
+  const std::size_t row = chunk.rwgt.size();
+  chunk.rwgt.resize(row + n_ids, 0.0);
+  std::fill(weight_seen_.begin(), weight_seen_.end(), 0);
+  const std::size_t rw_end = rest.find("</rwgt>", rw);
+  if (rw_end == std::string_view::npos) {
+    fail("event " + std::to_string(events_read_) + ": <rwgt> block is not closed");
+  }
+  std::size_t at = rw + 6;
+  std::size_t expected = 0;  // ids usually come in header order: try that before hashing
+  for (;;) {
+    const std::size_t tag = rest.find("<wgt", at);
+    if (tag == std::string_view::npos || tag > rw_end) break;
+    const std::size_t q1 = rest.find_first_of("'\"", rest.find("id", tag));
+    const std::size_t q2 = q1 == std::string_view::npos ? q1 : rest.find(rest[q1], q1 + 1);
+    const std::size_t gt = q2 == std::string_view::npos ? q2 : rest.find('>', q2);
+    if (gt == std::string_view::npos || gt > rw_end) {
+      fail("event " + std::to_string(events_read_) + ": malformed <wgt> tag");
+    }
+    const std::string_view id = rest.substr(q1 + 1, q2 - q1 - 1);
+    int col = -1;
+    if (expected < n_ids && id == weight_ids_[expected]) {
+      col = static_cast<int>(expected);
+    } else {
+      const auto it = weight_index_.find(std::string(id));
+      if (it == weight_index_.end()) {
+        fail("event " + std::to_string(events_read_) + " has weight id '" + std::string(id) +
+             "', which the header's <initrwgt> does not declare");
+      }
+      col = it->second;
+    }
+    expected = static_cast<std::size_t>(col) + 1;
+    const char* v = rest.data() + gt + 1;
+    double value = 0.0;
+    if (!parse_number(v, rest.data() + rw_end, value)) {
+      fail("event " + std::to_string(events_read_) + ": unreadable value of weight '" +
+           std::string(id) + "'");
+    }
+    if (weight_seen_[col]) {
+      fail("event " + std::to_string(events_read_) + " lists weight id '" + std::string(id) +
+           "' twice");
+    }
+    weight_seen_[col] = 1;
+    chunk.rwgt[row + col] = value;
+    at = static_cast<std::size_t>(v - rest.data());
+  }
+  for (std::size_t k = 0; k < n_ids; ++k) {
+    if (!weight_seen_[k]) {
+      fail("event " + std::to_string(events_read_) + " lacks weight id '" + weight_ids_[k] + "'");
+    }
+  }
+}
+
+}  // namespace madsbi

@@ -1,0 +1,52 @@
+"""Loading of the compiled modules and device dispatch.
+
+``madsbi._core`` (C++, always built) and ``madsbi._core_cuda`` (built with ``MADSBI_CUDA=ON``)
+are private: the typed Python API calls them through this module.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import ModuleType
+
+from madsbi.errors import BackendError
+
+
+@functools.cache
+def core() -> ModuleType:
+    """Return the compiled CPU module ``madsbi._core``.
+
+    Raises
+    ------
+    BackendError
+        If the extension was not built (e.g. running from a source tree without installing).
+    """
+    try:
+        from madsbi import _core
+    except ImportError as exc:  # pragma: no cover - only when the build is broken
+        raise BackendError(
+            "madsbi._core is not importable: install madsbi with `pip install .` so that "
+            f"the C++ core is compiled ({exc})"
+        ) from exc
+    return _core
+
+
+@functools.cache
+def core_cuda() -> ModuleType | None:
+    """Return ``madsbi._core_cuda`` if it was built, else ``None``."""
+    try:
+        from madsbi import _core_cuda
+    except ImportError:
+        return None
+    return _core_cuda
+
+
+def cuda_built() -> bool:
+    """Whether the CUDA module was compiled into this installation."""
+    return core_cuda() is not None
+
+
+def has_cuda() -> bool:
+    """Whether the CUDA kernels can run here: module built and at least one GPU visible."""
+    module = core_cuda()
+    return module is not None and int(module.device_count()) > 0

@@ -1,0 +1,1 @@
+"""The ``madsbi`` command line (click), one sub-group per stage."""

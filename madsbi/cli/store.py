@@ -1,0 +1,108 @@
+"""``madsbi store``: convert LHE files, inspect and merge event stores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from madsbi.events.convert import convert_lhe
+from madsbi.events.inspect import describe_store, format_description
+from madsbi.events.merge import merge_stores
+
+
+def _split(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _compression(value: str) -> str | None:
+    return None if value == "none" else value
+
+
+@click.group()
+def store() -> None:
+    """Event stores: convert, inspect, merge."""
+
+
+@store.command()
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--parameters", help="Comma-separated parameter names (default: all varied).")
+@click.option("--basis", "basis_ids", help="Comma-separated weight ids of the K basis points.")
+@click.option("--sample-id", default="", help="Sample id shared by the shards of one production.")
+@click.option("--max-events", type=int, default=None, help="Convert only the first N events.")
+@click.option(
+    "--holdout-tolerance",
+    type=float,
+    default=1e-5,
+    show_default=True,
+    help="Allowed held-out deviation relative to each event's largest weight.",
+)
+@click.option(
+    "--compression", type=click.Choice(["lzf", "gzip", "none"]), default="lzf", show_default=True
+)
+@click.option("--no-rwgt", is_flag=True, help="Do not keep the raw <rwgt> weights.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def convert(
+    source: Path,
+    output: Path,
+    parameters: str | None,
+    basis_ids: str | None,
+    sample_id: str,
+    max_events: int | None,
+    holdout_tolerance: float,
+    compression: str,
+    no_rwgt: bool,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Convert a MadGraph LHE file (with <rwgt> weights) into an event store."""
+    report = convert_lhe(
+        source,
+        output,
+        parameters=_split(parameters),
+        basis_ids=_split(basis_ids),
+        sample_id=sample_id,
+        max_events=max_events,
+        holdout_tolerance=holdout_tolerance,
+        compression=_compression(compression),
+        keep_rwgt=not no_rwgt,
+        overwrite=overwrite,
+        progress=not quiet,
+    )
+    rate = report.decompressed_bytes / 1e6 / max(report.seconds, 1e-9)
+    click.echo(
+        f"wrote {output}: {report.n_events:,} events, parameters {list(report.parameters)}, "
+        f"basis cond(W) = {report.condition_number:.4g} ({report.seconds:.2f} s, "
+        f"{rate:.0f} MB/s of LHE text)"
+    )
+    for check in report.holdouts:
+        click.echo(
+            f"  held-out {check['weight_id']:<16} max rel {check['max_rel_error']:.2e}  "
+            f"rel-to-largest {check['max_rel_to_largest']:.2e}  "
+            f"σ rel {check['cross_section_rel_error']:.2e}"
+        )
+    for wid, why in report.excluded_weights.items():
+        click.echo(f"  not used: {wid} ({why})")
+
+
+@store.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def inspect(path: Path, as_json: bool) -> None:
+    """Describe an event store: events, parameters, basis, σ, fields, provenance."""
+    info = describe_store(path)
+    click.echo(json.dumps(info, indent=2) if as_json else format_description(info))
+
+
+@store.command()
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def merge(output: Path, inputs: tuple[Path, ...], overwrite: bool, quiet: bool) -> None:
+    """Merge shards with identical metadata into OUTPUT."""
+    path = merge_stores(output, inputs, overwrite=overwrite, progress=not quiet)
+    click.echo(f"wrote {path} from {len(inputs)} stores")

@@ -1,0 +1,100 @@
+"""Exceptions and warnings of madsbi.
+
+Every exception derives from :class:`MadSBIError` and also from the builtin that matches its
+meaning, so ``except ValueError`` keeps working for callers who do not know madsbi. Messages
+name the argument or field, what was expected and what was received.
+"""
+
+from __future__ import annotations
+
+
+class MadSBIError(Exception):
+    """Base class of all madsbi errors."""
+
+
+class InputError(MadSBIError, ValueError):
+    """A value passed to madsbi is not acceptable."""
+
+
+class ShapeError(InputError):
+    """An array has the wrong number of dimensions or the wrong extent."""
+
+
+class DtypeError(MadSBIError, TypeError):
+    """An array has a dtype madsbi cannot use (complex, object, strings, ...)."""
+
+
+class UnknownParameterError(InputError):
+    """A parameter name is not among those the sample or card defines."""
+
+
+class IllConditionedBasisError(InputError):
+    """A morphing basis is singular or too ill-conditioned to invert.
+
+    Attributes
+    ----------
+    condition_number : float
+        The 2-norm condition number of the morphing matrix W (``inf`` if singular).
+    """
+
+    def __init__(self, message: str, condition_number: float) -> None:
+        super().__init__(message)
+        self.condition_number = condition_number
+
+
+class LheFormatError(MadSBIError, ValueError):
+    """An LHE file is malformed, truncated, gzip-corrupt or inconsistent."""
+
+
+class WeightError(MadSBIError, ValueError):
+    """Event weights are non-finite, zero where a reference is needed, or inconsistent."""
+
+
+class StoreFormatError(MadSBIError, ValueError):
+    """A file is not a valid madsbi event store."""
+
+
+class StoreVersionError(StoreFormatError):
+    """An event store was written with a format version this madsbi cannot read."""
+
+
+class StoreMismatchError(MadSBIError, ValueError):
+    """Stores cannot be merged because a metadata field differs.
+
+    Attributes
+    ----------
+    field : str
+        The path of the first differing field, e.g. ``/meta/basis_points``.
+    """
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class StoreExistsError(MadSBIError, FileExistsError):
+    """The output store exists and overwriting was not requested."""
+
+
+class MissingFileError(MadSBIError, FileNotFoundError):
+    """An input file does not exist."""
+
+
+class ConfigError(MadSBIError, ValueError):
+    """A configuration file or mapping has unknown keys or bad values."""
+
+
+class BackendError(MadSBIError, RuntimeError):
+    """A compiled backend (``_core``, ``_core_cuda``) is missing or failed."""
+
+
+class OptionalDependencyError(MadSBIError, ImportError):
+    """An optional dependency is needed for this feature; the message names the extra."""
+
+
+class MadSBIWarning(UserWarning):
+    """Base class of madsbi warnings."""
+
+
+class PrecisionWarning(MadSBIWarning):
+    """A result is valid but less precise than usual (e.g. a poorly conditioned basis)."""

@@ -1,0 +1,460 @@
+"""LHE → event store: solve every event's θ-polynomial coefficients from its <rwgt> weights.
+
+The reweighting points come from ``<initrwgt>``: each lists the param-card entries it changes
+relative to the file's own card (DESIGN.md), so θ at each point is θ0 with those changes.
+K of the points form the morphing basis (c_e = W⁻¹ w_e); every further point is a held-out
+check of the quadratic dependence, and so is the original event weight (the θ0 prediction).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from madsbi._progress import progress_bar
+from madsbi._validate import FloatArray
+from madsbi.errors import (
+    IllConditionedBasisError,
+    InputError,
+    LheFormatError,
+    UnknownParameterError,
+    WeightError,
+)
+from madsbi.events import schema
+from madsbi.events.lhe import LheChunk, LheFile, LheHeader, WeightDefinition
+from madsbi.events.meta import ShardInfo, StoreMeta
+from madsbi.events.writer import StoreWriter
+from madsbi.madgraph.cards import ParamCard, parse_run_card
+from madsbi.theory.morphing import DEFAULT_MAX_CONDITION, MorphingBasis
+from madsbi.theory.parameters import Parameter, ParameterSpace
+from madsbi.theory.polynomial import polynomial_features_reference
+
+#: Id of the pseudo reweighting point "the event's own weight", at θ0.
+NOMINAL = "nominal"
+#: Default limit on held-out deviations relative to each event's largest weight: LHE prints
+#: 8 significant digits, so exact quadratics reproduce to ~1e-7.
+DEFAULT_HOLDOUT_TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class ReweightPoint:
+    """A candidate point: its id, θ, and the column it reads (-1 = the event weight)."""
+
+    id: str
+    theta: tuple[float, ...]
+    column: int
+
+
+@dataclass
+class HoldoutCheck:
+    """How well the basis coefficients predict a held-out point's weights.
+
+    Relative errors |pred − w|/|w| per event (``max_rel_error``, ``median_rel_error``),
+    relative to the event's largest weight (``max_rel_to_largest``), and of the summed
+    cross-section (``cross_section_rel_error``).
+    """
+
+    weight_id: str
+    theta: tuple[float, ...]
+    max_rel_error: float = 0.0
+    median_rel_error: float = 0.0
+    max_rel_to_largest: float = 0.0
+    cross_section_rel_error: float = 0.0
+    _rel: list[np.ndarray[Any, Any]] = field(default_factory=list, repr=False)
+    _sums: list[tuple[float, float]] = field(default_factory=list, repr=False)
+
+    def add(self, predicted: FloatArray, actual: FloatArray, largest: FloatArray) -> None:
+        """Accumulate one chunk."""
+        diff = np.abs(predicted - actual)
+        nonzero = actual != 0
+        rel = diff[nonzero] / np.abs(actual[nonzero])
+        self._rel.append(rel.astype(np.float32))
+        if rel.size:
+            self.max_rel_error = max(self.max_rel_error, float(rel.max()))
+        self.max_rel_to_largest = max(self.max_rel_to_largest, float((diff / largest).max()))
+        self._sums.append((math.fsum(predicted), math.fsum(actual)))
+
+    def finish(self) -> None:
+        """Compute the median and the cross-section error from the accumulated chunks."""
+        rel = np.concatenate(self._rel) if self._rel else np.zeros(0)
+        self.median_rel_error = float(np.median(rel)) if rel.size else 0.0
+        predicted = math.fsum(p for p, _ in self._sums)
+        actual = math.fsum(a for _, a in self._sums)
+        self.cross_section_rel_error = abs(predicted - actual) / abs(actual) if actual else 0.0
+        self._rel.clear()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+
+@dataclass(frozen=True)
+class ConversionReport:
+    """What :func:`convert_lhe` did and how well the quadratic closed."""
+
+    source: str
+    output: str
+    n_events: int
+    parameters: tuple[str, ...]
+    theta0: tuple[float, ...]
+    basis_ids: tuple[str, ...]
+    condition_number: float
+    holdouts: tuple[dict[str, Any], ...]
+    excluded_weights: dict[str, str]
+    decompressed_bytes: int
+    seconds: float
+
+    def to_json(self) -> str:
+        """The report as JSON text."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def process_description(proc_card: str) -> str:
+    """``import model``/``generate``/``add process`` lines of a proc card, joined by '; '."""
+    keep = ("import model", "generate", "add process", "define")
+    lines = [ln.split("#", 1)[0].strip() for ln in proc_card.splitlines()]
+    return "; ".join(ln for ln in lines if ln.startswith(keep))
+
+
+def _varied_entries(
+    weights: Sequence[WeightDefinition], card: ParamCard
+) -> list[tuple[str, tuple[int, ...]]]:
+    varied: list[tuple[str, tuple[int, ...]]] = []
+    for w in weights:
+        for block, key, value in w.changes or ():
+            entry = card.get(block, key)
+            if value != entry.value and (block, key) not in varied:
+                varied.append((block, key))
+    return varied
+
+
+def resolve_parameters(
+    header: LheHeader,
+    names: Sequence[str] | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> ParameterSpace:
+    """The parameters of interest and θ0 from the header's param card and ``<initrwgt>``.
+
+    Without ``names``, every param-card entry that some reweighting point changes becomes a
+    parameter, in order of first appearance; θ0 is the card's value of each.
+
+    Raises
+    ------
+    UnknownParameterError
+        If a name is not in the param card, or no reweighting point varies it.
+    """
+    card = ParamCard.parse(header.param_card)
+    varied = _varied_entries(header.weights, card)
+    ranges = dict(ranges or {})
+    if names is None:
+        entries = [card.get(block, key) for block, key in varied]
+        labels = [e.name or f"{e.block}_{'_'.join(map(str, e.key))}" for e in entries]
+    else:
+        entries, labels = [], list(names)
+        for name in names:
+            try:
+                entry = card.find(name)
+            except UnknownParameterError:
+                known = [card.get(b, k).name for b, k in varied]
+                raise UnknownParameterError(
+                    f"parameter {name!r} is not in the param card of this file; the reweighting "
+                    f"points vary {known}"
+                ) from None
+            if (entry.block, entry.key) not in varied:
+                raise UnknownParameterError(
+                    f"parameter {name!r} ({entry.block.upper()} {entry.key}) is not changed by "
+                    "any reweighting point, so its coefficients cannot be determined"
+                )
+            entries.append(entry)
+    unknown_ranges = sorted(set(ranges) - set(labels))
+    if unknown_ranges:
+        raise UnknownParameterError(f"ranges given for unknown parameters {unknown_ranges}")
+    params = []
+    for entry, label in zip(entries, labels, strict=True):
+        if len(entry.key) != 1:
+            raise InputError(
+                f"parameter {label!r}: only single-index param-card entries are supported"
+            )
+        params.append(Parameter(label, entry.block.upper(), entry.key[0], ranges.get(label)))
+    return ParameterSpace(tuple(params), tuple(e.value for e in entries))
+
+
+def reweight_points(
+    header: LheHeader, space: ParameterSpace
+) -> tuple[list[ReweightPoint], dict[str, str]]:
+    """Candidate points (θ of each usable weight, then the nominal weight) and the excluded ones."""
+    card = ParamCard.parse(header.param_card)
+    index = {
+        (p.block.lower() if p.block else "", p.code): i for i, p in enumerate(space.parameters)
+    }
+    points: list[ReweightPoint] = []
+    excluded: dict[str, str] = {}
+    for column, w in enumerate(header.weights):
+        if w.changes is None:
+            excluded[w.id] = "not a param-card point (scale, PDF or other variation)"
+            continue
+        theta = list(space.theta0)
+        reason = None
+        for block, key, value in w.changes:
+            i = index.get((block, key[0] if len(key) == 1 else None))
+            if i is not None:
+                theta[i] = value
+            elif value != card.get(block, key).value:
+                reason = f"changes {block.upper()} {' '.join(map(str, key))}, not a parameter"
+        if reason:
+            excluded[w.id] = reason
+        else:
+            points.append(ReweightPoint(w.id, tuple(theta), column))
+    points.append(ReweightPoint(NOMINAL, space.theta0, -1))
+    return points, excluded
+
+
+def choose_basis(
+    points: Sequence[ReweightPoint],
+    space: ParameterSpace,
+    basis_ids: Sequence[str] | None = None,
+    *,
+    max_condition: float = DEFAULT_MAX_CONDITION,
+) -> tuple[list[ReweightPoint], MorphingBasis]:
+    """Pick the K basis points among the candidates.
+
+    ``basis_ids`` if given, else the first points in file order that add a new direction of φ.
+
+    Raises
+    ------
+    InputError
+        Fewer candidate points than K, or unknown/duplicate ``basis_ids``.
+    IllConditionedBasisError
+        If the points do not determine a quadratic, or cond(W) > ``max_condition``.
+    """
+    k = space.n_coefficients
+    theta0 = space.theta0_array
+    real = [p for p in points if p.id != NOMINAL]
+    if basis_ids is not None:
+        by_id = {p.id: p for p in points}
+        missing = [b for b in basis_ids if b not in by_id]
+        if missing:
+            raise InputError(f"basis_ids: unknown weight ids {missing}; usable: {list(by_id)}")
+        if len(set(basis_ids)) != len(basis_ids) or len(basis_ids) != k:
+            raise InputError(f"basis_ids: expected {k} distinct ids, got {list(basis_ids)}")
+        chosen = [by_id[b] for b in basis_ids]
+    else:
+        if len(points) < k:
+            raise InputError(
+                f"the file has {len(real)} usable reweighting points, fewer than the K = {k} "
+                f"coefficients of a quadratic in {space.n_parameters} parameters"
+            )
+        chosen, span = [], np.zeros((0, k))
+        for p in points:
+            phi = polynomial_features_reference(np.array([p.theta]), theta0)[0]
+            residual = phi - span.T @ (span @ phi)
+            if np.linalg.norm(residual) > 1e-9 * max(1.0, float(np.linalg.norm(phi))):
+                chosen.append(p)
+                span = np.vstack([span, residual / np.linalg.norm(residual)])
+            if len(chosen) == k:
+                break
+        if len(chosen) < k:
+            raise IllConditionedBasisError(
+                f"the {len(points)} reweighting points span only {len(chosen)} of the K = {k} "
+                "directions of a quadratic (cond(W) = inf); add points that vary each "
+                "parameter and each pair",
+                float("inf"),
+            )
+    basis = MorphingBasis.from_points(
+        [p.theta for p in chosen], theta0, max_condition=max_condition
+    )
+    return chosen, basis
+
+
+def _column(chunk: LheChunk, point: ReweightPoint) -> FloatArray:
+    return chunk.arrays["weight"] if point.column < 0 else chunk.arrays["rwgt"][:, point.column]
+
+
+def _check_weights(chunk: LheChunk, header: LheHeader) -> None:
+    for name, values in (
+        ("event weight", chunk.arrays["weight"][:, None]),
+        ("rwgt", chunk.arrays["rwgt"]),
+    ):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row, col = (int(v) for v in np.argwhere(bad)[0])
+            label = name if name == "event weight" else f"weight id '{header.weight_ids[col]}'"
+            raise WeightError(
+                f"event {chunk.start + row}: {label} is {values[row, col]} (non-finite)"
+            )
+
+
+def convert_lhe(
+    source: str | Path,
+    output: str | Path,
+    *,
+    parameters: Sequence[str] | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    basis_ids: Sequence[str] | None = None,
+    sample_id: str = "",
+    max_condition: float = DEFAULT_MAX_CONDITION,
+    holdout_tolerance: float = DEFAULT_HOLDOUT_TOLERANCE,
+    chunk_size: int = 50_000,
+    max_events: int | None = None,
+    overwrite: bool = False,
+    compression: str | None = "lzf",
+    keep_rwgt: bool = True,
+    progress: bool = False,
+) -> ConversionReport:
+    """Convert a MadGraph LHE file with ``<rwgt>`` weights into an event store.
+
+    Parameters
+    ----------
+    source, output : str or Path
+        LHE (``.lhe`` or ``.lhe.gz``) and the store to write (atomically).
+    parameters : sequence of str, optional
+        Parameter names (param-card comment names, case-insensitive); default: all varied.
+    ranges : mapping, optional
+        Analysis range per parameter name, stored in the metadata.
+    basis_ids : sequence of str, optional
+        Weight ids of the K basis points; default: the first usable ones in file order.
+    holdout_tolerance : float
+        Largest allowed held-out deviation relative to the event's largest weight.
+    max_events : int, optional
+        Convert only the first events (for small test stores).
+    keep_rwgt : bool
+        Keep the raw ``<rwgt>`` weights as ``/parton/rwgt``.
+
+    Returns
+    -------
+    ConversionReport
+
+    Raises
+    ------
+    LheFormatError
+        Malformed, truncated or gzip-corrupt input; weight ids missing from events.
+    WeightError
+        Non-finite weights, zero reference weights, or held-out points off the quadratic.
+    UnknownParameterError, InputError, IllConditionedBasisError
+        Bad parameter names, too few points, or an unusable basis.
+    """
+    started = time.perf_counter()
+    source, output = Path(source), Path(output)
+    with LheFile(source) as lhe:
+        header = lhe.header
+        run = parse_run_card(header.run_card)
+        norm = run.get("event_norm", "average").lower()
+        if norm not in ("average", "sum"):
+            raise LheFormatError(
+                f"{source}: run card event_norm = {norm!r}; madsbi converts 'average' or 'sum'"
+            )
+        space = resolve_parameters(header, parameters, ranges)
+        points, excluded = reweight_points(header, space)
+        chosen, basis = choose_basis(points, space, basis_ids, max_condition=max_condition)
+        holdout_points = [p for p in points if p not in chosen]
+        checks = [HoldoutCheck(p.id, p.theta) for p in holdout_points]
+        phi_holdout = polynomial_features_reference(
+            np.array([p.theta for p in holdout_points], dtype=np.float64).reshape(
+                len(holdout_points), space.n_parameters
+            ),
+            space.theta0_array,
+        )
+        cards = {
+            "proc_card": header.proc_card,
+            "run_card": header.run_card,
+            "param_card": header.param_card,
+        }
+        meta = StoreMeta(
+            space=space,
+            basis_ids=tuple(p.id for p in chosen),
+            basis_points=basis.points,
+            process=process_description(header.proc_card),
+            mg5_version=header.mg5_version,
+            sample_id=sample_id,
+            cards={k: v for k, v in cards.items() if v},
+        )
+        writer = StoreWriter(output, meta, overwrite=overwrite, compression=compression)
+        with (
+            writer,
+            progress_bar(
+                max_events or header.n_events_declared,
+                f"converting {source.name}",
+                unit="ev",
+                enabled=progress,
+            ) as bar,
+        ):
+            for chunk in lhe.chunks(chunk_size):
+                if max_events is not None and chunk.start >= max_events:
+                    break
+                if max_events is not None and chunk.start + chunk.n_events > max_events:
+                    keep = max_events - chunk.start
+                    chunk = LheChunk(
+                        chunk.start,
+                        {k: v[:keep] for k, v in chunk.arrays.items()},
+                        chunk.bytes_consumed,
+                    )
+                _check_weights(chunk, header)
+                basis_weights = np.stack([_column(chunk, p) for p in chosen], axis=1)
+                coefficients = basis.coefficients(basis_weights)
+                largest = np.maximum(
+                    np.abs(chunk.arrays["weight"]),
+                    np.abs(chunk.arrays["rwgt"]).max(axis=1, initial=0.0),
+                )
+                zero = np.flatnonzero(np.abs(coefficients[:, 0]) <= 1e-12 * largest)
+                if zero.size:
+                    row = int(zero[0])
+                    raise WeightError(
+                        f"event {chunk.start + row}: the reference weight at θ0 is zero "
+                        f"(c_0 = {coefficients[row, 0]:.3g}); ratios to θ0 are undefined"
+                    )
+                predicted = coefficients @ phi_holdout.T
+                for j, (point, check) in enumerate(zip(holdout_points, checks, strict=True)):
+                    check.add(predicted[:, j], _column(chunk, point), largest)
+                arrays = {k: v for k, v in chunk.arrays.items() if k != "rwgt" or keep_rwgt}
+                if not header.weight_ids:
+                    arrays.pop("rwgt", None)
+                arrays["coefficients"] = coefficients
+                writer.append(schema.PARTON, arrays, names={"rwgt": header.weight_ids})
+                bar.update(chunk.n_events)
+            n_events = writer.n_events()
+            if norm == "sum" and n_events:
+                writer.rescale(schema.PARTON, ("weight", "coefficients", "rwgt"), float(n_events))
+            for check in checks:
+                check.finish()
+                if check.max_rel_to_largest > holdout_tolerance:
+                    raise WeightError(
+                        f"held-out point '{check.weight_id}' θ = {check.theta}: the basis "
+                        f"coefficients miss its weights by up to {check.max_rel_to_largest:.3g} "
+                        f"of the event's largest weight (tolerance {holdout_tolerance:g}); the "
+                        "weights are not a quadratic in the parameters (other couplings varied, "
+                        "or more than one EFT insertion per amplitude?)"
+                    )
+            report = ConversionReport(
+                source=str(source),
+                output=str(output),
+                n_events=n_events,
+                parameters=space.names,
+                theta0=space.theta0,
+                basis_ids=meta.basis_ids,
+                condition_number=basis.condition_number,
+                holdouts=tuple(c.to_dict() for c in checks),
+                excluded_weights=excluded,
+                decompressed_bytes=lhe.bytes_consumed,
+                seconds=0.0,
+            )
+            seed = run.get("iseed", "-1")
+            writer.set_shards(
+                (
+                    ShardInfo(
+                        shard_id=source.name.split(".")[0],
+                        n_events=n_events,
+                        seed=int(seed) if seed.lstrip("-").isdigit() else -1,
+                        source=source.name,
+                        report=report.to_json(),
+                    ),
+                )
+            )
+    seconds = time.perf_counter() - started
+    return ConversionReport(**{**asdict(report), "seconds": seconds})

@@ -1,0 +1,108 @@
+"""The event-store format: the one place that defines groups, datasets, dtypes and units.
+
+Layout (format version 1)::
+
+    /                 attrs: format = "madsbi-event-store", format_version = 1, madsbi_version
+    /meta             parameters, θ0, morphing basis, σ(θ_b), process, cards, shards
+    /parton           per-event parton-level data; /parton/coefficients (N, K) float64
+    /reco             optional: reco-level observables x (N, D), weights, smearing bookkeeping
+    /generated        optional: generated events (BINN) with σ_pred/p per event
+
+Weights are in pb and normalised like MadGraph's ``event_norm = average``: the mean over
+a store's events is the cross-section, σ(θ) = mean_e c_e·φ(θ − θ0). Merging shards is then
+plain concatenation. Momenta are (E, px, py, pz) in GeV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FORMAT_NAME = "madsbi-event-store"
+FORMAT_VERSION = 1
+
+META = "meta"
+PARTON = "parton"
+RECO = "reco"
+GENERATED = "generated"
+EVENT_GROUPS = (PARTON, RECO, GENERATED)
+
+#: Trailing-axis symbols: K coefficients, W reweighting ids, P particles (grows on append),
+#: D named observables.
+SYMBOLS = ("K", "W", "P", "D")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A per-event dataset: dtype, trailing axes after the event axis, whether required."""
+
+    dtype: str
+    inner: tuple[int | str, ...]
+    required: bool
+    doc: str
+    unit: str = ""
+
+
+FIELDS: dict[str, dict[str, FieldSpec]] = {
+    PARTON: {
+        "weight": FieldSpec("f8", (), True, "event weight at the generation point", "pb"),
+        "coefficients": FieldSpec(
+            "f8", ("K",), True, "c_e with dσ(z_e|θ) = c_e·φ(θ − θ0) (event_norm = average)", "pb"
+        ),
+        "rwgt": FieldSpec("f8", ("W",), False, "LHE <rwgt> weights, attr `ids`", "pb"),
+        "process_id": FieldSpec("i4", (), False, "LHE IDPRUP"),
+        "scale": FieldSpec("f8", (), False, "LHE SCALUP", "GeV"),
+        "aqed": FieldSpec("f8", (), False, "LHE AQEDUP"),
+        "aqcd": FieldSpec("f8", (), False, "LHE AQCDUP"),
+        "n_particles": FieldSpec("i2", (), False, "number of LHE particles (rest is padding)"),
+        "pdg_id": FieldSpec("i4", ("P",), False, "PDG id, 0 for padding"),
+        "status": FieldSpec("i2", ("P",), False, "LHE status (-1 in, 1 out, 2 intermediate)"),
+        "mothers": FieldSpec("i2", ("P", 2), False, "LHE mother indices (1-based)"),
+        "colors": FieldSpec("i4", ("P", 2), False, "LHE colour flow tags"),
+        "momentum": FieldSpec("f8", ("P", 4), False, "four-momentum (E, px, py, pz)", "GeV"),
+        "mass": FieldSpec("f8", ("P",), False, "generated mass", "GeV"),
+        "lifetime": FieldSpec("f4", ("P",), False, "LHE VTIMUP", "mm"),
+        "helicity": FieldSpec("f4", ("P",), False, "LHE SPINUP (9 = unknown)"),
+        "features": FieldSpec("f8", ("D",), False, "named parton observables, attr `names`"),
+    },
+    RECO: {
+        "x": FieldSpec("f8", ("D",), True, "reco-level observables, attr `names`"),
+        "weight": FieldSpec("f8", (), True, "event weight (parent weight × smearing weight)", "pb"),
+        "smearing_weight": FieldSpec("f8", (), False, "fractional-smearing weight 1/n"),
+        "parent": FieldSpec("i8", (), False, "index of the parent /parton event"),
+        "copy_index": FieldSpec("i4", (), False, "copy number within the parent"),
+        "momentum": FieldSpec("f8", ("P", 4), False, "reco object four-momenta", "GeV"),
+        "pdg_id": FieldSpec("i4", ("P",), False, "reco object type (PDG id), 0 for padding"),
+    },
+    GENERATED: {
+        "x": FieldSpec("f8", ("D",), True, "generated observables, attr `names`"),
+        "weight": FieldSpec("f8", (), True, "event weight", "pb"),
+        "sigma_over_p": FieldSpec("f8", (), False, "relative density uncertainty σ_pred/p"),
+    },
+}
+
+#: Datasets that carry a list of column names in an attribute.
+NAMED_FIELDS: dict[tuple[str, str], str] = {
+    (PARTON, "rwgt"): "ids",
+    (PARTON, "features"): "names",
+    (RECO, "x"): "names",
+    (GENERATED, "x"): "names",
+}
+
+#: /meta fields that identify the physics content; shards merge only if all are equal.
+IDENTITY_FIELDS = (
+    "process",
+    "mg5_version",
+    "sample_id",
+    "attributes",
+    "parameter_names",
+    "parameter_blocks",
+    "parameter_codes",
+    "parameter_ranges",
+    "theta0",
+    "basis_ids",
+    "basis_points",
+    "cards",
+)
+
+#: Run-card settings that legitimately differ between the jobs of one production.
+PER_JOB_RUN_CARD_KEYS = frozenset({"iseed", "nevents"})

@@ -1,0 +1,174 @@
+"""The quadratic θ-polynomial φ(Δθ) and the Taylor-factor-correct derivative accessors.
+
+Order of the K = 1 + n + n(n+1)/2 features (DESIGN.md)::
+
+    φ(Δθ) = (1, Δθ_1 … Δθ_n, Δθ_1² … Δθ_n², Δθ_1Δθ_2, Δθ_1Δθ_3, …, Δθ_{n−1}Δθ_n)
+
+Per-event coefficients c satisfy dσ(z|θ) ∝ c·φ(θ − θ0). Derivatives of the joint ratio
+R = c·φ/c_0 at θ0 are ∂_i R = c_i/c_0, ∂_i² R = 2 c_ii/c_0 and ∂_i∂_j R = c_ij/c_0 (i ≠ j):
+the factor 2 on the diagonal is why derivatives are only exposed through these accessors
+(paper eq. 27 writes R = 1 + Δθ_i R_i + Δθ_i Δθ_j R_ij with a sum over all i, j).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from madsbi._backend import core
+from madsbi._validate import FloatArray, as_float_array, as_thetas
+from madsbi.errors import InputError, WeightError
+
+
+def n_coefficients(n_parameters: int) -> int:
+    """K = 1 + n + n(n+1)/2, the number of quadratic-polynomial coefficients."""
+    if n_parameters < 0:
+        raise InputError(f"n_parameters: expected >= 0, got {n_parameters}")
+    return 1 + n_parameters + n_parameters * (n_parameters + 1) // 2
+
+
+def n_parameters_from_coefficients(n_coeff: int) -> int:
+    """Inverse of :func:`n_coefficients`; raises InputError if ``n_coeff`` is not a valid K."""
+    n = 0
+    while n_coefficients(n) < n_coeff:
+        n += 1
+    if n_coefficients(n) != n_coeff:
+        raise InputError(f"{n_coeff} is not 1 + n + n(n+1)/2 for any number of parameters n")
+    return n
+
+
+def cross_pairs(n_parameters: int) -> list[tuple[int, int]]:
+    """The (i, j), i < j, of the mixed terms in feature order."""
+    return [(i, j) for i in range(n_parameters) for j in range(i + 1, n_parameters)]
+
+
+def linear_index(i: int) -> int:
+    """Feature index of Δθ_i."""
+    return 1 + i
+
+
+def square_index(i: int, n_parameters: int) -> int:
+    """Feature index of Δθ_i²."""
+    return 1 + n_parameters + i
+
+
+def cross_index(i: int, j: int, n_parameters: int) -> int:
+    """Feature index of Δθ_i Δθ_j for i ≠ j."""
+    if i == j:
+        return square_index(i, n_parameters)
+    a, b = min(i, j), max(i, j)
+    return 1 + 2 * n_parameters + cross_pairs(n_parameters).index((a, b))
+
+
+def coefficient_labels(names: Sequence[str]) -> list[str]:
+    """Human-readable labels of the K features, e.g. ``['1', 'cW', 'cW^2', 'cW*cHWB']``."""
+    n = len(names)
+    labels = ["1", *names, *(f"{name}^2" for name in names)]
+    labels += [f"{names[i]}*{names[j]}" for i, j in cross_pairs(n)]
+    return labels
+
+
+def polynomial_features(
+    thetas: Any, theta0: Any, *, backend: str = "core", n_threads: int = 0
+) -> FloatArray:
+    """φ(θ − θ0) for G points.
+
+    Parameters
+    ----------
+    thetas : array_like, shape (G, n) or (n,)
+        The θ points.
+    theta0 : array_like, shape (n,)
+        Reference point.
+    backend : {"core", "numpy"}
+        The compiled kernel or the NumPy reference.
+
+    Returns
+    -------
+    ndarray, shape (G, K)
+    """
+    theta0_arr = as_float_array(theta0, "theta0", (None,))
+    points = as_thetas(thetas, theta0_arr.shape[0])
+    if backend == "numpy":
+        return polynomial_features_reference(points, theta0_arr)
+    if backend != "core":
+        raise InputError(f"backend: expected 'core' or 'numpy', got {backend!r}")
+    result: FloatArray = core().polynomial_features(points, theta0_arr, n_threads)
+    return result
+
+
+def polynomial_features_reference(thetas: FloatArray, theta0: FloatArray) -> FloatArray:
+    """NumPy reference of :func:`polynomial_features` for (G, n) float64 inputs."""
+    delta = thetas - theta0[None, :]
+    n = delta.shape[1]
+    columns = [np.ones(delta.shape[0]), *(delta[:, i] for i in range(n))]
+    columns += [delta[:, i] ** 2 for i in range(n)]
+    columns += [delta[:, i] * delta[:, j] for i, j in cross_pairs(n)]
+    return np.stack(columns, axis=1)
+
+
+def _reference_weights(coefficients: Any) -> tuple[FloatArray, FloatArray]:
+    c = as_float_array(coefficients, "coefficients", (None, None))
+    c0 = c[:, 0]
+    zero = np.flatnonzero(c0 == 0.0)
+    if zero.size:
+        raise WeightError(
+            f"coefficients: reference weight c_0 is zero for {zero.size} events "
+            f"(first at event {zero[0]}); ratios to θ0 are undefined"
+        )
+    return c, c0
+
+
+def joint_ratio(coefficients: Any, thetas: Any, theta0: Any) -> FloatArray:
+    """Joint ratio of unnormalised densities R(z_e|θ, θ0) = c_e·φ(θ−θ0)/c_e0 (eq. 26–27).
+
+    Returns
+    -------
+    ndarray, shape (N, G)
+    """
+    c, c0 = _reference_weights(coefficients)
+    phi = polynomial_features(thetas, theta0)
+    if phi.shape[1] != c.shape[1]:
+        raise InputError(
+            f"coefficients: expected K = {phi.shape[1]} columns for {len(np.atleast_1d(theta0))} "
+            f"parameters, got {c.shape[1]}"
+        )
+    result: FloatArray = (c @ phi.T) / c0[:, None]
+    return result
+
+
+def first_derivatives(coefficients: Any) -> FloatArray:
+    """R_i = ∂R/∂θ_i at θ0 = c_i/c_0 (eq. 29), shape (N, n)."""
+    c, c0 = _reference_weights(coefficients)
+    n = n_parameters_from_coefficients(c.shape[1])
+    return c[:, 1 : 1 + n] / c0[:, None]
+
+
+def second_derivatives(coefficients: Any) -> FloatArray:
+    """Hessian ∂²R/∂θ_i∂θ_j at θ0, shape (N, n, n): 2 c_ii/c_0 on the diagonal, c_ij/c_0 off it."""
+    c, c0 = _reference_weights(coefficients)
+    n = n_parameters_from_coefficients(c.shape[1])
+    hess = np.empty((c.shape[0], n, n))
+    for i in range(n):
+        hess[:, i, i] = 2.0 * c[:, square_index(i, n)] / c0
+    for i, j in cross_pairs(n):
+        hess[:, i, j] = hess[:, j, i] = c[:, cross_index(i, j, n)] / c0
+    return hess
+
+
+def coefficients_from_derivatives(c0: Any, first: Any, hessian: Any) -> FloatArray:
+    """Inverse of the accessors: c from c_0 (N,), R_i (N, n) and the Hessian (N, n, n)."""
+    ref = as_float_array(c0, "c0", (None,))
+    n_events = ref.shape[0]
+    grad = as_float_array(first, "first", (n_events, None))
+    n = grad.shape[1]
+    hess = as_float_array(hessian, "hessian", (n_events, n, n))
+    c = np.empty((n_events, n_coefficients(n)))
+    c[:, 0] = ref
+    c[:, 1 : 1 + n] = grad * ref[:, None]
+    for i in range(n):
+        c[:, square_index(i, n)] = 0.5 * hess[:, i, i] * ref
+    for i, j in cross_pairs(n):
+        c[:, cross_index(i, j, n)] = hess[:, i, j] * ref
+    return c
