@@ -1,0 +1,1 @@
+"""Test helpers: tolerances and LHE-file manipulation."""
