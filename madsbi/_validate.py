@@ -62,9 +62,14 @@ def as_int_array(value: Any, name: str, shape: Sequence[int | None] | None = Non
     return result
 
 
-def as_thetas(value: Any, n_parameters: int, name: str = "thetas") -> FloatArray:
-    """Return θ points as a (G, n) float64 array; a single point (n,) becomes (1, n)."""
-    array = as_float_array(value, name)
+def as_thetas(
+    value: Any, n_parameters: int, name: str = "thetas", *, finite: bool = True
+) -> FloatArray:
+    """Return θ points as a (G, n) float64 array; a single point (n,) becomes (1, n).
+
+    ``finite=False`` skips the finiteness check for callers whose kernel checks it itself.
+    """
+    array = as_float_array(value, name, finite=finite)
     if array.ndim == 1 and array.shape[0] == n_parameters:
         array = array.reshape(1, n_parameters)
     check_shape(array, name, (None, n_parameters))

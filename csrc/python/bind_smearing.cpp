@@ -8,7 +8,6 @@
 namespace py = pybind11;
 using madsbi::bindings::carray;
 using madsbi::bindings::require_shape;
-using madsbi::bindings::to_numpy;
 
 void bind_smearing(py::module_& m) {
   m.def(
@@ -59,20 +58,31 @@ void bind_smearing(py::module_& m) {
         require_shape(counts, "counts", {-1});
         const py::ssize_t N = counts.shape(0);
         if (event_ids) require_shape(*event_ids, "event_ids", {N});
-        madsbi::CopyTable table;
+        carray<std::int64_t> offsets({N + 1});
+        std::int64_t M = 0;
         {
           py::gil_scoped_release release;
-          table = madsbi::expand_copies(counts.data(), static_cast<std::size_t>(N),
-                                        event_ids ? event_ids->data() : nullptr, run_seed,
-                                        n_threads);
+          M = madsbi::copy_offsets(counts.data(), static_cast<std::size_t>(N),
+                                   offsets.mutable_data());
         }
-        const py::ssize_t M = static_cast<py::ssize_t>(table.parent.size());
+        // Outputs come uninitialised from NumPy: the fill writes every element once.
+        carray<std::int64_t> parent({M});
+        carray<std::int32_t> copy_index({M});
+        carray<double> weight({M});
+        carray<std::uint64_t> seed({M});
+        {
+          py::gil_scoped_release release;
+          madsbi::fill_copies(counts.data(), offsets.data(), static_cast<std::size_t>(N),
+                              event_ids ? event_ids->data() : nullptr, run_seed,
+                              parent.mutable_data(), copy_index.mutable_data(),
+                              weight.mutable_data(), seed.mutable_data(), n_threads);
+        }
         py::dict out;
-        out["offsets"] = to_numpy(std::move(table.offsets), {N + 1});
-        out["parent"] = to_numpy(std::move(table.parent), {M});
-        out["copy_index"] = to_numpy(std::move(table.copy_index), {M});
-        out["weight"] = to_numpy(std::move(table.weight), {M});
-        out["seed"] = to_numpy(std::move(table.seed), {M});
+        out["offsets"] = offsets;
+        out["parent"] = parent;
+        out["copy_index"] = copy_index;
+        out["weight"] = weight;
+        out["seed"] = seed;
         return out;
       },
       py::arg("counts"), py::arg("event_ids"), py::arg("run_seed"), py::arg("n_threads") = 0);
@@ -80,22 +90,24 @@ void bind_smearing(py::module_& m) {
   m.def(
       "regroup_survivors",
       [](const carray<std::int64_t>& parent, std::int64_t n_parents,
-         std::optional<carray<double>> weights) {
+         std::optional<carray<double>> weights, int n_threads) {
         require_shape(parent, "parent", {-1});
         const py::ssize_t M = parent.shape(0);
         if (weights) require_shape(*weights, "weights", {M});
         if (n_parents < 0) throw std::invalid_argument("n_parents: expected >= 0");
-        madsbi::SurvivorGroups groups;
+        carray<std::int64_t> order({M});
+        carray<std::int64_t> offsets({static_cast<py::ssize_t>(n_parents) + 1});
+        std::optional<carray<double>> weight_sum;
+        if (weights) weight_sum.emplace(std::vector<py::ssize_t>{n_parents});
         {
           py::gil_scoped_release release;
-          groups = madsbi::regroup_survivors(parent.data(), static_cast<std::size_t>(M),
-                                             static_cast<std::size_t>(n_parents),
-                                             weights ? weights->data() : nullptr);
+          madsbi::regroup_survivors(parent.data(), static_cast<std::size_t>(M),
+                                    static_cast<std::size_t>(n_parents),
+                                    weights ? weights->data() : nullptr, order.mutable_data(),
+                                    offsets.mutable_data(),
+                                    weight_sum ? weight_sum->mutable_data() : nullptr, n_threads);
         }
-        py::object weight_sum = py::none();
-        if (weights) weight_sum = to_numpy(std::move(groups.weight_sum), {n_parents});
-        return py::make_tuple(to_numpy(std::move(groups.order), {M}),
-                              to_numpy(std::move(groups.offsets), {n_parents + 1}), weight_sum);
+        return py::make_tuple(order, offsets, weight_sum ? py::object(*weight_sum) : py::none());
       },
-      py::arg("parent"), py::arg("n_parents"), py::arg("weights"));
+      py::arg("parent"), py::arg("n_parents"), py::arg("weights"), py::arg("n_threads") = 0);
 }

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from madsbi.events import schema
 from madsbi.events.convert import convert_lhe
 from madsbi.events.inspect import describe_store, format_description
 from madsbi.events.merge import merge_stores
@@ -18,6 +19,15 @@ def _split(value: str | None) -> list[str] | None:
 
 def _compression(value: str) -> str | None:
     return None if value == "none" else value
+
+
+_COMPRESSION = click.option(
+    "--compression",
+    type=click.Choice(["lzf", "gzip", "none"]),
+    default=str(schema.DEFAULT_COMPRESSION).lower(),
+    show_default=True,
+    help="HDF5 filter: none is fastest, lzf about 2x smaller, gzip smallest.",
+)
 
 
 @click.group()
@@ -39,9 +49,7 @@ def store() -> None:
     show_default=True,
     help="Allowed held-out deviation relative to each event's largest weight.",
 )
-@click.option(
-    "--compression", type=click.Choice(["lzf", "gzip", "none"]), default="lzf", show_default=True
-)
+@_COMPRESSION
 @click.option("--no-rwgt", is_flag=True, help="Do not keep the raw <rwgt> weights.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -100,9 +108,18 @@ def inspect(path: Path, as_json: bool) -> None:
 @store.command()
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_COMPRESSION
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def merge(output: Path, inputs: tuple[Path, ...], overwrite: bool, quiet: bool) -> None:
+def merge(
+    output: Path, inputs: tuple[Path, ...], compression: str, overwrite: bool, quiet: bool
+) -> None:
     """Merge shards with identical metadata into OUTPUT."""
-    path = merge_stores(output, inputs, overwrite=overwrite, progress=not quiet)
+    path = merge_stores(
+        output,
+        inputs,
+        overwrite=overwrite,
+        compression=_compression(compression),
+        progress=not quiet,
+    )
     click.echo(f"wrote {path} from {len(inputs)} stores")

@@ -304,7 +304,7 @@ def convert_lhe(
     chunk_size: int = 50_000,
     max_events: int | None = None,
     overwrite: bool = False,
-    compression: str | None = "lzf",
+    compression: str | None = schema.DEFAULT_COMPRESSION,
     keep_rwgt: bool = True,
     progress: bool = False,
 ) -> ConversionReport:

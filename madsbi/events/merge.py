@@ -44,7 +44,7 @@ def merge_stores(
     *,
     overwrite: bool = False,
     chunk_size: int = 100_000,
-    compression: str | None = "lzf",
+    compression: str | None = schema.DEFAULT_COMPRESSION,
     progress: bool = False,
 ) -> Path:
     """Concatenate stores with identical metadata into ``out``.

@@ -46,7 +46,7 @@ class StoreWriter:
     overwrite : bool
         Replace an existing file (only once the new one is complete).
     compression : {"lzf", "gzip", None}
-        HDF5 filter of the event datasets.
+        HDF5 filter of the event datasets (default: :data:`schema.DEFAULT_COMPRESSION`).
 
     Raises
     ------
@@ -60,14 +60,14 @@ class StoreWriter:
         meta: StoreMeta,
         *,
         overwrite: bool = False,
-        compression: str | None = "lzf",
+        compression: str | None = schema.DEFAULT_COMPRESSION,
     ) -> None:
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise StoreExistsError(
                 f"{self.path} exists; pass overwrite=True (CLI: --overwrite) to replace it"
             )
-        if compression not in ("lzf", "gzip", None):
+        if compression not in schema.COMPRESSIONS:
             raise InputError(f"compression: expected 'lzf', 'gzip' or None, got {compression!r}")
         self.meta = meta
         self.compression = compression

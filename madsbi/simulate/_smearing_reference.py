@@ -44,12 +44,14 @@ def target_statistics(targets: F64, weights: F64 | None) -> tuple[F64, F64]:
 
 
 def copy_counts(targets: F64, mean: F64, std: F64, threshold: float, max_copies: int) -> I64:
-    """n_e = max over targets of ceil(|y|/edge), edge = band edge on y's side of zero."""
+    """n_e = max over targets of ceil(|y|·(1/B)), B = band edge on y's side of zero (if > 0)."""
     upper = mean + threshold * std
     lower = threshold * std - mean
-    edge = np.where(targets >= 0.0, upper[None, :], lower[None, :])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        need = np.where(edge > 0.0, np.ceil(np.abs(targets) / edge), 1.0)
+    with np.errstate(divide="ignore"):
+        inverse_upper = np.where(upper > 0.0, 1.0 / upper, 0.0)
+        inverse_lower = np.where(lower > 0.0, 1.0 / lower, 0.0)
+    inverse_edge = np.where(targets >= 0.0, inverse_upper[None, :], inverse_lower[None, :])
+    need = np.where(inverse_edge > 0.0, np.ceil(np.abs(targets) * inverse_edge), 1.0)
     n = np.maximum(need.max(axis=1), 1.0)
     counts: I64 = np.minimum(n, float(max_copies)).astype(np.int64)
     return counts

@@ -8,7 +8,8 @@ Copy counts: with the weighted mean μ and standard deviation s of each target a
 t, n_e is the smallest n >= 1 with |y_e|/n <= B for every target, where B = μ + t·s for y >= 0
 and B = t·s − μ for y < 0, the edge of the band [μ − t·s, μ + t·s] on the side of zero where
 y lies (splitting only shrinks |y|/n towards zero, so a target whose edge does not reach past
-zero never asks for copies); n_e is capped at ``max_copies``. Every copy gets a counter-based
+zero never asks for copies); n_e is capped at ``max_copies``. Both implementations compute
+ceil(|y|·(1/B)), so they agree to the last bit. Every copy gets a counter-based
 seed f(run seed, event id, copy id), so shards simulated anywhere reproduce a one-machine run.
 """
 
@@ -28,8 +29,9 @@ from madsbi.simulate import _smearing_reference as reference
 UIntArray = npt.NDArray[np.uint64]
 
 
-def _targets(targets: Any) -> FloatArray:
-    array = as_float_array(targets, "targets")
+def _targets(targets: Any, backend: str) -> FloatArray:
+    # The C++ core checks finiteness in its own pass; the reference needs it done here.
+    array = as_float_array(targets, "targets", finite=_backend(backend) == "numpy")
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     if array.ndim != 2 or array.shape[0] == 0:
@@ -47,6 +49,43 @@ def _backend(name: str) -> str:
     return name
 
 
+def _call_core(name: str, *args: Any) -> Any:
+    """Call a core function; its std::invalid_argument (ValueError) becomes an InputError."""
+    try:
+        return getattr(core(), name)(*args)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _statistics(y: FloatArray, w: FloatArray | None, backend: str) -> tuple[FloatArray, FloatArray]:
+    if backend == "numpy":
+        return reference.target_statistics(y, w)
+    mean, std = _call_core("target_statistics", y, w, 0)
+    return mean, std
+
+
+def _counts(
+    y: FloatArray, mu: FloatArray, sd: FloatArray, threshold: float, max_copies: int, backend: str
+) -> IntArray:
+    if not (threshold > 0 and np.isfinite(threshold)):
+        raise InputError(f"threshold: expected a finite value > 0, got {threshold}")
+    if max_copies < 1:
+        raise InputError(f"max_copies: expected >= 1, got {max_copies}")
+    if backend == "numpy":
+        return reference.copy_counts(y, mu, sd, float(threshold), int(max_copies))
+    counts: IntArray = _call_core("copy_counts", y, mu, sd, float(threshold), int(max_copies), 0)
+    return counts
+
+
+def _given_statistics(mean: Any, std: Any, n_targets: int) -> tuple[FloatArray, FloatArray]:
+    if (mean is None) != (std is None):
+        raise InputError("mean, std: give both or neither")
+    return (
+        as_float_array(mean, "mean", (n_targets,)),
+        as_float_array(std, "std", (n_targets,)),
+    )
+
+
 def target_statistics(
     targets: Any, weights: Any | None = None, *, backend: str = "core"
 ) -> tuple[FloatArray, FloatArray]:
@@ -61,12 +100,8 @@ def target_statistics(
     -------
     mean, std : ndarray, shape (T,)
     """
-    y = _targets(targets)
-    w = _weights(weights, y.shape[0])
-    if _backend(backend) == "numpy":
-        return reference.target_statistics(y, w)
-    mean, std = core().target_statistics(y, w, 0)
-    return mean, std
+    y = _targets(targets, backend)
+    return _statistics(y, _weights(weights, y.shape[0]), backend)
 
 
 def copy_counts(
@@ -98,22 +133,12 @@ def copy_counts(
     -------
     ndarray of int64, shape (N,)
     """
-    y = _targets(targets)
-    if not (threshold > 0 and np.isfinite(threshold)):
-        raise InputError(f"threshold: expected a finite value > 0, got {threshold}")
-    if max_copies < 1:
-        raise InputError(f"max_copies: expected >= 1, got {max_copies}")
-    if (mean is None) != (std is None):
-        raise InputError("mean, std: give both or neither")
-    if mean is None:
-        mu, sd = target_statistics(y, weights, backend=backend)
+    y = _targets(targets, backend)
+    if mean is None and std is None:
+        mu, sd = _statistics(y, _weights(weights, y.shape[0]), backend)
     else:
-        mu = as_float_array(mean, "mean", (y.shape[1],))
-        sd = as_float_array(std, "std", (y.shape[1],))
-    if _backend(backend) == "numpy":
-        return reference.copy_counts(y, mu, sd, float(threshold), int(max_copies))
-    counts: IntArray = core().copy_counts(y, mu, sd, float(threshold), int(max_copies), 0)
-    return counts
+        mu, sd = _given_statistics(mean, std, y.shape[1])
+    return _counts(y, mu, sd, threshold, max_copies, backend)
 
 
 def copy_seeds(run_seed: int, event_ids: Any, copy_ids: Any) -> UIntArray:
@@ -175,18 +200,20 @@ def plan_copies(
     ``event_ids`` (N,) are the events' global ids entering the seeds (default 0..N−1): give
     the store row numbers when planning a shard, so every split gives the same seeds.
     """
-    y = _targets(targets)
+    y = _targets(targets, backend)
     if mean is None and std is None:
-        mean, std = target_statistics(y, weights, backend=backend)
-    counts = copy_counts(y, threshold, max_copies=max_copies, mean=mean, std=std, backend=backend)
+        mu, sd = _statistics(y, _weights(weights, y.shape[0]), backend)
+    else:
+        mu, sd = _given_statistics(mean, std, y.shape[1])
+    counts = _counts(y, mu, sd, threshold, max_copies, backend)
     ids = None if event_ids is None else as_int_array(event_ids, "event_ids", (y.shape[0],))
     if not 0 <= int(run_seed) < 2**64:
         raise InputError(f"run_seed: expected 0 <= seed < 2**64, got {run_seed}")
     table: dict[str, Any]
-    if _backend(backend) == "numpy":
+    if backend == "numpy":
         table = reference.expand_copies(counts, ids, int(run_seed))
     else:
-        table = core().expand_copies(counts, ids, int(run_seed), 0)
+        table = _call_core("expand_copies", counts, ids, int(run_seed), 0)
     return SmearingPlan(
         counts=counts,
         offsets=table["offsets"],
@@ -194,8 +221,8 @@ def plan_copies(
         copy_index=table["copy_index"],
         weight=table["weight"],
         seed=table["seed"],
-        mean=as_float_array(mean, "mean"),
-        std=as_float_array(std, "std"),
+        mean=mu,
+        std=sd,
         threshold=float(threshold),
         max_copies=int(max_copies),
     )
@@ -237,12 +264,12 @@ def regroup_survivors(
     w = _weights(weights, par.shape[0])
     if n_parents < 0:
         raise InputError(f"n_parents: expected >= 0, got {n_parents}")
-    if par.size and (par.min() < 0 or par.max() >= n_parents):
-        raise InputError(
-            f"parent: indices must lie in [0, {n_parents}), got [{par.min()}, {par.max()}]"
-        )
     if _backend(backend) == "numpy":
+        if par.size and (par.min() < 0 or par.max() >= n_parents):
+            raise InputError(
+                f"parent: indices must lie in [0, {n_parents}), got [{par.min()}, {par.max()}]"
+            )
         order, offsets, weight_sum = reference.regroup_survivors(par, int(n_parents), w)
     else:
-        order, offsets, weight_sum = core().regroup_survivors(par, int(n_parents), w)
+        order, offsets, weight_sum = _call_core("regroup_survivors", par, int(n_parents), w, 0)
     return SurvivorGroups(order, offsets, weight_sum)

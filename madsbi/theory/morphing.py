@@ -15,7 +15,7 @@ import numpy as np
 
 from madsbi._backend import core, core_cuda, has_cuda
 from madsbi._validate import FloatArray, as_float_array, as_thetas, check_shape
-from madsbi.errors import IllConditionedBasisError, InputError, PrecisionWarning
+from madsbi.errors import BackendError, IllConditionedBasisError, InputError, PrecisionWarning
 from madsbi.theory.polynomial import (
     n_coefficients,
     polynomial_features_reference,
@@ -133,26 +133,34 @@ class MorphingBasis:
         a : ndarray, shape (G, K)
         sigma : ndarray, shape (G,), or None without ``sigma_basis``
         """
-        points = as_thetas(thetas, self.n_parameters)
-        sig = None if sigma_basis is None else as_float_array(sigma_basis, "sigma_basis")
-        if sig is not None:
-            check_shape(sig, "sigma_basis", (self.n_points,))
         if backend == "auto":
             backend = "cuda" if has_cuda() else "core"
-        if backend == "numpy":
-            return morphing_weights_reference(points, self.theta0, self.inverse, sig)
-        if backend == "core":
-            module = core()
-            a, sigma = module.morphing_weights(points, self.theta0, self.inverse, sig, n_threads)
-        elif backend == "cuda":
-            cuda = core_cuda()
-            if cuda is None:
-                raise InputError("backend='cuda': madsbi was built without MADSBI_CUDA=ON")
-            a, sigma = cuda.morphing_weights(points, self.theta0, self.inverse, sig)
-        else:
+        if backend not in ("core", "cuda", "numpy"):
             raise InputError(
                 f"backend: expected 'auto', 'core', 'cuda' or 'numpy', got {backend!r}"
             )
+        # The core checks finiteness in its own pass over θ.
+        points = as_thetas(thetas, self.n_parameters, finite=backend != "core")
+        sig = None if sigma_basis is None else as_float_array(sigma_basis, "sigma_basis")
+        if sig is not None:
+            check_shape(sig, "sigma_basis", (self.n_points,))
+        if backend == "numpy":
+            return morphing_weights_reference(points, self.theta0, self.inverse, sig)
+        if backend == "core":
+            try:
+                a, sigma = core().morphing_weights(
+                    points, self.theta0, self.inverse, sig, n_threads
+                )
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
+            return a, sigma
+        cuda = core_cuda()
+        if cuda is None:
+            raise InputError("backend='cuda': madsbi was built without MADSBI_CUDA=ON")
+        try:
+            a, sigma = cuda.morphing_weights(points, self.theta0, self.inverse, sig)
+        except RuntimeError as exc:
+            raise BackendError(f"CUDA morphing kernel failed: {exc}") from None
         return a, sigma
 
     def expected_squared_weight(

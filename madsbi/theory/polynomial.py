@@ -88,24 +88,31 @@ def polynomial_features(
     -------
     ndarray, shape (G, K)
     """
+    if backend not in ("core", "numpy"):
+        raise InputError(f"backend: expected 'core' or 'numpy', got {backend!r}")
     theta0_arr = as_float_array(theta0, "theta0", (None,))
-    points = as_thetas(thetas, theta0_arr.shape[0])
+    # The core checks finiteness in its own pass over θ.
+    points = as_thetas(thetas, theta0_arr.shape[0], finite=backend == "numpy")
     if backend == "numpy":
         return polynomial_features_reference(points, theta0_arr)
-    if backend != "core":
-        raise InputError(f"backend: expected 'core' or 'numpy', got {backend!r}")
-    result: FloatArray = core().polynomial_features(points, theta0_arr, n_threads)
+    try:
+        result: FloatArray = core().polynomial_features(points, theta0_arr, n_threads)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     return result
 
 
 def polynomial_features_reference(thetas: FloatArray, theta0: FloatArray) -> FloatArray:
-    """NumPy reference of :func:`polynomial_features` for (G, n) float64 inputs."""
-    delta = thetas - theta0[None, :]
-    n = delta.shape[1]
-    columns = [np.ones(delta.shape[0]), *(delta[:, i] for i in range(n))]
-    columns += [delta[:, i] ** 2 for i in range(n)]
-    columns += [delta[:, i] * delta[:, j] for i, j in cross_pairs(n)]
-    return np.stack(columns, axis=1)
+    """NumPy reference of :func:`polynomial_features` for (G, n) float64 inputs.
+
+    The features are built as contiguous rows of a (K, G) array (fast in NumPy) and returned
+    as its (G, K) transpose view.
+    """
+    delta = (thetas - theta0[None, :]).T
+    n = delta.shape[0]
+    rows = [np.ones(delta.shape[1]), *delta, *(delta**2)]
+    rows += [delta[i] * delta[j] for i, j in cross_pairs(n)]
+    return np.stack(rows, axis=0).T
 
 
 def _reference_weights(coefficients: Any) -> tuple[FloatArray, FloatArray]:
