@@ -46,8 +46,8 @@ def as_float_array(
     if shape is not None:
         check_shape(result, name, shape)
     if finite and not np.all(np.isfinite(result)):
-        bad = np.argwhere(~np.isfinite(result))[0]
-        raise InputError(f"{name}: non-finite value {result[tuple(bad)]} at index {tuple(bad)}")
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(result))[0])
+        raise InputError(f"{name}: non-finite value {result[bad]} at index {bad}")
     return result
 
 

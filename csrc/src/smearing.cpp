@@ -279,13 +279,18 @@ void regroup_survivors(const std::int64_t* parent, std::size_t n_survivors, std:
     std::int64_t* off = offsets;
     double* ws = weight_sum;
     std::size_t i = b;
-    std::int64_t previous = b == 0 ? -1 : par[b - 1];
-    for (; i < e && par[i] == previous; ++i) ord[i] = static_cast<std::int64_t>(i);
+    // A group continuing from the previous range belongs to that range's thread (whose own
+    // check validated its parent); the first range starts with no group open.
+    std::int64_t previous = -1;
+    if (b > 0) {
+      previous = par[b - 1];
+      for (; i < e && par[i] == previous; ++i) ord[i] = static_cast<std::int64_t>(i);
+    }
     bool open = false;
     double acc = 0.0;
     for (; i < e; ++i) {
       const std::int64_t p = par[i];
-      if (p != previous) {
+      if (p != previous || i == 0) {
         if (p < 0 || p >= limit) {
           bad[t] = outside(p, i);
           return;

@@ -59,6 +59,8 @@ def _call_core(name: str, *args: Any) -> Any:
 
 def _statistics(y: FloatArray, w: FloatArray | None, backend: str) -> tuple[FloatArray, FloatArray]:
     if backend == "numpy":
+        if w is not None and not w.sum() > 0:
+            raise InputError("weights: the sum of event weights must be positive")
         return reference.target_statistics(y, w)
     mean, std = _call_core("target_statistics", y, w, 0)
     return mean, std
@@ -80,10 +82,11 @@ def _counts(
 def _given_statistics(mean: Any, std: Any, n_targets: int) -> tuple[FloatArray, FloatArray]:
     if (mean is None) != (std is None):
         raise InputError("mean, std: give both or neither")
-    return (
-        as_float_array(mean, "mean", (n_targets,)),
-        as_float_array(std, "std", (n_targets,)),
-    )
+    mu = as_float_array(mean, "mean", (n_targets,))
+    sd = as_float_array(std, "std", (n_targets,))
+    if np.any(sd < 0):
+        raise InputError(f"std: need std >= 0 for every target, got {sd.tolist()}")
+    return mu, sd
 
 
 def target_statistics(

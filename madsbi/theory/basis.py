@@ -135,6 +135,8 @@ def optimise_basis(
     k = n_coefficients(n)
     rng = np.random.default_rng(seed)
     candidates = _candidate_grid(box, theta0_arr, levels, max_candidates, rng)
+    if include_theta0 and not np.any(np.all(candidates == theta0_arr, axis=1)):
+        candidates = np.vstack([candidates, theta0_arr])  # θ0 outside the box stays a point
     phi_c = polynomial_features_reference(candidates, theta0_arr)
     samples = rng.uniform(box[:, 0], box[:, 1], size=(n_samples, n))
     phi_s = polynomial_features_reference(samples, theta0_arr)
@@ -153,7 +155,7 @@ def optimise_basis(
 
     fixed: list[int] = []
     if include_theta0:
-        fixed = [int(np.argmin(np.abs(candidates - theta0_arr).sum(axis=1)))]
+        fixed = [int(np.flatnonzero(np.all(candidates == theta0_arr, axis=1))[0])]
     chosen = _greedy_start(phi_c, k, fixed)
     inverse = np.asarray(np.linalg.inv(phi_c[chosen]), dtype=np.float64)
     best = _objective(inverse, moment, None if sigma_c is None else sigma_c[chosen])

@@ -39,7 +39,8 @@ def morphing_matrix(points: Any, theta0: Any) -> FloatArray:
 def condition_number(matrix: FloatArray) -> float:
     """2-norm condition number; ``inf`` for a singular matrix."""
     singular_values = np.linalg.svd(matrix, compute_uv=False)
-    if singular_values[-1] == 0.0:
+    # Below this the matrix is singular to working precision (numpy.linalg.matrix_rank's rule).
+    if singular_values[-1] <= singular_values[0] * max(matrix.shape) * np.finfo(np.float64).eps:
         return float("inf")
     return float(singular_values[0] / singular_values[-1])
 
