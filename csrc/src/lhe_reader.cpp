@@ -129,7 +129,7 @@ bool LheReader::fill() {
   cv_.notify_all();
   if (!block.error.empty()) {
     input_done_ = true;
-    fail(block.error);
+    throw LheError(context() + block.error);
   }
   if (block.eof) input_done_ = true;
   // Drop the consumed prefix before growing, so the buffer stays a few blocks long.
@@ -156,10 +156,33 @@ std::size_t LheReader::find_or_fill(const char* needle, std::size_t from) {
   }
 }
 
-void LheReader::fail(const std::string& what) const {
-  throw LheError("LHE file '" + path_ + "': " + what + " (after " +
-                 std::to_string(events_read_) + " events, at decompressed byte " +
-                 std::to_string(consumed_before_buffer_ + pos_) + ")");
+std::string LheReader::context() const {
+  return "LHE file '" + path_ + "' (after " + std::to_string(events_read_) +
+         " events, at decompressed byte " + std::to_string(consumed_before_buffer_ + pos_) +
+         "): ";
+}
+
+void LheReader::fail(const std::string& what) {
+  // A corrupt deflate stream often still inflates to garbage text and is only caught by the
+  // CRC at its end: inflate the rest (discarding it) so that such files are reported as
+  // corrupt gzip rather than as malformed events.
+  const std::string where = context();
+  while (!input_done_) {
+    Block block;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [this]() { return !queue_.empty(); });
+      block = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    cv_.notify_all();
+    if (!block.error.empty()) {
+      input_done_ = true;
+      throw LheError(where + block.error + " (the inflated text is garbled too: " + what + ")");
+    }
+    if (block.eof) input_done_ = true;
+  }
+  throw LheError(where + what);
 }
 
 void LheReader::set_weight_ids(const std::vector<std::string>& ids) {
@@ -295,6 +318,12 @@ void LheReader::parse_event(const char* begin, const char* end, LheEventChunk& c
     c.spin.push_back(sp);
   }
   offsets.push_back(offsets.back() + nup);
+  // After NUP particle lines only optional blocks (<tag>) or comments (#) may follow.
+  const char* after = skip_space(p, end);
+  if (after < end && *after != '<' && *after != '#') {
+    fail("event " + std::to_string(events_read_) + " has more particle lines than its NUP = " +
+         std::to_string(nup));
+  }
 
   // Optional blocks after the particles; only <rwgt> matters here.
   const std::string_view rest(p, static_cast<std::size_t>(end - p));

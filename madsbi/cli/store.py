@@ -41,6 +41,7 @@ def store() -> None:
 @click.option("--parameters", help="Comma-separated parameter names (default: all varied).")
 @click.option("--basis", "basis_ids", help="Comma-separated weight ids of the K basis points.")
 @click.option("--sample-id", default="", help="Sample id shared by the shards of one production.")
+@click.option("--shard-id", default=None, help="Id of this shard (default: file name and seed).")
 @click.option("--max-events", type=int, default=None, help="Convert only the first N events.")
 @click.option(
     "--holdout-tolerance",
@@ -59,6 +60,7 @@ def convert(
     parameters: str | None,
     basis_ids: str | None,
     sample_id: str,
+    shard_id: str | None,
     max_events: int | None,
     holdout_tolerance: float,
     compression: str,
@@ -73,6 +75,7 @@ def convert(
         parameters=_split(parameters),
         basis_ids=_split(basis_ids),
         sample_id=sample_id,
+        shard_id=shard_id,
         max_events=max_events,
         holdout_tolerance=holdout_tolerance,
         compression=_compression(compression),

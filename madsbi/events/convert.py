@@ -291,6 +291,63 @@ def _check_weights(chunk: LheChunk, header: LheHeader) -> None:
             )
 
 
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """What a conversion solves for: parameters, basis, and the points it checks."""
+
+    space: ParameterSpace
+    chosen: list[ReweightPoint]
+    basis: MorphingBasis
+    holdouts: list[ReweightPoint]
+    phi_holdouts: FloatArray
+    excluded: dict[str, str]
+
+
+def _plan(
+    header: LheHeader,
+    parameters: Sequence[str] | None,
+    ranges: Mapping[str, tuple[float, float]] | None,
+    basis_ids: Sequence[str] | None,
+    max_condition: float,
+) -> _Plan:
+    space = resolve_parameters(header, parameters, ranges)
+    points, excluded = reweight_points(header, space)
+    chosen, basis = choose_basis(points, space, basis_ids, max_condition=max_condition)
+    holdouts = [p for p in points if p not in chosen]
+    thetas = np.array([p.theta for p in holdouts], dtype=np.float64)
+    phi = polynomial_features_reference(
+        thetas.reshape(len(holdouts), space.n_parameters), space.theta0_array
+    )
+    return _Plan(space, chosen, basis, holdouts, phi, excluded)
+
+
+def _solve_chunk(
+    chunk: LheChunk, header: LheHeader, plan: _Plan, checks: list[HoldoutCheck]
+) -> FloatArray:
+    """Coefficients of one chunk's events; accumulates the held-out checks."""
+    _check_weights(chunk, header)
+    coefficients = plan.basis.coefficients(np.stack([_column(chunk, p) for p in plan.chosen], 1))
+    largest = np.maximum(
+        np.abs(chunk.arrays["weight"]), np.abs(chunk.arrays["rwgt"]).max(axis=1, initial=0.0)
+    )
+    zero = np.flatnonzero(np.abs(coefficients[:, 0]) <= 1e-12 * largest)
+    if zero.size:
+        row = int(zero[0])
+        raise WeightError(
+            f"event {chunk.start + row}: the reference weight at θ0 is zero "
+            f"(c_0 = {coefficients[row, 0]:.3g}); ratios to θ0 are undefined"
+        )
+    predicted = coefficients @ plan.phi_holdouts.T
+    for j, (point, check) in enumerate(zip(plan.holdouts, checks, strict=True)):
+        check.add(predicted[:, j], _column(chunk, point), largest)
+    return coefficients
+
+
+def _head(chunk: LheChunk, n: int) -> LheChunk:
+    """The first n events of a chunk."""
+    return LheChunk(chunk.start, {k: v[:n] for k, v in chunk.arrays.items()}, chunk.bytes_consumed)
+
+
 def convert_lhe(
     source: str | Path,
     output: str | Path,
@@ -299,6 +356,7 @@ def convert_lhe(
     ranges: Mapping[str, tuple[float, float]] | None = None,
     basis_ids: Sequence[str] | None = None,
     sample_id: str = "",
+    shard_id: str | None = None,
     max_condition: float = DEFAULT_MAX_CONDITION,
     holdout_tolerance: float = DEFAULT_HOLDOUT_TOLERANCE,
     chunk_size: int = 50_000,
@@ -320,6 +378,10 @@ def convert_lhe(
         Analysis range per parameter name, stored in the metadata.
     basis_ids : sequence of str, optional
         Weight ids of the K basis points; default: the first usable ones in file order.
+    sample_id : str
+        Identifies the production; shards merge only if they share it.
+    shard_id : str, optional
+        Identifies this file among the shards; default: file name and run-card seed.
     holdout_tolerance : float
         Largest allowed held-out deviation relative to the event's largest weight.
     max_events : int, optional
@@ -342,6 +404,8 @@ def convert_lhe(
     """
     started = time.perf_counter()
     source, output = Path(source), Path(output)
+    if max_events is not None and max_events < 1:
+        raise InputError(f"max_events: expected >= 1, got {max_events}")
     with LheFile(source) as lhe:
         header = lhe.header
         run = parse_run_card(header.run_card)
@@ -350,77 +414,49 @@ def convert_lhe(
             raise LheFormatError(
                 f"{source}: run card event_norm = {norm!r}; madsbi converts 'average' or 'sum'"
             )
-        space = resolve_parameters(header, parameters, ranges)
-        points, excluded = reweight_points(header, space)
-        chosen, basis = choose_basis(points, space, basis_ids, max_condition=max_condition)
-        holdout_points = [p for p in points if p not in chosen]
-        checks = [HoldoutCheck(p.id, p.theta) for p in holdout_points]
-        phi_holdout = polynomial_features_reference(
-            np.array([p.theta for p in holdout_points], dtype=np.float64).reshape(
-                len(holdout_points), space.n_parameters
-            ),
-            space.theta0_array,
-        )
+        plan = _plan(header, parameters, ranges, basis_ids, max_condition)
+        checks = [HoldoutCheck(p.id, p.theta) for p in plan.holdouts]
         cards = {
             "proc_card": header.proc_card,
             "run_card": header.run_card,
             "param_card": header.param_card,
         }
         meta = StoreMeta(
-            space=space,
-            basis_ids=tuple(p.id for p in chosen),
-            basis_points=basis.points,
+            space=plan.space,
+            basis_ids=tuple(p.id for p in plan.chosen),
+            basis_points=plan.basis.points,
             process=process_description(header.proc_card),
             mg5_version=header.mg5_version,
             sample_id=sample_id,
             cards={k: v for k, v in cards.items() if v},
         )
+        names = {"rwgt": header.weight_ids}
         writer = StoreWriter(output, meta, overwrite=overwrite, compression=compression)
+        total = max_events or header.n_events_declared
         with (
             writer,
-            progress_bar(
-                max_events or header.n_events_declared,
-                f"converting {source.name}",
-                unit="ev",
-                enabled=progress,
-            ) as bar,
+            progress_bar(total, f"converting {source.name}", unit="ev", enabled=progress) as bar,
         ):
-            for chunk in lhe.chunks(chunk_size):
-                if max_events is not None and chunk.start >= max_events:
-                    break
+            chunks = lhe.chunks(chunk_size)
+            n_file = 0  # events in the file (read so far)
+            for chunk in chunks:
+                n_file = chunk.start + chunk.n_events
                 if max_events is not None and chunk.start + chunk.n_events > max_events:
-                    keep = max_events - chunk.start
-                    chunk = LheChunk(
-                        chunk.start,
-                        {k: v[:keep] for k, v in chunk.arrays.items()},
-                        chunk.bytes_consumed,
-                    )
-                _check_weights(chunk, header)
-                basis_weights = np.stack([_column(chunk, p) for p in chosen], axis=1)
-                coefficients = basis.coefficients(basis_weights)
-                largest = np.maximum(
-                    np.abs(chunk.arrays["weight"]),
-                    np.abs(chunk.arrays["rwgt"]).max(axis=1, initial=0.0),
-                )
-                zero = np.flatnonzero(np.abs(coefficients[:, 0]) <= 1e-12 * largest)
-                if zero.size:
-                    row = int(zero[0])
-                    raise WeightError(
-                        f"event {chunk.start + row}: the reference weight at θ0 is zero "
-                        f"(c_0 = {coefficients[row, 0]:.3g}); ratios to θ0 are undefined"
-                    )
-                predicted = coefficients @ phi_holdout.T
-                for j, (point, check) in enumerate(zip(holdout_points, checks, strict=True)):
-                    check.add(predicted[:, j], _column(chunk, point), largest)
+                    chunk = _head(chunk, max_events - chunk.start)
                 arrays = {k: v for k, v in chunk.arrays.items() if k != "rwgt" or keep_rwgt}
                 if not header.weight_ids:
                     arrays.pop("rwgt", None)
-                arrays["coefficients"] = coefficients
-                writer.append(schema.PARTON, arrays, names={"rwgt": header.weight_ids})
+                arrays["coefficients"] = _solve_chunk(chunk, header, plan, checks)
+                writer.append(schema.PARTON, arrays, names=names)
                 bar.update(chunk.n_events)
+                if max_events is not None and n_file >= max_events:
+                    break
             n_events = writer.n_events()
-            if norm == "sum" and n_events:
-                writer.rescale(schema.PARTON, ("weight", "coefficients", "rwgt"), float(n_events))
+            if norm == "sum":
+                # Σ weights = σ over the whole file: the mean over its events needs its count.
+                for chunk in chunks:
+                    n_file = chunk.start + chunk.n_events
+                writer.rescale(schema.PARTON, ("weight", "coefficients", "rwgt"), float(n_file))
             for check in checks:
                 check.finish()
                 if check.max_rel_to_largest > holdout_tolerance:
@@ -435,22 +471,24 @@ def convert_lhe(
                 source=str(source),
                 output=str(output),
                 n_events=n_events,
-                parameters=space.names,
-                theta0=space.theta0,
+                parameters=plan.space.names,
+                theta0=plan.space.theta0,
                 basis_ids=meta.basis_ids,
-                condition_number=basis.condition_number,
+                condition_number=plan.basis.condition_number,
                 holdouts=tuple(c.to_dict() for c in checks),
-                excluded_weights=excluded,
+                excluded_weights=plan.excluded,
                 decompressed_bytes=lhe.bytes_consumed,
                 seconds=0.0,
             )
-            seed = run.get("iseed", "-1")
+            seed_text = run.get("iseed", "-1")
+            seed = int(seed_text) if seed_text.lstrip("-").isdigit() else -1
+            default_id = source.name.split(".")[0] + (f"-seed{seed}" if seed >= 0 else "")
             writer.set_shards(
                 (
                     ShardInfo(
-                        shard_id=source.name.split(".")[0],
+                        shard_id=shard_id or default_id,
                         n_events=n_events,
-                        seed=int(seed) if seed.lstrip("-").isdigit() else -1,
+                        seed=seed,
                         source=source.name,
                         report=report.to_json(),
                     ),

@@ -216,6 +216,14 @@ class StoreWriter:
         target = np.dtype(spec.dtype)
         if not np.can_cast(value.dtype, target, casting="same_kind"):
             raise DtypeError(f"/{group}/{name}: expected dtype {target}, got {value.dtype}")
+        if target.kind in "iu" and value.size and not np.can_cast(value.dtype, target):
+            info = np.iinfo(target)
+            low, high = value.min(), value.max()
+            if low < info.min or high > info.max:
+                raise InputError(
+                    f"/{group}/{name}: values in [{low}, {high}] do not fit {target} "
+                    f"([{info.min}, {info.max}])"
+                )
         ds = self._file[group][name]
         want = list(ds.shape[1:])
         if "P" in spec.inner:

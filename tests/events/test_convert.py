@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from conftest import SHARED_MADGRAPH
 from helpers.lhe import edited, read_text, write_lhe
 from helpers.lhe_events import (
@@ -20,6 +19,7 @@ from helpers.lhe_events import (
     set_event_weight,
     set_weight,
 )
+
 from madsbi.errors import (
     IllConditionedBasisError,
     InputError,
@@ -169,7 +169,7 @@ def test_wz_parton_store_content(data_dir: Path, outdir: Path) -> None:
         ("SMEFT", 25),
     ]
     (shard,) = meta.shards
-    assert shard.shard_id == "wz_parton_1k"
+    assert shard.shard_id == "wz_parton_1k-seed1357"  # file name and run-card iseed
     assert shard.n_events == 1000
     assert shard.seed == 1357
     assert shard.source == "wz_parton_1k.lhe.gz"
@@ -373,7 +373,9 @@ def test_zero_reference_weight(data_dir: Path, tmp_path: Path, outdir: Path) -> 
 def test_fewer_points_than_coefficients(data_dir: Path, tmp_path: Path, outdir: Path) -> None:
     drop = ["p06_cHq3_m1", "p07_cHWB_cW_p1", "p08_cHWB_cHq3_p1", "p09_cW_cHq3_p1", HOLDOUT]
     src = edited(
-        data_dir / "wz_parton_1k.lhe.gz", tmp_path / "few.lhe.gz", lambda t: drop_weight_ids(t, drop)
+        data_dir / "wz_parton_1k.lhe.gz",
+        tmp_path / "few.lhe.gz",
+        lambda t: drop_weight_ids(t, drop),
     )
     with pytest.raises(InputError, match="6 usable reweighting points, fewer than the K = 10"):
         convert_lhe(src, outdir / "x.h5")

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from helpers.lhe import edited, read_text, write_lhe
 from helpers.lhe_events import (
     drop_event_weight,
@@ -17,6 +16,7 @@ from helpers.lhe_events import (
     parse_event_text,
     parse_events,
 )
+
 from madsbi.errors import LheFormatError, MissingFileError
 from madsbi.events.lhe import LheFile
 
@@ -70,10 +70,9 @@ def read_all(path: Path, chunk_size: int = 100_000, **kwargs: Any) -> dict[str, 
 
 def read_error(path: Path, **kwargs: Any) -> LheFormatError:
     """The LheFormatError raised while opening or iterating ``path``."""
-    with pytest.raises(LheFormatError) as info:  # noqa: PT012 - error may come at open or read
-        with LheFile(path, **kwargs) as lhe:
-            for _ in lhe.chunks(100):
-                pass
+    with pytest.raises(LheFormatError) as info, LheFile(path, **kwargs) as lhe:
+        for _ in lhe.chunks(100):
+            pass
     return info.value
 
 
@@ -405,3 +404,16 @@ def test_malformed_event_header_line(data_dir: Path, tmp_path: Path) -> None:
     path = edited(src, tmp_path / "head.lhe.gz", lambda t: edit_event(t, 2, garble))
     err = read_error(path)
     assert "malformed first line of event 2" in str(err)
+
+
+def test_event_with_more_particle_lines_than_declared(data_dir: Path, tmp_path: Path) -> None:
+    # NUP says 5 but six particle lines follow: the reader must not silently drop the last one
+    def duplicate_line(block: str) -> str:
+        lines = block.split("\n")
+        lines.insert(3, lines[2])
+        return "\n".join(lines)
+
+    src = data_dir / "dy_1k.lhe.gz"
+    path = edited(src, tmp_path / "long_event.lhe.gz", lambda t: edit_event(t, 3, duplicate_line))
+    err = read_error(path)
+    assert "event 3" in str(err)

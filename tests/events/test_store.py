@@ -9,8 +9,8 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-
 from helpers.stores import make_meta, random_parton, write_store
+
 from madsbi.errors import (
     DtypeError,
     InputError,
@@ -133,20 +133,18 @@ def test_several_groups(store_dir: Path, rng: np.random.Generator) -> None:
 
 def test_exception_inside_writer_leaves_no_file(store_dir: Path, rng: np.random.Generator) -> None:
     path = store_dir / "s.h5"
-    with pytest.raises(RuntimeError, match="boom"):  # noqa: PT012 - the failure is mid-write
-        with StoreWriter(path, make_meta()) as writer:
-            writer.append("parton", random_parton(rng, 20), names={"rwgt": ["w0", "w1"]})
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), StoreWriter(path, make_meta()) as writer:  # noqa: PT012
+        writer.append("parton", random_parton(rng, 20), names={"rwgt": ["w0", "w1"]})
+        raise RuntimeError("boom")
     assert list(store_dir.iterdir()) == []
 
 
 def test_failed_write_keeps_an_existing_store(store_dir: Path, rng: np.random.Generator) -> None:
     path = write_store(store_dir / "s.h5", make_meta(), [random_parton(rng, 5)])
     before = path.read_bytes()
-    with pytest.raises(ShapeError):  # noqa: PT012
-        with StoreWriter(path, make_meta(), overwrite=True) as writer:
-            writer.append("parton", random_parton(rng, 5), names={"rwgt": ["w0", "w1"]})
-            writer.append("parton", {**random_parton(rng, 5), "rwgt": np.ones((5, 3))})
+    with pytest.raises(ShapeError), StoreWriter(path, make_meta(), overwrite=True) as writer:  # noqa: PT012
+        writer.append("parton", random_parton(rng, 5), names={"rwgt": ["w0", "w1"]})
+        writer.append("parton", {**random_parton(rng, 5), "rwgt": np.ones((5, 3))})
     assert path.read_bytes() == before
     assert [p.name for p in store_dir.iterdir()] == ["s.h5"]
 
@@ -207,9 +205,8 @@ def test_bad_appends(
     match: str,
 ) -> None:
     arrays = {**random_parton(rng, 4), **change}
-    with pytest.raises(error, match=match):  # noqa: PT012
-        with StoreWriter(store_dir / "s.h5", make_meta()) as writer:
-            writer.append(group, arrays, names={"rwgt": ["w0", "w1"]})
+    with pytest.raises(error, match=match), StoreWriter(store_dir / "s.h5", make_meta()) as writer:
+        writer.append(group, arrays, names={"rwgt": ["w0", "w1"]})
     assert list(store_dir.iterdir()) == []
 
 
@@ -293,7 +290,9 @@ def test_integer_overflow_is_refused(store_dir: Path, rng: np.random.Generator) 
     # int64 → int32 is a "same kind" cast, but 2**40 + 11 does not fit: it must not wrap to 11
     arrays = random_parton(rng, 3)
     arrays["pdg_id"] = np.full((3, 3), 2**40 + 11, dtype=np.int64)
-    with pytest.raises((DtypeError, InputError), match="pdg_id"):  # noqa: PT012
-        with StoreWriter(store_dir / "s.h5", make_meta()) as writer:
-            writer.append("parton", arrays, names={"rwgt": ["w0", "w1"]})
+    with (
+        pytest.raises((DtypeError, InputError), match="pdg_id"),
+        StoreWriter(store_dir / "s.h5", make_meta()) as writer,
+    ):
+        writer.append("parton", arrays, names={"rwgt": ["w0", "w1"]})
     assert list(store_dir.iterdir()) == []

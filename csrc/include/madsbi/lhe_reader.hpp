@@ -62,7 +62,9 @@ class LheReader {
   void produce();
   bool fill();  // appends the next block to buf_; false at end of input
   std::size_t find_or_fill(const char* needle, std::size_t from);
-  [[noreturn]] void fail(const std::string& what) const;
+  // Throws LheError for malformed content, unless the gzip stream turns out to be corrupt.
+  [[noreturn]] void fail(const std::string& what);
+  std::string context() const;  // "LHE file '…' (after N events, at byte B): "
   void parse_event(const char* begin, const char* end, LheEventChunk& chunk,
                    ParticleColumns& columns, std::vector<std::int64_t>& offsets);
 
