@@ -148,8 +148,12 @@ class StoreWriter:
             )
         n_new = next(iter(lengths.values()))
         start = self._lengths.get(group, 0)
-        for name, value in arrays.items():
-            self._write(group, name, specs[name], value, start, n_new)
+        prepared = {
+            name: self._prepare(group, name, specs[name], value, start, n_new)
+            for name, value in arrays.items()
+        }
+        for name, (value, grow) in prepared.items():
+            self._store(group, name, specs[name], value, grow, start)
         self._lengths[group] = start + n_new
         if group == schema.PARTON:
             coefficients = np.asarray(arrays["coefficients"], dtype=np.float64)
@@ -209,9 +213,14 @@ class StoreWriter:
             if key is not None:
                 ds.attrs[key] = np.array(list(names[name]), dtype=h5py.string_dtype())
 
-    def _write(
+    def _prepare(
         self, group: str, name: str, spec: schema.FieldSpec, raw: Any, start: int, n_new: int
-    ) -> None:
+    ) -> tuple[np.ndarray[Any, Any], int | None]:
+        """Validate one field of a chunk and pad its particle axis to the dataset's.
+
+        Returns the array to write and the particle count the dataset must grow to (or None).
+        Nothing is written, so a failing chunk leaves the store as it was.
+        """
         value = np.asarray(raw)
         target = np.dtype(spec.dtype)
         if not np.can_cast(value.dtype, target, casting="same_kind"):
@@ -224,14 +233,13 @@ class StoreWriter:
                     f"/{group}/{name}: values in [{low}, {high}] do not fit {target} "
                     f"([{info.min}, {info.max}])"
                 )
-        ds = self._file[group][name]
-        want = list(ds.shape[1:])
+        want = list(self._file[group][name].shape[1:])
+        grow = None
         if "P" in spec.inner:
             p_axis = spec.inner.index("P") + 1
             p_new = value.shape[p_axis] if value.ndim > p_axis else -1
             if p_new > want[p_axis - 1]:
-                ds.resize(p_new, axis=p_axis)
-                want[p_axis - 1] = p_new
+                grow = want[p_axis - 1] = p_new
             elif 0 <= p_new < want[p_axis - 1]:
                 pad = [(0, 0)] * value.ndim
                 pad[p_axis] = (0, want[p_axis - 1] - p_new)
@@ -240,8 +248,22 @@ class StoreWriter:
         if target.kind == "f" and not np.all(np.isfinite(value)):
             bad = int(np.argwhere(~np.isfinite(value))[0][0])
             raise InputError(f"/{group}/{name}: non-finite value at event {start + bad}")
-        ds.resize(start + n_new, axis=0)
-        ds[start : start + n_new] = value.astype(target, copy=False)
+        return value.astype(target, copy=False), grow
+
+    def _store(
+        self,
+        group: str,
+        name: str,
+        spec: schema.FieldSpec,
+        value: np.ndarray[Any, Any],
+        grow: int | None,
+        start: int,
+    ) -> None:
+        ds = self._file[group][name]
+        if grow is not None:
+            ds.resize(grow, axis=spec.inner.index("P") + 1)
+        ds.resize(start + value.shape[0], axis=0)
+        ds[start : start + value.shape[0]] = value
 
     def set_shards(self, shards: tuple[ShardInfo, ...]) -> None:
         """Record the provenance of the events written (known only once they are)."""

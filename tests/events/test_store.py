@@ -296,3 +296,25 @@ def test_integer_overflow_is_refused(store_dir: Path, rng: np.random.Generator) 
     ):
         writer.append("parton", arrays, names={"rwgt": ["w0", "w1"]})
     assert list(store_dir.iterdir()) == []
+
+
+def test_rejected_chunk_leaves_the_store_consistent(
+    store_dir: Path, rng: np.random.Generator
+) -> None:
+    """A chunk with one bad field writes none of its fields; later chunks still line up."""
+    first, second = random_parton(rng, 5, n_particles=3), random_parton(rng, 4, n_particles=5)
+    bad = random_parton(rng, 7, n_particles=6)
+    bad["rwgt"][3, 1] = np.nan  # checked after pdg_id/momentum would need the axis to grow
+    path = store_dir / "s.h5"
+    with StoreWriter(path, make_meta()) as writer:
+        writer.append("parton", first, names={"rwgt": ["w0", "w1"]})
+        with pytest.raises(InputError, match="non-finite value at event 8"):
+            writer.append("parton", bad)
+        assert writer.n_events() == 5
+        writer.append("parton", second)
+    with EventStore(path) as store:
+        chunk = store.read("parton")
+        assert store.n_events() == 9
+        assert {k: v.shape[0] for k, v in chunk.arrays.items()} == dict.fromkeys(chunk.arrays, 9)
+        assert chunk["momentum"].shape == (9, 5, 4)  # grew to 5 for `second`, not 6 for `bad`
+        np.testing.assert_array_equal(chunk["rwgt"][5:], second["rwgt"])
