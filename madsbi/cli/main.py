@@ -8,6 +8,7 @@ import click
 
 from madsbi import __version__
 from madsbi.cli.store import store
+from madsbi.cli.theory import basis
 from madsbi.cli.toy import toy
 from madsbi.errors import MadSBIError
 
@@ -28,6 +29,7 @@ def cli() -> None:
     """madsbi: simulation-based inference for MadGraph5_aMC@NLO events."""
 
 
+cli.add_command(basis)
 cli.add_command(store)
 cli.add_command(toy)
 

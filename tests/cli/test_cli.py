@@ -227,3 +227,23 @@ def test_inspect_shipped_drell_yan() -> None:
     assert info["basis"]["ids"] == ["nominal"]
     assert info["cross_section_theta0_pb"] == pytest.approx(843.23, rel=1e-6)
     assert info["shards"][0]["seed"] == 4242
+
+
+def test_basis_command() -> None:
+    result = run("basis", "--param", "a=-4,4", "--param", "b=-0.2,0.2", "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    points = np.array(info["points"])
+    assert points.shape == (6, 2)
+    assert [0.0, 0.0] in info["points"]  # θ0 is part of the basis by default
+    assert np.all(np.abs(points[:, 0]) <= 4) and np.all(np.abs(points[:, 1]) <= 0.2)
+    assert 1 <= info["condition_number"] < 1e6
+    assert info["expected_squared_weight"] > 0
+    text = run("basis", "--param", "a=-4,4", "--param", "b=-0.2,0.2")
+    assert "cond(W)" in text.output and "b05" in text.output
+
+
+def test_basis_command_bad_range() -> None:
+    result = run("basis", "--param", "a=1")
+    assert result.exit_code == 1
+    assert "Error: InputError: --param: expected NAME=LOW,HIGH" in result.output
