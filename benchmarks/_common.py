@@ -43,8 +43,9 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
     return times, result
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, rounds: int = 2
-                ) -> dict[str, list[float]]:
+def interleaved(
+    fns: dict[str, Callable[[], Any]], repeat: int, rounds: int = 2
+) -> dict[str, list[float]]:
     """Time several functions in alternating blocks (A×repeat, B×repeat, A×repeat, ...).
 
     Alternating spreads slow machine phases over all candidates; blocks (rather than A B A B)
@@ -76,8 +77,13 @@ def report(name: str, rows: list[dict[str, Any]], extra: dict[str, Any]) -> Path
         print("  ".join(_fmt(r[k]).ljust(widths[k]) for k in keys))
     OUT.mkdir(exist_ok=True)
     path = OUT / f"{name}.json"
-    payload = {"benchmark": name, "command": " ".join([Path(sys.executable).name, *sys.argv]),
-               "machine": machine(), "rows": rows, **extra}
+    payload = {
+        "benchmark": name,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine(),
+        "rows": rows,
+        **extra,
+    }
     path.write_text(json.dumps(payload, indent=2))
     print(f"wrote {path}")
     return path

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import OUT, report
 from madsbi.events import convert_lhe
 from madsbi.events.convert import choose_basis, resolve_parameters, reweight_points
 from madsbi.events.lhe import LheHeader
+
+from _common import OUT, report
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MADSBI_SHARED_DATA", ROOT.parent / "shared" / "data" / "madgraph"))
@@ -38,7 +39,8 @@ def build_input(copies: int) -> Path:
     if target.exists():
         return target
     OUT.mkdir(exist_ok=True)
-    text = gzip.open(source, "rt").read()
+    with gzip.open(source, "rt") as f:
+        text = f.read()
     head, rest = text.split("<event>", 1)
     body = "<event>" + rest.rsplit("</LesHouchesEvents>", 1)[0]
     tmp = target.with_suffix(".tmp")
@@ -69,9 +71,21 @@ def pylhe_to_store(path: Path, out: Path) -> int:
     coefficients = basis.coefficients(basis_w)
     particles = events.particles
     n_max = int(ak.max(ak.num(particles)))
-    pad = ak.fill_none(ak.pad_none(particles, n_max, clip=True), {"vector": {"px": 0, "py": 0,
-                       "pz": 0, "e": 0}, "id": 0, "status": 0, "mother1": 0, "mother2": 0,
-                       "color1": 0, "color2": 0, "m": 0, "lifetime": 0, "spin": 0})
+    pad = ak.fill_none(
+        ak.pad_none(particles, n_max, clip=True),
+        {
+            "vector": {"px": 0, "py": 0, "pz": 0, "e": 0},
+            "id": 0,
+            "status": 0,
+            "mother1": 0,
+            "mother2": 0,
+            "color1": 0,
+            "color2": 0,
+            "m": 0,
+            "lifetime": 0,
+            "spin": 0,
+        },
+    )
     momentum = np.stack([ak.to_numpy(pad.vector[c]) for c in ("e", "px", "py", "pz")], axis=-1)
     with h5py.File(out, "w") as f:
         g = f.create_group("parton")
@@ -102,16 +116,23 @@ def main() -> None:
     with gzip.open(path, "rb") as f:
         size = sum(len(chunk) for chunk in iter(lambda: f.read(1 << 24), b""))
     store = OUT / "lhe_convert_madsbi.h5"
-    times: dict[str, list[float]] = {"madsbi convert_lhe": [], "madsbi convert_lhe, lzf": [],
-                                     "pylhe → store": [], "pylhe iterate only": []}
+    times: dict[str, list[float]] = {
+        "madsbi convert_lhe": [],
+        "madsbi convert_lhe, lzf": [],
+        "pylhe → store": [],
+        "pylhe iterate only": [],
+    }
     n_events = 0
     for _ in range(args.rounds):
         for _ in range(args.madsbi_repeat):
-            for label, compression in (("madsbi convert_lhe", None),
-                                       ("madsbi convert_lhe, lzf", "lzf")):
+            for label, compression in (
+                ("madsbi convert_lhe", None),
+                ("madsbi convert_lhe, lzf", "lzf"),
+            ):
                 t0 = time.perf_counter()
-                n_events = convert_lhe(path, store, overwrite=True,
-                                       compression=compression).n_events
+                n_events = convert_lhe(
+                    path, store, overwrite=True, compression=compression
+                ).n_events
                 times[label].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         n_pylhe = pylhe_to_store(path, OUT / "lhe_convert_pylhe.h5")
@@ -125,11 +146,19 @@ def main() -> None:
     rows = []
     for name, t in times.items():
         med = float(np.median(t))
-        rows.append({"method": name, "best_s": min(t), "median_s": med,
-                     "MB_per_s": size / 1e6 / med, "events_per_s": n_events / med,
-                     "speedup_vs_pylhe_store": base / med})
-    report("lhe_convert", rows, {"input": path.name, "events": n_events,
-                                 "decompressed_MB": size / 1e6})
+        rows.append(
+            {
+                "method": name,
+                "best_s": min(t),
+                "median_s": med,
+                "MB_per_s": size / 1e6 / med,
+                "events_per_s": n_events / med,
+                "speedup_vs_pylhe_store": base / med,
+            }
+        )
+    report(
+        "lhe_convert", rows, {"input": path.name, "events": n_events, "decompressed_MB": size / 1e6}
+    )
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ import argparse
 
 import numpy as np
 
-from _common import interleaved, report, summary
 from madsbi.simulate import plan_copies, regroup_survivors
+
+from _common import interleaved, report, summary
 
 
 def plan(targets: np.ndarray, backend: str) -> object:
@@ -55,17 +56,40 @@ def main() -> None:
     }
     rows, totals = [], {"numpy": 0.0, "core": 0.0}
     for step, fn in steps.items():
-        times = interleaved({b: (lambda b=b: fn(b)) for b in ("numpy", "core")}, args.repeat)
+        times = interleaved({b: (lambda b=b, fn=fn: fn(b)) for b in ("numpy", "core")}, args.repeat)
         med = {b: summary(t)["median_s"] for b, t in times.items()}
         for b in times:
             totals[b] += med[b]
-            rows.append({"step": step, "backend": b, **summary(times[b]),
-                         "speedup_vs_numpy": med["numpy"] / med[b]})
+            rows.append(
+                {
+                    "step": step,
+                    "backend": b,
+                    **summary(times[b]),
+                    "speedup_vs_numpy": med["numpy"] / med[b],
+                }
+            )
     for b in totals:
-        rows.append({"step": "total", "backend": b, "best_s": float("nan"),
-                     "median_s": totals[b], "speedup_vs_numpy": totals["numpy"] / totals[b]})
-    report("smearing", rows, {"events": n, "copies": ref.n_copies, "survivors": len(survivors),
-                              "targets": 2, "threshold": 0.5, "agree_exactly": True})
+        rows.append(
+            {
+                "step": "total",
+                "backend": b,
+                "best_s": float("nan"),
+                "median_s": totals[b],
+                "speedup_vs_numpy": totals["numpy"] / totals[b],
+            }
+        )
+    report(
+        "smearing",
+        rows,
+        {
+            "events": n,
+            "copies": ref.n_copies,
+            "survivors": len(survivors),
+            "targets": 2,
+            "threshold": 0.5,
+            "agree_exactly": True,
+        },
+    )
 
 
 if __name__ == "__main__":

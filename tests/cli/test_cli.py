@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
-from helpers.lhe import read_text, write_lhe
-from helpers.lhe_events import event_spans
 
 from madsbi.cli.main import cli
 from madsbi.data import sample_path
 from madsbi.events.store import EventStore
+
+from helpers.lhe import read_text, write_lhe
+from helpers.lhe_events import event_spans
 
 
 def run(*args: str | Path) -> Result:
@@ -236,11 +237,13 @@ def test_basis_command() -> None:
     points = np.array(info["points"])
     assert points.shape == (6, 2)
     assert [0.0, 0.0] in info["points"]  # θ0 is part of the basis by default
-    assert np.all(np.abs(points[:, 0]) <= 4) and np.all(np.abs(points[:, 1]) <= 0.2)
+    assert np.all(np.abs(points[:, 0]) <= 4)
+    assert np.all(np.abs(points[:, 1]) <= 0.2)
     assert 1 <= info["condition_number"] < 1e6
     assert info["expected_squared_weight"] > 0
     text = run("basis", "--param", "a=-4,4", "--param", "b=-0.2,0.2")
-    assert "cond(W)" in text.output and "b05" in text.output
+    assert "cond(W)" in text.output
+    assert "b05" in text.output
 
 
 def test_basis_command_bad_range() -> None:

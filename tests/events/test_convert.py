@@ -8,17 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import SHARED_MADGRAPH
-from helpers.lhe import edited, read_text, write_lhe
-from helpers.lhe_events import (
-    drop_weight_ids,
-    edit_event,
-    event_spans,
-    scale_all_weights,
-    scale_weight,
-    set_event_weight,
-    set_weight,
-)
 
 from madsbi.errors import (
     IllConditionedBasisError,
@@ -32,6 +21,18 @@ from madsbi.errors import (
 from madsbi.events.convert import ConversionReport, convert_lhe
 from madsbi.events.store import EventStore
 from madsbi.theory.polynomial import polynomial_features_reference
+
+from conftest import SHARED_MADGRAPH
+from helpers.lhe import edited, read_text, write_lhe
+from helpers.lhe_events import (
+    drop_weight_ids,
+    edit_event,
+    event_spans,
+    scale_all_weights,
+    scale_weight,
+    set_event_weight,
+    set_weight,
+)
 
 BASIS_IDS = (
     "p00_sm",

@@ -8,6 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from madsbi.errors import LheFormatError, MissingFileError
+from madsbi.events.lhe import LheFile
+
 from helpers.lhe import edited, read_text, write_lhe
 from helpers.lhe_events import (
     drop_event_weight,
@@ -16,9 +20,6 @@ from helpers.lhe_events import (
     parse_event_text,
     parse_events,
 )
-
-from madsbi.errors import LheFormatError, MissingFileError
-from madsbi.events.lhe import LheFile
 
 FIXTURES = ("wz_parton_1k", "wz_leptonic_1k", "dy_1k")
 WZ_IDS = [

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.lhe import edited
-from helpers.stores import BASIS_OFFSETS, make_meta, random_parton, write_store
 
 from madsbi.errors import InputError, StoreExistsError, StoreMismatchError
 from madsbi.events.convert import convert_lhe
@@ -18,6 +16,9 @@ from madsbi.events.meta import ShardInfo
 from madsbi.events.store import EventStore
 from madsbi.events.writer import StoreWriter
 from madsbi.simulate.toy import ToyModel, generate_toy_store, toy_meta
+
+from helpers.lhe import edited
+from helpers.stores import BASIS_OFFSETS, make_meta, random_parton, write_store
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-from helpers.stores import make_meta, random_parton, write_store
 
 from madsbi.errors import (
     DtypeError,
@@ -25,6 +24,8 @@ from madsbi.events.meta import ShardInfo
 from madsbi.events.store import EventStore, open_store
 from madsbi.events.writer import StoreWriter
 from madsbi.theory.polynomial import polynomial_features_reference
+
+from helpers.stores import make_meta, random_parton, write_store
 
 
 def _concat(chunks: list[dict[str, Any]]) -> dict[str, Any]:
