@@ -44,18 +44,21 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
 
 
 def interleaved(
-    fns: dict[str, Callable[[], Any]], repeat: int, rounds: int = 2
+    fns: dict[str, Callable[[], Any]], repeat: int, rounds: int = 2, warmup: int = 3
 ) -> dict[str, list[float]]:
     """Time several functions in alternating blocks (A×repeat, B×repeat, A×repeat, ...).
 
     Alternating spreads slow machine phases over all candidates; blocks (rather than A B A B)
-    keep one candidate's side effects, such as BLAS worker threads that spin for a while after
-    a NumPy call, from landing in the other's timings. The first call of each block is dropped.
+    keep one candidate's side effects from landing in the other's timings: BLAS worker threads
+    that spin after a NumPy call, and the kernel compacting memory for huge pages after large
+    arrays were freed (seen here: the first calls after a switch run 2-5x slower). The first
+    ``warmup`` calls of each block are not timed.
     """
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            fn()
+            for _ in range(warmup):
+                fn()
             for _ in range(repeat):
                 t0 = time.perf_counter()
                 fn()

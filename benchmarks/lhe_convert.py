@@ -35,7 +35,7 @@ def build_input(copies: int) -> Path:
     source = SHARED / "wz_smeft_parton_13p6TeV_rwgt.lhe.gz"
     if not source.exists():
         source, copies = ROOT / "tests" / "data" / "wz_parton_1k.lhe.gz", 20 * copies
-    target = OUT / f"wz_{source.stem.split('.')[0]}_x{copies}.lhe.gz"
+    target = OUT / f"{source.name.split('.')[0]}_x{copies}.lhe.gz"
     if target.exists():
         return target
     OUT.mkdir(exist_ok=True)
