@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -44,6 +45,33 @@ inline void require_shape(const py::array& a, const char* name, std::vector<py::
     throw std::invalid_argument(std::string(name) + ": expected shape " + want + ", got " +
                                 shape_string(a));
   }
+}
+
+// A batched morphing call shared by the CPU and CUDA bindings: checks thetas (G, n),
+// theta0 (n,), w_inverse (K, K) and optional sigma_basis (K,) with errors that name the
+// argument, then runs kernel(thetas, G, n, theta0, w_inverse, sigma_basis, a, sigma) without
+// the GIL. Returns (a (G, K), sigma (G,) or None).
+template <typename Kernel>
+py::tuple run_morphing(const carray<double>& thetas, const carray<double>& theta0,
+                       const carray<double>& w_inverse,
+                       const std::optional<carray<double>>& sigma_basis, Kernel&& kernel) {
+  require_shape(theta0, "theta0", {-1});
+  const py::ssize_t n = theta0.shape(0);
+  require_shape(thetas, "thetas", {-1, n});
+  const py::ssize_t K = 1 + n + n * (n + 1) / 2;
+  require_shape(w_inverse, "w_inverse", {K, K});
+  if (sigma_basis) require_shape(*sigma_basis, "sigma_basis", {K});
+  const py::ssize_t G = thetas.shape(0);
+  carray<double> a({G, K});
+  std::optional<carray<double>> sigma;
+  if (sigma_basis) sigma.emplace(std::vector<py::ssize_t>{G});
+  {
+    py::gil_scoped_release release;
+    kernel(thetas.data(), static_cast<std::size_t>(G), static_cast<int>(n), theta0.data(),
+           w_inverse.data(), sigma_basis ? sigma_basis->data() : nullptr, a.mutable_data(),
+           sigma ? sigma->mutable_data() : nullptr);
+  }
+  return py::make_tuple(a, sigma ? py::object(*sigma) : py::none());
 }
 
 template <typename T>

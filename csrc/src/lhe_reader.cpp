@@ -117,8 +117,7 @@ void LheReader::produce() {
   gzclose(file);
 }
 
-bool LheReader::fill() {
-  if (input_done_) return false;
+LheReader::Block LheReader::next_block() {
   Block block;
   {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -127,6 +126,12 @@ bool LheReader::fill() {
     queue_.pop_front();
   }
   cv_.notify_all();
+  return block;
+}
+
+bool LheReader::fill() {
+  if (input_done_) return false;
+  Block block = next_block();
   if (!block.error.empty()) {
     input_done_ = true;
     throw LheError(context() + block.error);
@@ -168,14 +173,7 @@ void LheReader::fail(const std::string& what) {
   // corrupt gzip rather than as malformed events.
   const std::string where = context();
   while (!input_done_) {
-    Block block;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [this]() { return !queue_.empty(); });
-      block = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    cv_.notify_all();
+    const Block block = next_block();
     if (!block.error.empty()) {
       input_done_ = true;
       throw LheError(where + block.error + " (the inflated text is garbled too: " + what + ")");

@@ -33,34 +33,8 @@ from helpers.lhe_events import (
     set_event_weight,
     set_weight,
 )
+from helpers.wz import BASIS_IDS, HOLDOUT, THETAS
 
-BASIS_IDS = (
-    "p00_sm",
-    "p01_cHWB_p1",
-    "p02_cHWB_m1",
-    "p03_cW_p1",
-    "p04_cW_m1",
-    "p05_cHq3_p1",
-    "p06_cHq3_m1",
-    "p07_cHWB_cW_p1",
-    "p08_cHWB_cHq3_p1",
-    "p09_cW_cHq3_p1",
-)
-#: θ of every weight id, as (cHWB, cW, cHq3).
-THETAS = {
-    "p00_sm": (0.0, 0.0, 0.0),
-    "p01_cHWB_p1": (1.0, 0.0, 0.0),
-    "p02_cHWB_m1": (-1.0, 0.0, 0.0),
-    "p03_cW_p1": (0.0, 1.0, 0.0),
-    "p04_cW_m1": (0.0, -1.0, 0.0),
-    "p05_cHq3_p1": (0.0, 0.0, 1.0),
-    "p06_cHq3_m1": (0.0, 0.0, -1.0),
-    "p07_cHWB_cW_p1": (1.0, 1.0, 0.0),
-    "p08_cHWB_cHq3_p1": (1.0, 0.0, 1.0),
-    "p09_cW_cHq3_p1": (0.0, 1.0, 1.0),
-    "p10_holdout": (0.3, -0.7, 0.5),
-}
-HOLDOUT = "p10_holdout"
 FULL_FILES = {
     "parton": "wz_smeft_parton_13p6TeV_rwgt.lhe.gz",
     "leptonic": "wz_smeft_leptonic_13p6TeV_rwgt.lhe.gz",

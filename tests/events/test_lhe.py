@@ -20,21 +20,10 @@ from helpers.lhe_events import (
     parse_event_text,
     parse_events,
 )
+from helpers.wz import WEIGHT_IDS
 
 FIXTURES = ("wz_parton_1k", "wz_leptonic_1k", "dy_1k")
-WZ_IDS = [
-    "p00_sm",
-    "p01_cHWB_p1",
-    "p02_cHWB_m1",
-    "p03_cW_p1",
-    "p04_cW_m1",
-    "p05_cHq3_p1",
-    "p06_cHq3_m1",
-    "p07_cHWB_cW_p1",
-    "p08_cHWB_cHq3_p1",
-    "p09_cW_cHq3_p1",
-    "p10_holdout",
-]
+WZ_IDS = list(WEIGHT_IDS)
 PER_PARTICLE = (
     "pdg_id",
     "status",

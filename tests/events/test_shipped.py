@@ -12,20 +12,8 @@ from madsbi.errors import InputError
 from madsbi.events.store import EventStore
 from madsbi.theory.polynomial import polynomial_features_reference
 
-#: θ = (cHWB, cW, cHq3) of every weight id (data/madgraph/README.md).
-THETAS = {
-    "p00_sm": (0.0, 0.0, 0.0),
-    "p01_cHWB_p1": (1.0, 0.0, 0.0),
-    "p02_cHWB_m1": (-1.0, 0.0, 0.0),
-    "p03_cW_p1": (0.0, 1.0, 0.0),
-    "p04_cW_m1": (0.0, -1.0, 0.0),
-    "p05_cHq3_p1": (0.0, 0.0, 1.0),
-    "p06_cHq3_m1": (0.0, 0.0, -1.0),
-    "p07_cHWB_cW_p1": (1.0, 1.0, 0.0),
-    "p08_cHWB_cHq3_p1": (1.0, 0.0, 1.0),
-    "p09_cW_cHq3_p1": (0.0, 1.0, 1.0),
-    "p10_holdout": (0.3, -0.7, 0.5),
-}
+from helpers.wz import THETAS
+
 #: σ in pb at each point, parton and leptonic, as published in the samples' README.
 README_SIGMA = {
     "p00_sm": (16.3333, 0.228733),

@@ -60,6 +60,7 @@ class LheReader {
     std::string error;
   };
   void produce();
+  Block next_block();  // waits for the producer's next block
   bool fill();  // appends the next block to buf_; false at end of input
   std::size_t find_or_fill(const char* needle, std::size_t from);
   // Throws LheError for malformed content, unless the gzip stream turns out to be corrupt.

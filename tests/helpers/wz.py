@@ -1,0 +1,22 @@
+"""Facts of the WZ SMEFT samples (shared/data/madgraph/README.md): weight ids and their θ."""
+
+from __future__ import annotations
+
+#: θ = (cHWB, cW, cHq3) of every <rwgt> weight id, in file order.
+THETAS = {
+    "p00_sm": (0.0, 0.0, 0.0),
+    "p01_cHWB_p1": (1.0, 0.0, 0.0),
+    "p02_cHWB_m1": (-1.0, 0.0, 0.0),
+    "p03_cW_p1": (0.0, 1.0, 0.0),
+    "p04_cW_m1": (0.0, -1.0, 0.0),
+    "p05_cHq3_p1": (0.0, 0.0, 1.0),
+    "p06_cHq3_m1": (0.0, 0.0, -1.0),
+    "p07_cHWB_cW_p1": (1.0, 1.0, 0.0),
+    "p08_cHWB_cHq3_p1": (1.0, 0.0, 1.0),
+    "p09_cW_cHq3_p1": (0.0, 1.0, 1.0),
+    "p10_holdout": (0.3, -0.7, 0.5),
+}
+WEIGHT_IDS = tuple(THETAS)
+HOLDOUT = "p10_holdout"
+#: The ten points of the quadratic morphing basis.
+BASIS_IDS = tuple(w for w in WEIGHT_IDS if w != HOLDOUT)
