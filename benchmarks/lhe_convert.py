@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from madsbi.events import convert_lhe
-from madsbi.events.convert import choose_basis, resolve_parameters, reweight_points
 from madsbi.events.lhe import LheHeader
+from madsbi.events.reweighting import choose_basis, resolve_parameters, reweight_points
 
 from _common import OUT, report
 

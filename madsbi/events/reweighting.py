@@ -1,0 +1,188 @@
+"""What the <rwgt> weights of an LHE file mean: parameters, θ of every point, the basis.
+
+In ``<initrwgt>`` each reweighting point lists only the param-card entries it changes
+relative to the file's own card (DESIGN.md), so θ at each point is θ0 with those changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from madsbi.errors import IllConditionedBasisError, InputError, UnknownParameterError
+from madsbi.events.lhe import LheHeader, WeightDefinition
+from madsbi.madgraph.cards import ParamCard
+from madsbi.theory.morphing import DEFAULT_MAX_CONDITION, MorphingBasis
+from madsbi.theory.parameters import Parameter, ParameterSpace
+from madsbi.theory.polynomial import polynomial_features_reference
+
+#: Id of the pseudo reweighting point "the event's own weight", at θ0.
+NOMINAL = "nominal"
+
+
+@dataclass(frozen=True)
+class ReweightPoint:
+    """A candidate point: its id, θ, and the column it reads (-1 = the event weight)."""
+
+    id: str
+    theta: tuple[float, ...]
+    column: int
+
+
+def process_description(proc_card: str) -> str:
+    """``import model``/``generate``/``add process`` lines of a proc card, joined by '; '."""
+    keep = ("import model", "generate", "add process", "define")
+    lines = [ln.split("#", 1)[0].strip() for ln in proc_card.splitlines()]
+    return "; ".join(ln for ln in lines if ln.startswith(keep))
+
+
+def _varied_entries(
+    weights: Sequence[WeightDefinition], card: ParamCard
+) -> list[tuple[str, tuple[int, ...]]]:
+    varied: list[tuple[str, tuple[int, ...]]] = []
+    for w in weights:
+        for block, key, value in w.changes or ():
+            entry = card.get(block, key)
+            if value != entry.value and (block, key) not in varied:
+                varied.append((block, key))
+    return varied
+
+
+def resolve_parameters(
+    header: LheHeader,
+    names: Sequence[str] | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> ParameterSpace:
+    """The parameters of interest and θ0 from the header's param card and ``<initrwgt>``.
+
+    Without ``names``, every param-card entry that some reweighting point changes becomes a
+    parameter, in order of first appearance; θ0 is the card's value of each.
+
+    Raises
+    ------
+    UnknownParameterError
+        If a name is not in the param card, or no reweighting point varies it.
+    """
+    card = ParamCard.parse(header.param_card)
+    varied = _varied_entries(header.weights, card)
+    ranges = dict(ranges or {})
+    if names is None:
+        entries = [card.get(block, key) for block, key in varied]
+        labels = [e.name or f"{e.block}_{'_'.join(map(str, e.key))}" for e in entries]
+    else:
+        entries, labels = [], list(names)
+        for name in names:
+            try:
+                entry = card.find(name)
+            except UnknownParameterError:
+                known = [card.get(b, k).name for b, k in varied]
+                raise UnknownParameterError(
+                    f"parameter {name!r} is not in the param card of this file; the reweighting "
+                    f"points vary {known}"
+                ) from None
+            if (entry.block, entry.key) not in varied:
+                raise UnknownParameterError(
+                    f"parameter {name!r} ({entry.block.upper()} {entry.key}) is not changed by "
+                    "any reweighting point, so its coefficients cannot be determined"
+                )
+            entries.append(entry)
+    unknown_ranges = sorted(set(ranges) - set(labels))
+    if unknown_ranges:
+        raise UnknownParameterError(f"ranges given for unknown parameters {unknown_ranges}")
+    params = []
+    for entry, label in zip(entries, labels, strict=True):
+        if len(entry.key) != 1:
+            raise InputError(
+                f"parameter {label!r}: only single-index param-card entries are supported"
+            )
+        params.append(Parameter(label, entry.block.upper(), entry.key[0], ranges.get(label)))
+    return ParameterSpace(tuple(params), tuple(e.value for e in entries))
+
+
+def reweight_points(
+    header: LheHeader, space: ParameterSpace
+) -> tuple[list[ReweightPoint], dict[str, str]]:
+    """Candidate points (θ of each usable weight, then the nominal weight) and the excluded ones."""
+    card = ParamCard.parse(header.param_card)
+    index = {
+        (p.block.lower() if p.block else "", p.code): i for i, p in enumerate(space.parameters)
+    }
+    points: list[ReweightPoint] = []
+    excluded: dict[str, str] = {}
+    for column, w in enumerate(header.weights):
+        if w.changes is None:
+            excluded[w.id] = "not a param-card point (scale, PDF or other variation)"
+            continue
+        theta = list(space.theta0)
+        reason = None
+        for block, key, value in w.changes:
+            i = index.get((block, key[0] if len(key) == 1 else None))
+            if i is not None:
+                theta[i] = value
+            elif value != card.get(block, key).value:
+                reason = f"changes {block.upper()} {' '.join(map(str, key))}, not a parameter"
+        if reason:
+            excluded[w.id] = reason
+        else:
+            points.append(ReweightPoint(w.id, tuple(theta), column))
+    points.append(ReweightPoint(NOMINAL, space.theta0, -1))
+    return points, excluded
+
+
+def choose_basis(
+    points: Sequence[ReweightPoint],
+    space: ParameterSpace,
+    basis_ids: Sequence[str] | None = None,
+    *,
+    max_condition: float = DEFAULT_MAX_CONDITION,
+) -> tuple[list[ReweightPoint], MorphingBasis]:
+    """Pick the K basis points among the candidates.
+
+    ``basis_ids`` if given, else the first points in file order that add a new direction of φ.
+
+    Raises
+    ------
+    InputError
+        Fewer candidate points than K, or unknown/duplicate ``basis_ids``.
+    IllConditionedBasisError
+        If the points do not determine a quadratic, or cond(W) > ``max_condition``.
+    """
+    k = space.n_coefficients
+    theta0 = space.theta0_array
+    real = [p for p in points if p.id != NOMINAL]
+    if basis_ids is not None:
+        by_id = {p.id: p for p in points}
+        missing = [b for b in basis_ids if b not in by_id]
+        if missing:
+            raise InputError(f"basis_ids: unknown weight ids {missing}; usable: {list(by_id)}")
+        if len(set(basis_ids)) != len(basis_ids) or len(basis_ids) != k:
+            raise InputError(f"basis_ids: expected {k} distinct ids, got {list(basis_ids)}")
+        chosen = [by_id[b] for b in basis_ids]
+    else:
+        if len(points) < k:
+            raise InputError(
+                f"the file has {len(real)} usable reweighting points, fewer than the K = {k} "
+                f"coefficients of a quadratic in {space.n_parameters} parameters"
+            )
+        chosen, span = [], np.zeros((0, k))
+        for p in points:
+            phi = polynomial_features_reference(np.array([p.theta]), theta0)[0]
+            residual = phi - span.T @ (span @ phi)
+            if np.linalg.norm(residual) > 1e-9 * max(1.0, float(np.linalg.norm(phi))):
+                chosen.append(p)
+                span = np.vstack([span, residual / np.linalg.norm(residual)])
+            if len(chosen) == k:
+                break
+        if len(chosen) < k:
+            raise IllConditionedBasisError(
+                f"the {len(points)} reweighting points span only {len(chosen)} of the K = {k} "
+                "directions of a quadratic (cond(W) = inf); add points that vary each "
+                "parameter and each pair",
+                float("inf"),
+            )
+    basis = MorphingBasis.from_points(
+        [p.theta for p in chosen], theta0, max_condition=max_condition
+    )
+    return chosen, basis
