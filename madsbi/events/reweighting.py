@@ -151,7 +151,6 @@ def choose_basis(
     """
     k = space.n_coefficients
     theta0 = space.theta0_array
-    real = [p for p in points if p.id != NOMINAL]
     if basis_ids is not None:
         by_id = {p.id: p for p in points}
         missing = [b for b in basis_ids if b not in by_id]
@@ -162,8 +161,9 @@ def choose_basis(
         chosen = [by_id[b] for b in basis_ids]
     else:
         if len(points) < k:
+            n_real = sum(p.id != NOMINAL for p in points)
             raise InputError(
-                f"the file has {len(real)} usable reweighting points, fewer than the K = {k} "
+                f"the file has {n_real} usable reweighting points, fewer than the K = {k} "
                 f"coefficients of a quadratic in {space.n_parameters} parameters"
             )
         chosen, span = [], np.zeros((0, k))
