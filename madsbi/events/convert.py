@@ -45,13 +45,18 @@ from madsbi.theory.polynomial import polynomial_features_reference
 DEFAULT_HOLDOUT_TOLERANCE = 1e-5
 
 
+#: Bins of log10(relative error) for the streaming median of a held-out check: 0.05 decades
+#: from 1e-20 to 1e5, so memory stays fixed however many events a file has.
+_LOG_REL_BINS = np.linspace(-20.0, 5.0, 501)
+
+
 @dataclass
 class HoldoutCheck:
     """How well the basis coefficients predict a held-out point's weights.
 
-    Relative errors |pred − w|/|w| per event (``max_rel_error``, ``median_rel_error``),
-    relative to the event's largest weight (``max_rel_to_largest``), and of the summed
-    cross-section (``cross_section_rel_error``).
+    Relative errors |pred − w|/|w| per event (``max_rel_error``; ``median_rel_error`` from a
+    histogram with 0.05-decade bins), relative to the event's largest weight
+    (``max_rel_to_largest``), and of the summed cross-section (``cross_section_rel_error``).
     """
 
     weight_id: str
@@ -60,7 +65,9 @@ class HoldoutCheck:
     median_rel_error: float = 0.0
     max_rel_to_largest: float = 0.0
     cross_section_rel_error: float = 0.0
-    _rel: list[np.ndarray[Any, Any]] = field(default_factory=list, repr=False)
+    _histogram: np.ndarray[Any, Any] = field(
+        default_factory=lambda: np.zeros(len(_LOG_REL_BINS) - 1, dtype=np.int64), repr=False
+    )
     _sums: list[tuple[float, float]] = field(default_factory=list, repr=False)
 
     def add(self, predicted: FloatArray, actual: FloatArray, largest: FloatArray) -> None:
@@ -68,20 +75,25 @@ class HoldoutCheck:
         diff = np.abs(predicted - actual)
         nonzero = actual != 0
         rel = diff[nonzero] / np.abs(actual[nonzero])
-        self._rel.append(rel.astype(np.float32))
         if rel.size:
             self.max_rel_error = max(self.max_rel_error, float(rel.max()))
+            with np.errstate(divide="ignore"):
+                log_rel = np.clip(np.log10(rel), _LOG_REL_BINS[0], _LOG_REL_BINS[-1])
+            self._histogram += np.histogram(log_rel, _LOG_REL_BINS)[0]
         self.max_rel_to_largest = max(self.max_rel_to_largest, float((diff / largest).max()))
         self._sums.append((math.fsum(predicted), math.fsum(actual)))
 
     def finish(self) -> None:
         """Compute the median and the cross-section error from the accumulated chunks."""
-        rel = np.concatenate(self._rel) if self._rel else np.zeros(0)
-        self.median_rel_error = float(np.median(rel)) if rel.size else 0.0
+        total = int(self._histogram.sum())
+        if total:
+            k = int(np.searchsorted(np.cumsum(self._histogram), (total + 1) / 2))
+            centre = 0.5 * (_LOG_REL_BINS[k] + _LOG_REL_BINS[k + 1])
+            # Never above the largest error actually seen (the bin may be wider than the data).
+            self.median_rel_error = min(float(10.0**centre), self.max_rel_error)
         predicted = math.fsum(p for p, _ in self._sums)
         actual = math.fsum(a for _, a in self._sums)
         self.cross_section_rel_error = abs(predicted - actual) / abs(actual) if actual else 0.0
-        self._rel.clear()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
