@@ -55,8 +55,8 @@ namespace {
 #define MADSBI_CLONES
 #endif
 
-// Fixed-size morphing weights for points [begin, end): with n and K known at compile time the
-// K×K product unrolls and vectorises over the basis index.
+// Fixed-size morphing weights for points [begin, end): the shared header template with n
+// known at compile time, reading W⁻¹ from a local copy.
 template <int N>
 MADSBI_CLONES void morphing_weights_fixed(const double* thetas, std::size_t begin, std::size_t end,
                                           const double* theta0, const double* w_inverse,
@@ -66,19 +66,9 @@ MADSBI_CLONES void morphing_weights_fixed(const double* thetas, std::size_t begi
   double winv[K * K];
   for (int i = 0; i < K * K; ++i) winv[i] = w_inverse[i];
   for (std::size_t g = begin; g < end; ++g) {
-    double phi[K];
-    polynomial_features(thetas + g * N, theta0, N, phi);
-    double a[K] = {};
-    for (int k = 0; k < K; ++k) {
-      for (int b = 0; b < K; ++b) a[b] += winv[k * K + b] * phi[k];
-    }
-    double* out = out_a + g * K;
-    for (int b = 0; b < K; ++b) out[b] = a[b];
-    if (out_sigma != nullptr) {
-      double s = 0.0;
-      for (int b = 0; b < K; ++b) s += a[b] * sigma_basis[b];
-      out_sigma[g] = s;
-    }
+    const double s = morphing_weights_point<double, N>(thetas + g * N, theta0, N, winv,
+                                                       sigma_basis, out_a + g * K);
+    if (out_sigma != nullptr) out_sigma[g] = s;
   }
 }
 

@@ -26,21 +26,26 @@ MADSBI_HD void polynomial_features(const T* theta, const T* theta0, int n, T* ph
 
 // Morphing weights a(θ) = W⁻ᵀ φ(Δθ) for one point, given W⁻¹ (row-major K×K),
 // and the morphed cross-section σ(θ) = Σ_b a_b σ_b when `sigma_basis` is not null.
-template <typename T>
+// With N > 0 the number of parameters is a compile-time constant (n is then ignored), so the
+// K×K product unrolls and vectorises over the basis index; N = 0 takes n at run time.
+template <typename T, int N = 0>
 MADSBI_HD T morphing_weights_point(const T* theta, const T* theta0, int n, const T* w_inverse,
                                    const T* sigma_basis, T* a) {
+  const int np = N > 0 ? N : n;
+  const int K = n_coefficients(np);
   T phi[kMaxCoefficients];
-  polynomial_features(theta, theta0, n, phi);
-  const int K = n_coefficients(n);
-  for (int b = 0; b < K; ++b) a[b] = T(0);
+  polynomial_features(theta, theta0, np, phi);
+  T acc[kMaxCoefficients];  // local, so the accumulation stays out of the output memory
+  for (int b = 0; b < K; ++b) acc[b] = T(0);
   for (int k = 0; k < K; ++k) {
     const T p = phi[k];
     const T* row = w_inverse + k * K;  // a_b += (W⁻¹)_{kb} φ_k
-    for (int b = 0; b < K; ++b) a[b] += row[b] * p;
+    for (int b = 0; b < K; ++b) acc[b] += row[b] * p;
   }
   T sigma = T(0);
-  if (sigma_basis != nullptr) {
-    for (int b = 0; b < K; ++b) sigma += a[b] * sigma_basis[b];
+  for (int b = 0; b < K; ++b) {
+    a[b] = acc[b];
+    if (sigma_basis != nullptr) sigma += acc[b] * sigma_basis[b];
   }
   return sigma;
 }
