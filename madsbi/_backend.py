@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 from types import ModuleType
+from typing import Any
 
-from madsbi.errors import BackendError
+from madsbi.errors import BackendError, InputError
 
 
 @functools.cache
@@ -29,6 +30,14 @@ def core() -> ModuleType:
             f"the C++ core is compiled ({exc})"
         ) from exc
     return _core
+
+
+def call_core(name: str, *args: Any) -> Any:
+    """Call ``madsbi._core.<name>``; its std::invalid_argument (ValueError) becomes InputError."""
+    try:
+        return getattr(core(), name)(*args)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 @functools.cache

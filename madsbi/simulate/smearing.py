@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from madsbi._backend import core
+from madsbi._backend import call_core
 from madsbi._validate import FloatArray, IntArray, as_float_array, as_int_array
 from madsbi.errors import InputError
 from madsbi.simulate import _smearing_reference as reference
@@ -49,20 +49,12 @@ def _backend(name: str) -> str:
     return name
 
 
-def _call_core(name: str, *args: Any) -> Any:
-    """Call a core function; its std::invalid_argument (ValueError) becomes an InputError."""
-    try:
-        return getattr(core(), name)(*args)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-
-
 def _statistics(y: FloatArray, w: FloatArray | None, backend: str) -> tuple[FloatArray, FloatArray]:
     if backend == "numpy":
         if w is not None and not w.sum() > 0:
             raise InputError("weights: the sum of event weights must be positive")
         return reference.target_statistics(y, w)
-    mean, std = _call_core("target_statistics", y, w, 0)
+    mean, std = call_core("target_statistics", y, w, 0)
     return mean, std
 
 
@@ -75,15 +67,20 @@ def _counts(
         raise InputError(f"max_copies: expected >= 1, got {max_copies}")
     if backend == "numpy":
         return reference.copy_counts(y, mu, sd, float(threshold), int(max_copies))
-    counts: IntArray = _call_core("copy_counts", y, mu, sd, float(threshold), int(max_copies), 0)
+    counts: IntArray = call_core("copy_counts", y, mu, sd, float(threshold), int(max_copies), 0)
     return counts
 
 
-def _given_statistics(mean: Any, std: Any, n_targets: int) -> tuple[FloatArray, FloatArray]:
-    if (mean is None) != (std is None):
+def _resolve_statistics(
+    y: FloatArray, weights: Any, mean: Any, std: Any, backend: str
+) -> tuple[FloatArray, FloatArray]:
+    """The given mean and std (both or neither), else those of the targets."""
+    if mean is None and std is None:
+        return _statistics(y, _weights(weights, y.shape[0]), backend)
+    if mean is None or std is None:
         raise InputError("mean, std: give both or neither")
-    mu = as_float_array(mean, "mean", (n_targets,))
-    sd = as_float_array(std, "std", (n_targets,))
+    mu = as_float_array(mean, "mean", (y.shape[1],))
+    sd = as_float_array(std, "std", (y.shape[1],))
     if np.any(sd < 0):
         raise InputError(f"std: need std >= 0 for every target, got {sd.tolist()}")
     return mu, sd
@@ -137,10 +134,7 @@ def copy_counts(
     ndarray of int64, shape (N,)
     """
     y = _targets(targets, backend)
-    if mean is None and std is None:
-        mu, sd = _statistics(y, _weights(weights, y.shape[0]), backend)
-    else:
-        mu, sd = _given_statistics(mean, std, y.shape[1])
+    mu, sd = _resolve_statistics(y, weights, mean, std, backend)
     return _counts(y, mu, sd, threshold, max_copies, backend)
 
 
@@ -204,10 +198,7 @@ def plan_copies(
     the store row numbers when planning a shard, so every split gives the same seeds.
     """
     y = _targets(targets, backend)
-    if mean is None and std is None:
-        mu, sd = _statistics(y, _weights(weights, y.shape[0]), backend)
-    else:
-        mu, sd = _given_statistics(mean, std, y.shape[1])
+    mu, sd = _resolve_statistics(y, weights, mean, std, backend)
     counts = _counts(y, mu, sd, threshold, max_copies, backend)
     ids = None if event_ids is None else as_int_array(event_ids, "event_ids", (y.shape[0],))
     if not 0 <= int(run_seed) < 2**64:
@@ -216,7 +207,7 @@ def plan_copies(
     if backend == "numpy":
         table = reference.expand_copies(counts, ids, int(run_seed))
     else:
-        table = _call_core("expand_copies", counts, ids, int(run_seed), 0)
+        table = call_core("expand_copies", counts, ids, int(run_seed), 0)
     return SmearingPlan(
         counts=counts,
         offsets=table["offsets"],
@@ -274,5 +265,5 @@ def regroup_survivors(
             )
         order, offsets, weight_sum = reference.regroup_survivors(par, int(n_parents), w)
     else:
-        order, offsets, weight_sum = _call_core("regroup_survivors", par, int(n_parents), w, 0)
+        order, offsets, weight_sum = call_core("regroup_survivors", par, int(n_parents), w, 0)
     return SurvivorGroups(order, offsets, weight_sum)

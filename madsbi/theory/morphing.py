@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from madsbi._backend import core, core_cuda, has_cuda
+from madsbi._backend import call_core, core_cuda, has_cuda
 from madsbi._validate import FloatArray, as_float_array, as_thetas, check_shape
 from madsbi.errors import BackendError, IllConditionedBasisError, InputError, PrecisionWarning
 from madsbi.theory.polynomial import (
@@ -148,12 +148,9 @@ class MorphingBasis:
         if backend == "numpy":
             return morphing_weights_reference(points, self.theta0, self.inverse, sig)
         if backend == "core":
-            try:
-                a, sigma = core().morphing_weights(
-                    points, self.theta0, self.inverse, sig, n_threads
-                )
-            except ValueError as exc:
-                raise InputError(str(exc)) from None
+            a, sigma = call_core(
+                "morphing_weights", points, self.theta0, self.inverse, sig, n_threads
+            )
             return a, sigma
         cuda = core_cuda()
         if cuda is None:

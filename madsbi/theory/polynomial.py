@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from madsbi._backend import core
+from madsbi._backend import call_core
 from madsbi._validate import FloatArray, as_float_array, as_thetas
 from madsbi.errors import InputError, WeightError
 
@@ -95,10 +95,7 @@ def polynomial_features(
     points = as_thetas(thetas, theta0_arr.shape[0], finite=backend == "numpy")
     if backend == "numpy":
         return polynomial_features_reference(points, theta0_arr)
-    try:
-        result: FloatArray = core().polynomial_features(points, theta0_arr, n_threads)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    result: FloatArray = call_core("polynomial_features", points, theta0_arr, n_threads)
     return result
 
 
