@@ -13,8 +13,21 @@ namespace madsbi {
 
 namespace {
 
-std::string event_target(std::size_t e, std::size_t t) {
-  return "event " + std::to_string(e) + ", target " + std::to_string(t);
+// Throws std::invalid_argument naming the first non-finite weight or target of events
+// [begin, end), if there is one (called once a cheap check has found something wrong).
+void throw_first_non_finite(const double* targets, std::size_t n_targets, const double* weights,
+                            std::size_t begin, std::size_t end) {
+  for (std::size_t i = begin; i < end; ++i) {
+    if (weights != nullptr && !std::isfinite(weights[i])) {
+      throw std::invalid_argument("weights: non-finite value at event " + std::to_string(i));
+    }
+    for (std::size_t t = 0; t < n_targets; ++t) {
+      if (!std::isfinite(targets[i * n_targets + t])) {
+        throw std::invalid_argument("targets: non-finite value at event " + std::to_string(i) +
+                                    ", target " + std::to_string(t));
+      }
+    }
+  }
 }
 
 // Sums are accumulated in double over short blocks and the block sums in long double: the
@@ -50,15 +63,7 @@ void count_copies(const double* targets, std::size_t n_events, std::size_t n_tar
       k += static_cast<double>(k) < c;
       out[i] = k;
     }
-    if (!finite) {
-      for (std::size_t i = b; i < e; ++i) {
-        for (std::size_t t = 0; t < nt; ++t) {
-          if (!std::isfinite(y[i * nt + t])) {
-            throw std::invalid_argument("targets: non-finite value at " + event_target(i, t));
-          }
-        }
-      }
-    }
+    if (!finite) throw_first_non_finite(y, nt, nullptr, b, e);
   });
 }
 
@@ -110,17 +115,8 @@ void target_statistics(const double* targets, std::size_t n_events, std::size_t 
       }
       bool finite = std::isfinite(block_w);
       for (std::size_t t = 0; t < T; ++t) finite = finite && std::isfinite(block2[t]);
-      if (!finite) {  // locate the offending value for the message
-        for (std::size_t i = start; i < stop; ++i) {
-          if (weights != nullptr && !std::isfinite(weights[i])) {
-            throw std::invalid_argument("weights: non-finite value at event " + std::to_string(i));
-          }
-          for (std::size_t t = 0; t < T; ++t) {
-            if (!std::isfinite(targets[i * T + t])) {
-              throw std::invalid_argument("targets: non-finite value at " + event_target(i, t));
-            }
-          }
-        }
+      if (!finite) {
+        throw_first_non_finite(targets, T, weights, start, stop);
         throw std::invalid_argument("targets: values too large to square in double precision");
       }
       total_w += block_w;
