@@ -32,6 +32,7 @@ from madsbi.errors import InputError
 from madsbi.events import schema
 from madsbi.events.meta import ShardInfo, StoreMeta
 from madsbi.events.writer import StoreWriter
+from madsbi.simulate._smearing_reference import splitmix64
 from madsbi.theory.parameters import ParameterSpace
 
 SM_WIDTH = 1.0
@@ -159,6 +160,24 @@ class ToyModel:
     def smear(self, z: FloatArray, rng: np.random.Generator) -> FloatArray:
         """X = z + N(0, smearing), eq. 42."""
         result: FloatArray = z + rng.normal(0.0, self.smearing, z.shape)
+        return result
+
+    def smear_with_seeds(self, z: FloatArray, seeds: Any) -> FloatArray:
+        """X = z + N(0, smearing) with one counter-based seed per event (fractional smearing).
+
+        Each copy's Gaussian comes from its own 64-bit seed (Box–Muller on two uniforms
+        derived from it by SplitMix64), so a copy's x does not depend on how the sample was
+        split into jobs (DESIGN.md, fractional smearing).
+        """
+        s = np.asarray(seeds, dtype=np.uint64)
+        if s.shape != np.shape(z):
+            raise InputError(f"seeds: expected shape {np.shape(z)}, got {s.shape}")
+        scale = 2.0**-53
+        first = splitmix64(s)
+        u1 = ((first >> np.uint64(11)).astype(np.float64) + 0.5) * scale
+        u2 = ((splitmix64(first) >> np.uint64(11)).astype(np.float64) + 0.5) * scale
+        normal = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * math.pi * u2)
+        result: FloatArray = np.asarray(z, dtype=np.float64) + self.smearing * normal
         return result
 
 

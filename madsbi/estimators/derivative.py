@@ -1,0 +1,219 @@
+"""Derivative learning (paper Sec. 2.2): networks for R_i(x) and R_ij(x) trained at θ0.
+
+Each network regresses one coefficient ratio t_k(z) = c_k(z)/c_0(z) of the θ-polynomial,
+k = 1 … K−1, with the weighted MSE (eqs. 29–30); by eq. 14 it converges to the reco-level
+ĉ_k(x)/ĉ_0(x). In the package convention (DESIGN.md) these are R_i for the linear terms,
+R_ii/2 for the squares and R_ij for the mixed terms, so that
+
+    R̂(x|θ, θ0) = (1, t̂_1(x), …, t̂_{K−1}(x)) · φ(θ − θ0).
+
+Every network is an ensemble (or a Bayesian MLP); member m of the combined estimate takes
+a randomly permuted member of every network (App. A, second method).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from madsbi._validate import FloatArray, as_float_array
+from madsbi.errors import InputError
+from madsbi.estimators.data import HypothesisSample, as_tensor
+from madsbi.estimators.io import load_estimator, save_estimator
+from madsbi.estimators.losses import derivative_regression_loss
+from madsbi.estimators.network import seeded_network
+from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit
+from madsbi.nn.mlp import NetworkConfig
+from madsbi.theory.polynomial import n_coefficients, polynomial_features, square_index
+
+KIND = "derivative"
+
+
+class DerivativeEstimator:
+    """Learned coefficient ratios t̂_k(x) = ĉ_k(x)/ĉ_0(x) at the reference point θ0.
+
+    Parameters
+    ----------
+    theta0 : array_like, shape (n,)
+    n_inputs : int
+        Dimension d of the network inputs x.
+    network : NetworkConfig
+    targets : sequence of int, optional
+        Which coefficients k ∈ 1 … K−1 get a network (default all); the others are zero.
+    combination_seed : int
+        Seeds the networks' initialisation and the random member permutations that combine
+        them.
+    positive_squares : bool
+        Keep the coefficients of θ_i² non-negative (softplus output): they are |M_i|²-like
+        and ≥ 0 for every event, so their reco-level means are too. Without this, small
+        regression errors where the truth is ≈ 0 make R̂(x|θ) negative at large θ.
+    """
+
+    def __init__(
+        self,
+        theta0: Any,
+        n_inputs: int,
+        network: NetworkConfig,
+        *,
+        targets: Sequence[int] | None = None,
+        combination_seed: int = 0,
+        positive_squares: bool = True,
+    ) -> None:
+        self.theta0 = as_float_array(theta0, "theta0", (None,))
+        self.n_coefficients = n_coefficients(self.theta0.shape[0])
+        chosen = list(range(1, self.n_coefficients)) if targets is None else list(targets)
+        if not chosen or any(not 1 <= k < self.n_coefficients for k in chosen):
+            raise InputError(
+                f"targets: expected coefficient indices in [1, {self.n_coefficients}), got {chosen}"
+            )
+        self.targets = tuple(sorted(set(chosen)))
+        self.n_inputs = int(n_inputs)
+        self.config = network
+        self.combination_seed = int(combination_seed)
+        self.positive_squares = bool(positive_squares)
+        n = self.theta0.shape[0]
+        squares = {square_index(i, n) for i in range(n)} if positive_squares else set()
+        self.positive = {k: k in squares for k in self.targets}
+        self.networks = {
+            f"t{k}": seeded_network(
+                network,
+                self.n_inputs,
+                1,
+                self.combination_seed * 1009 + k,
+                positive=self.positive[k],
+            )
+            for k in self.targets
+        }
+
+    @property
+    def n_members(self) -> int:
+        """Members M of the combined estimate."""
+        return next(iter(self.networks.values())).n_members
+
+    # -- training ------------------------------------------------------------------------
+    def fit(
+        self,
+        sample: HypothesisSample,
+        training: TrainingConfig,
+        *,
+        out_dir: Path | None = None,
+        progress: bool = True,
+    ) -> dict[str, TrainingHistory]:
+        """Train one network per target on ``sample`` (events at θ0).
+
+        Returns the training history of every network, keyed ``t<k>``.
+        """
+        if sample.x.shape[1] != self.n_inputs:
+            raise InputError(f"sample.x: expected {self.n_inputs} columns, got {sample.x.shape[1]}")
+        if sample.coefficients.shape[1] != self.n_coefficients:
+            raise InputError(
+                f"sample.coefficients: expected K = {self.n_coefficients} columns, "
+                f"got {sample.coefficients.shape[1]}"
+            )
+        ratios = sample.coefficients / sample.coefficients[:, :1]
+        x = as_tensor(sample.x)
+        w = as_tensor(sample.weights, torch.float64)
+        histories = {}
+        for k in self.targets:
+            name = f"t{k}"
+            net = self.networks[name]
+            target = torch.as_tensor(ratios[:, k : k + 1], dtype=torch.float64)
+            net.inputs.fit(x, w)
+            if self.positive[k] and (target < 0).any():
+                raise InputError(
+                    f"coefficients[:, {k}]: the coefficient of a square must be >= 0 for every "
+                    "event; pass positive_squares=False if your model allows otherwise"
+                )
+            net.targets.fit(target, w, center=not self.positive[k])
+            data = {
+                "x": x,
+                "target": net.targets(target).to(torch.float32),
+                "weight": (w / w.mean()).to(torch.float32),
+            }
+            histories[name] = fit(
+                net,
+                _regression_loss,
+                data,
+                training,
+                checkpoint_dir=None if out_dir is None else Path(out_dir) / name,
+                fingerprint=f"{KIND}:{name}:{asdict(self.config)}",
+                progress=progress,
+                label=f"derivative {name}",
+            )
+        return histories
+
+    # -- prediction ----------------------------------------------------------------------
+    def predict_ratios(self, x: Any) -> torch.Tensor:
+        """Combined ensemble of (1, t̂_1(x), …, t̂_{K−1}(x)), shape (M, N, K), float64."""
+        xa = as_float_array(x, "x")
+        if xa.ndim == 1:
+            xa = xa[:, None]
+        xt = as_tensor(xa)
+        m = self.n_members
+        out = torch.zeros(m, xt.shape[0], self.n_coefficients, dtype=torch.float64)
+        out[..., 0] = 1.0
+        generator = torch.Generator().manual_seed(self.combination_seed)
+        for k in self.targets:
+            pred = self.networks[f"t{k}"].predict(xt)[..., 0]
+            out[..., k] = pred[torch.randperm(m, generator=generator)]
+        return out
+
+    def event_coefficients(self, x: Any) -> FloatArray:
+        """Per-event coefficients C_e (M, N, K) with R̂(x_e|θ) = C_e·φ(θ − θ0)."""
+        result: FloatArray = self.predict_ratios(x).numpy()
+        return result
+
+    def grid_features(self, thetas: Any) -> FloatArray:
+        """Φ(θ) = φ(θ − θ0) for G points, (G, K)."""
+        return polynomial_features(thetas, self.theta0)
+
+    log1p = True
+    """C_e0 = 1 and φ_0 = 1: the grid scan may use log1p."""
+
+    def second_derivative(self, x: Any, i: int = 0) -> FloatArray:
+        """R̂_ii(x) = 2 t̂_ii(x) for every member, (M, N)."""
+        k = square_index(i, self.theta0.shape[0])
+        result: FloatArray = 2.0 * self.predict_ratios(x)[..., k].numpy()
+        return result
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, path: Path) -> Path:
+        """Write the estimator to the directory ``path``."""
+        description = {
+            "kind": KIND,
+            "theta0": self.theta0.tolist(),
+            "n_inputs": self.n_inputs,
+            "targets": list(self.targets),
+            "network": asdict(self.config),
+            "combination_seed": self.combination_seed,
+            "positive_squares": self.positive_squares,
+        }
+        return save_estimator(path, description, dict(self.networks))
+
+    @classmethod
+    def load(cls, path: Path) -> DerivativeEstimator:
+        """Read an estimator written by :meth:`save`."""
+        description, states = load_estimator(path, KIND)
+        net = description["network"]
+        config = NetworkConfig(**{**net, "hidden": tuple(net["hidden"])})
+        estimator = cls(
+            np.asarray(description["theta0"]),
+            description["n_inputs"],
+            config,
+            targets=description["targets"],
+            combination_seed=description["combination_seed"],
+            positive_squares=description["positive_squares"],
+        )
+        for name, network in estimator.networks.items():
+            network.load_state_dict(states[name])
+            network.eval()
+        return estimator
+
+
+def _regression_loss(predictions: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return derivative_regression_loss(predictions, batch["target"], batch["weight"])

@@ -1,0 +1,403 @@
+"""Morphing-aware estimators (paper Sec. 2.1, eq. 25): ratios r_b(x) at the basis points.
+
+Both estimators end in the same per-event form as derivative learning (DESIGN.md):
+
+    R̂(x|θ, θ0) = Σ_b a_b(θ) σ(θ_b)/σ(θ0) · r̂_b(x) = C_e · a(θ),   C_eb = σ_b r̂_b(x_e)/σ0,
+
+with a(θ) = W⁻ᵀ φ(θ − θ0) the morphing weights.
+
+- :class:`MorphingAwareEstimator` (this paper): one network per basis point, each trained
+  independently as a classifier between the events at θ_b and at θ0 (ALICE, eq. 11; CARL,
+  eq. 8; or the MSE of eq. 55).
+- :class:`SingleNetworkMorphingEstimator` (the MadMiner-style baseline of Fig. 3): one network
+  with K outputs r̂_b(x), combined by morphing inside the loss, trained by ratio regression
+  (eq. 17) with θ drawn from a Gaussian prior.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from madsbi._validate import FloatArray, as_float_array
+from madsbi.errors import InputError
+from madsbi.estimators.data import HypothesisSample, as_tensor
+from madsbi.estimators.io import load_estimator, save_estimator
+from madsbi.estimators.losses import (
+    alice_loss,
+    carl_loss,
+    ratio_regression_loss,
+    symmetric_mse_loss,
+)
+from madsbi.estimators.network import StandardisedNetwork, seeded_network
+from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit
+from madsbi.nn.mlp import NetworkConfig
+from madsbi.theory.morphing import MorphingBasis
+from madsbi.theory.polynomial import polynomial_features
+
+LOSSES = ("alice", "carl", "mse")
+
+
+class _MorphingBase:
+    """What both morphing estimators share: basis, cross-sections, the C·a(θ) form."""
+
+    kind = ""
+    log1p = False
+
+    def __init__(
+        self,
+        basis: MorphingBasis,
+        sigma_basis: Any,
+        sigma0: float,
+        n_inputs: int,
+        network: NetworkConfig,
+        seed: int,
+    ) -> None:
+        self.basis = basis
+        self.sigma_basis = as_float_array(sigma_basis, "sigma_basis", (basis.n_points,))
+        if not (np.all(self.sigma_basis > 0) and sigma0 > 0):
+            raise InputError(
+                f"cross-sections must be > 0, got sigma_basis={self.sigma_basis.tolist()}, "
+                f"sigma0={sigma0}"
+            )
+        self.sigma0 = float(sigma0)
+        self.n_inputs = int(n_inputs)
+        self.config = network
+        self.seed = int(seed)
+        self.networks: dict[str, StandardisedNetwork] = {}
+
+    @property
+    def n_members(self) -> int:
+        """Members M of the combined estimate."""
+        return next(iter(self.networks.values())).n_members
+
+    def grid_features(self, thetas: Any) -> FloatArray:
+        """Φ(θ) = a(θ), the morphing weights, (G, K)."""
+        a, _ = self.basis.weights(thetas)
+        return a
+
+    def cross_section(self, thetas: Any) -> FloatArray:
+        """σ(θ) = Σ_b a_b(θ) σ(θ_b) from the basis cross-sections, (G,)."""
+        _, sigma = self.basis.weights(thetas, self.sigma_basis)
+        if sigma is None:  # pragma: no cover - sigma_basis given
+            raise InputError("sigma_basis missing")
+        return sigma
+
+    def basis_ratios(self, x: Any) -> torch.Tensor:
+        """Combined ensemble of r̂_b(x) for every basis point, (M, N, K)."""
+        raise NotImplementedError
+
+    def event_coefficients(self, x: Any) -> FloatArray:
+        """Per-event coefficients C_eb = σ_b r̂_b(x_e)/σ0, (M, N, K)."""
+        scale = torch.as_tensor(self.sigma_basis / self.sigma0)
+        result: FloatArray = (self.basis_ratios(x) * scale).numpy()
+        return result
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "basis_points": self.basis.points.tolist(),
+            "theta0": self.basis.theta0.tolist(),
+            "sigma_basis": self.sigma_basis.tolist(),
+            "sigma0": self.sigma0,
+            "n_inputs": self.n_inputs,
+            "network": asdict(self.config),
+            "seed": self.seed,
+        }
+
+    def save(self, path: Path) -> Path:
+        """Write the estimator to the directory ``path``."""
+        return save_estimator(path, self._describe(), dict(self.networks))
+
+
+def _inputs(x: Any, n_inputs: int) -> torch.Tensor:
+    xa = as_float_array(x, "x")
+    if xa.ndim == 1:
+        xa = xa[:, None]
+    if xa.shape[1] != n_inputs:
+        raise InputError(f"x: expected {n_inputs} columns, got {xa.shape[1]}")
+    return as_tensor(xa)
+
+
+def _network_config(description: dict[str, Any]) -> NetworkConfig:
+    net = description["network"]
+    return NetworkConfig(**{**net, "hidden": tuple(net["hidden"])})
+
+
+class MorphingAwareEstimator(_MorphingBase):
+    """One independently trained network per basis point θ_b ≠ θ0, output log r̂_b(x).
+
+    Parameters
+    ----------
+    basis : MorphingBasis
+    sigma_basis : array_like (K,)
+        σ(θ_b) at the basis points (same units as ``sigma0``).
+    sigma0 : float
+        σ(θ0).
+    n_inputs : int
+    network : NetworkConfig
+    loss : {"alice", "carl", "mse"}
+        ALICE (eq. 11), CARL (eq. 8) or the symmetric MSE of eq. 55.
+    seed : int
+    """
+
+    kind = "morphing_aware"
+
+    def __init__(
+        self,
+        basis: MorphingBasis,
+        sigma_basis: Any,
+        sigma0: float,
+        n_inputs: int,
+        network: NetworkConfig,
+        *,
+        loss: str = "alice",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(basis, sigma_basis, sigma0, n_inputs, network, seed)
+        if loss not in LOSSES:
+            raise InputError(f"loss: expected one of {LOSSES}, got {loss!r}")
+        self.loss = loss
+        offsets = np.abs(basis.points - basis.theta0).max(axis=1)
+        self.reference_index = int(np.argmin(offsets)) if offsets.min() == 0 else -1
+        self.networks = {
+            f"b{b}": seeded_network(network, self.n_inputs, 1, self.seed * 1009 + b)
+            for b in range(basis.n_points)
+            if b != self.reference_index
+        }
+
+    def fit(
+        self,
+        samples: Sequence[HypothesisSample | None],
+        reference: HypothesisSample,
+        training: TrainingConfig,
+        *,
+        out_dir: Path | None = None,
+        progress: bool = True,
+    ) -> dict[str, TrainingHistory]:
+        """Train the network of every basis point b on ``samples[b]`` against ``reference``.
+
+        ``samples[b]`` holds events simulated at θ_b (ignored for the point equal to θ0);
+        ``reference`` holds events at θ0. Joint ratios come from the parton coefficients,
+        r(z|θ_b, θ0) = R(z|θ_b, θ0)·σ0/σ_b.
+        """
+        if len(samples) != self.basis.n_points:
+            raise InputError(
+                f"samples: expected one per basis point ({self.basis.n_points}), got {len(samples)}"
+            )
+        histories = {}
+        for b in range(self.basis.n_points):
+            if b == self.reference_index:
+                continue
+            sample = samples[b]
+            if sample is None:
+                raise InputError(
+                    f"samples[{b}]: the basis point {self.basis.points[b]} has no events"
+                )
+            name = f"b{b}"
+            data = self._classification_data(b, sample, reference)
+            net = self.networks[name]
+            net.inputs.fit(data["x"])
+            histories[name] = fit(
+                net,
+                self._loss,
+                data,
+                training,
+                checkpoint_dir=None if out_dir is None else Path(out_dir) / name,
+                fingerprint=f"{self.kind}:{name}:{self.loss}:{asdict(self.config)}",
+                progress=progress,
+                label=f"morphing {name}",
+            )
+        return histories
+
+    def _classification_data(
+        self, b: int, numerator: HypothesisSample, reference: HypothesisSample
+    ) -> dict[str, torch.Tensor]:
+        theta_b, theta0 = self.basis.points[b], self.basis.theta0
+        norm = self.sigma0 / self.sigma_basis[b]
+        joint = np.concatenate(
+            [
+                numerator.unnormalised_ratio(theta_b, theta0) * norm,
+                reference.unnormalised_ratio(theta_b, theta0) * norm,
+            ]
+        )
+        # Both hypotheses carry equal total weight (balanced classes); mean weight 1.
+        n_total = numerator.n_events + reference.n_events
+        weights = np.concatenate(
+            [
+                numerator.weights / numerator.weights.sum(),
+                reference.weights / reference.weights.sum(),
+            ]
+        ) * (n_total / 2)
+        label = np.concatenate([np.ones(numerator.n_events), np.zeros(reference.n_events)])
+        return {
+            "x": as_tensor(np.concatenate([numerator.x, reference.x])),
+            "joint": as_tensor(joint),
+            "label": as_tensor(label),
+            "weight": as_tensor(weights),
+        }
+
+    def _loss(self, predictions: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        log_r = predictions[..., 0]
+        if self.loss == "alice":
+            return alice_loss(log_r, batch["joint"], batch["weight"])
+        if self.loss == "carl":
+            return carl_loss(log_r, batch["label"], batch["weight"])
+        return symmetric_mse_loss(log_r, batch["joint"], batch["label"], batch["weight"])
+
+    def basis_ratios(self, x: Any) -> torch.Tensor:
+        """Combined ensemble of r̂_b(x), (M, N, K); 1 at the basis point equal to θ0."""
+        xt = _inputs(x, self.n_inputs)
+        m = self.n_members
+        out = torch.ones(m, xt.shape[0], self.basis.n_points, dtype=torch.float64)
+        generator = torch.Generator().manual_seed(self.seed)
+        for b in range(self.basis.n_points):
+            if b == self.reference_index:
+                continue
+            log_r = self.networks[f"b{b}"].predict(xt)[..., 0]
+            out[..., b] = log_r[torch.randperm(m, generator=generator)].exp()
+        return out
+
+    def _describe(self) -> dict[str, Any]:
+        return {**super()._describe(), "loss": self.loss}
+
+    @classmethod
+    def load(cls, path: Path) -> MorphingAwareEstimator:
+        """Read an estimator written by :meth:`save`."""
+        description, states = load_estimator(path, cls.kind)
+        basis = MorphingBasis.from_points(description["basis_points"], description["theta0"])
+        estimator = cls(
+            basis,
+            description["sigma_basis"],
+            description["sigma0"],
+            description["n_inputs"],
+            _network_config(description),
+            loss=description["loss"],
+            seed=description["seed"],
+        )
+        for name, network in estimator.networks.items():
+            network.load_state_dict(states[name])
+            network.eval()
+        return estimator
+
+
+class SingleNetworkMorphingEstimator(_MorphingBase):
+    """The MadMiner-style baseline: one network with K outputs log r̂_b(x), morphed in the loss.
+
+    Training pairs (x_e, θ_e) take every event of the pooled basis samples with its own θ_e
+    drawn from the prior N(θ0, prior_std²); the event is reweighted to θ_e exactly,
+    w_e = p(z_e|θ_e) / Σ_b f_b p(z_e|θ_b) (f_b the share of sample b), and the loss is the
+    ratio regression of eq. 17 on r(z_e|θ_e, θ0) with
+    r̂(x|θ) = Σ_b a_b(θ) σ_b/σ(θ) r̂_b(x).
+    """
+
+    kind = "single_network_morphing"
+
+    def __init__(
+        self,
+        basis: MorphingBasis,
+        sigma_basis: Any,
+        sigma0: float,
+        n_inputs: int,
+        network: NetworkConfig,
+        *,
+        prior_std: float = 1.0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(basis, sigma_basis, sigma0, n_inputs, network, seed)
+        if not prior_std > 0:
+            raise InputError(f"prior_std: expected > 0, got {prior_std}")
+        self.prior_std = float(prior_std)
+        self.networks = {
+            "all": seeded_network(network, self.n_inputs, basis.n_points, self.seed * 1009)
+        }
+
+    def fit(
+        self,
+        samples: Sequence[HypothesisSample],
+        training: TrainingConfig,
+        *,
+        out_dir: Path | None = None,
+        progress: bool = True,
+    ) -> dict[str, TrainingHistory]:
+        """Train on the pooled samples at the basis points (``samples[b]`` at θ_b)."""
+        if len(samples) != self.basis.n_points:
+            raise InputError(
+                f"samples: expected one per basis point ({self.basis.n_points}), got {len(samples)}"
+            )
+        data = self._regression_data(samples)
+        net = self.networks["all"]
+        net.inputs.fit(data["x"])
+        history = fit(
+            net,
+            self._loss,
+            data,
+            training,
+            checkpoint_dir=None if out_dir is None else Path(out_dir) / "all",
+            fingerprint=f"{self.kind}:{self.prior_std}:{asdict(self.config)}",
+            progress=progress,
+            label="single-network morphing",
+        )
+        return {"all": history}
+
+    def _regression_data(self, samples: Sequence[HypothesisSample]) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng(self.seed)
+        theta0 = self.basis.theta0
+        coefficients = np.concatenate([s.coefficients for s in samples])
+        x = np.concatenate([s.x for s in samples])
+        share = np.array([s.weights.sum() for s in samples])
+        share = share / share.sum()
+        # Per-event weight within its own sample, normalised like the shares.
+        own = np.concatenate([s.weights / s.weights.sum() * len(samples) for s in samples])
+        thetas = theta0 + self.prior_std * rng.standard_normal((x.shape[0], theta0.shape[0]))
+        a, sigma = self.basis.weights(thetas, self.sigma_basis)
+        if sigma is None:  # pragma: no cover - sigma_basis given
+            raise InputError("sigma_basis missing")
+        phi_basis = self.basis.matrix  # (K, K): rows φ(θ_b − θ0)
+        density_basis = (coefficients @ phi_basis.T) / self.sigma_basis  # p(z|θ_b) up to norm
+        mixture = density_basis @ share
+        phi = polynomial_features(thetas, theta0)
+        dsigma = np.einsum("ek,ek->e", coefficients, phi)
+        weight = own * (dsigma / sigma) / mixture
+        joint = dsigma / coefficients[:, 0] * self.sigma0 / sigma
+        return {
+            "x": as_tensor(x),
+            "morph": as_tensor(a * self.sigma_basis / sigma[:, None]),
+            "joint": as_tensor(joint),
+            "weight": as_tensor(weight / weight.mean()),
+        }
+
+    @staticmethod
+    def _loss(predictions: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        r_hat = (predictions.exp() * batch["morph"].unsqueeze(0)).sum(-1)
+        return ratio_regression_loss(r_hat, batch["joint"], batch["weight"])
+
+    def basis_ratios(self, x: Any) -> torch.Tensor:
+        """Ensemble of r̂_b(x), (M, N, K)."""
+        return self.networks["all"].predict(_inputs(x, self.n_inputs)).exp()
+
+    def _describe(self) -> dict[str, Any]:
+        return {**super()._describe(), "prior_std": self.prior_std}
+
+    @classmethod
+    def load(cls, path: Path) -> SingleNetworkMorphingEstimator:
+        """Read an estimator written by :meth:`save`."""
+        description, states = load_estimator(path, cls.kind)
+        basis = MorphingBasis.from_points(description["basis_points"], description["theta0"])
+        estimator = cls(
+            basis,
+            description["sigma_basis"],
+            description["sigma0"],
+            description["n_inputs"],
+            _network_config(description),
+            prior_std=description["prior_std"],
+            seed=description["seed"],
+        )
+        estimator.networks["all"].load_state_dict(states["all"])
+        estimator.networks["all"].eval()
+        return estimator

@@ -1,0 +1,58 @@
+"""A network between two standardisers, and prediction in batches."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from madsbi.nn.mlp import NetworkConfig, build_network
+from madsbi.nn.standardise import Standardiser
+
+
+class StandardisedNetwork(nn.Module):
+    """Inputs → standardised inputs → network → outputs in standardised target units.
+
+    Training compares the raw output with standardised targets; :meth:`predict` maps back.
+    Classifiers (output log r̂) keep the identity target map. With ``positive=True`` the
+    output passes through a softplus and the target map only scales (fit it with
+    ``center=False``): for targets that are ≥ 0 by physics, such as the coefficient of θ_i²
+    (|M_i|²), whose conditional mean the network then cannot push below zero.
+    """
+
+    def __init__(self, config: NetworkConfig, n_in: int, n_out: int, *, positive: bool = False):
+        super().__init__()
+        self.positive = positive
+        self.inputs = Standardiser(n_in)
+        self.targets = Standardiser(n_out)
+        self.core = build_network(config, n_in, n_out)
+        self.n_members = int(self.core.n_members)  # type: ignore[arg-type]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Predictions (M, B, n_out) in standardised target units for inputs (B, n_in)."""
+        out: torch.Tensor = self.core(self.inputs(x))
+        return torch.nn.functional.softplus(out) if self.positive else out
+
+    def regulariser(self, predictions: torch.Tensor, n_train: int) -> torch.Tensor:
+        """The core network's repulsion or KL term."""
+        out: torch.Tensor = self.core.regulariser(predictions, n_train)  # type: ignore[operator]
+        return out
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 65_536) -> torch.Tensor:
+        """Predictions (M, N, n_out) in target units, float64, evaluated in eval mode."""
+        self.eval()
+        device = next(self.parameters()).device
+        parts = []
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start : start + batch_size].to(device=device, dtype=torch.float32)
+            parts.append(self.targets.inverse(self(xb).to(torch.float64)).cpu())
+        return torch.cat(parts, dim=1)
+
+
+def seeded_network(
+    config: NetworkConfig, n_in: int, n_out: int, seed: int, *, positive: bool = False
+) -> StandardisedNetwork:
+    """A :class:`StandardisedNetwork` initialised from ``seed`` (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return StandardisedNetwork(config, n_in, n_out, positive=positive)

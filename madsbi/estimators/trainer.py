@@ -1,0 +1,292 @@
+"""One trainer for every estimator: seeds, CPU or GPU, early stopping, resumable checkpoints.
+
+A checkpoint (``checkpoint.pt``, written atomically after every epoch) holds the network,
+optimiser and schedule states, the loss history and the best weights so far, all as tensors
+and plain containers: it is read back with ``torch.load(weights_only=True)``, never by
+unpickling arbitrary objects. Running :func:`fit` again with the same checkpoint path resumes
+an interrupted training, or returns at once with the best weights if it had finished.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from madsbi._progress import progress_bar
+from madsbi.errors import ConfigError, InputError
+
+LossFunction = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
+"""(predictions (M, B, D), batch) → per-member loss (M,)."""
+
+CHECKPOINT_NAME = "checkpoint.pt"
+HISTORY_NAME = "history.json"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How to train.
+
+    Attributes
+    ----------
+    epochs : int
+        Maximum number of passes over the training split.
+    batch_size : int
+    learning_rate, final_learning_rate : float
+        Adam's step size, annealed along a cosine to the final value.
+    validation_fraction : float
+        Share of the events held out for early stopping.
+    patience : int
+        Stop after this many epochs without a better validation loss (0: never stop early).
+        The best weights are restored at the end either way.
+    seed : int
+        Seeds initialisation, the validation split and the batch order.
+    device : str
+        ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:i]"``.
+    """
+
+    epochs: int = 40
+    batch_size: int = 1024
+    learning_rate: float = 2e-3
+    final_learning_rate: float = 1e-4
+    validation_fraction: float = 0.2
+    patience: int = 10
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"training.epochs: expected >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"training.batch_size: expected >= 1, got {self.batch_size}")
+        if not (self.learning_rate > 0 and self.final_learning_rate > 0):
+            raise ConfigError(
+                "training.learning_rate / final_learning_rate: expected > 0, got "
+                f"{self.learning_rate} / {self.final_learning_rate}"
+            )
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError(
+                f"training.validation_fraction: expected in (0, 1), got {self.validation_fraction}"
+            )
+        if self.patience < 0:
+            raise ConfigError(f"training.patience: expected >= 0, got {self.patience}")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; anything else as torch understands it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"training.device: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"training.device: {name!r} requested but CUDA is not available")
+    return device
+
+
+@dataclass
+class TrainingHistory:
+    """Loss per epoch (mean over members), the best epoch and the time spent."""
+
+    train_loss: list[float] = field(default_factory=list)
+    validation_loss: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    seconds: float = 0.0
+    stopped_early: bool = False
+    finished: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dictionary."""
+        return asdict(self)
+
+
+def _split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(n, generator=generator)
+    n_val = max(1, round(n * fraction))
+    if n - n_val < 1:
+        raise InputError(f"training data: {n} events are too few to hold out a validation split")
+    return order[n_val:], order[:n_val]
+
+
+def _atomic_save(obj: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _learning_rate(config: TrainingConfig, step: int, total: int) -> float:
+    progress = min(step / max(total, 1), 1.0)
+    lo, hi = math.log(config.final_learning_rate), math.log(config.learning_rate)
+    return math.exp(lo + 0.5 * (hi - lo) * (1.0 + math.cos(math.pi * progress)))
+
+
+def fit(
+    network: nn.Module,
+    loss: LossFunction,
+    data: dict[str, torch.Tensor],
+    config: TrainingConfig,
+    *,
+    input_key: str = "x",
+    checkpoint_dir: Path | None = None,
+    fingerprint: str = "",
+    progress: bool = True,
+    label: str = "training",
+) -> TrainingHistory:
+    """Train ``network`` on ``data`` by minimising ``loss`` summed over members + regulariser.
+
+    Parameters
+    ----------
+    network : nn.Module
+        Maps ``data[input_key]`` (B, d) to predictions (M, B, D) and has
+        ``regulariser(predictions, n_train)`` (repulsion, KL or zero).
+    loss : callable
+        (predictions, batch) → loss per member (M,); ``batch`` holds the rows of every
+        tensor in ``data``.
+    data : dict of str to Tensor
+        Per-event tensors with the same first dimension N.
+    config : TrainingConfig
+    checkpoint_dir : Path, optional
+        Where ``checkpoint.pt`` and ``history.json`` live; resumes from them if present.
+    fingerprint : str
+        Describes data and network; a checkpoint made with another fingerprint is refused.
+
+    Returns
+    -------
+    TrainingHistory
+        The network holds the best weights (lowest validation loss) on return.
+
+    Raises
+    ------
+    InputError
+        If the tensors in ``data`` disagree in length or contain non-finite values.
+    ConfigError
+        If the checkpoint belongs to another configuration.
+    """
+    if input_key not in data:
+        raise InputError(f"data: missing the input tensor {input_key!r}")
+    n = int(data[input_key].shape[0])
+    for key, tensor in data.items():
+        if tensor.shape[0] != n:
+            raise InputError(f"data[{key!r}]: expected {n} rows, got {tensor.shape[0]}")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).nonzero()[0, 0])
+            raise InputError(f"data[{key!r}]: non-finite value in row {bad}")
+    device = resolve_device(config.device)
+    network.to(device)
+    on_device = {k: v.to(device) for k, v in data.items()}
+    train_idx, val_idx = _split(n, config.validation_fraction, config.seed)
+    train_idx, val_idx = train_idx.to(device), val_idx.to(device)
+    n_train = int(train_idx.shape[0])
+    steps_per_epoch = -(-n_train // config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+    history = TrainingHistory()
+    best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+    best_loss = math.inf
+    bad_epochs = 0
+    key = json.dumps({"config": asdict(config), "fingerprint": fingerprint, "n": n})
+    path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
+    if path is not None and path.exists():
+        saved = torch.load(path, map_location=device, weights_only=True)
+        if saved.get("key") != key:
+            raise ConfigError(
+                f"{path}: this checkpoint was made with another configuration or other data; "
+                "remove it (or choose another output directory) to train afresh"
+            )
+        network.load_state_dict(saved["network"])
+        optimizer.load_state_dict(saved["optimizer"])
+        best_state = saved["best_state"]
+        best_loss = float(saved["best_loss"])
+        bad_epochs = int(saved["bad_epochs"])
+        history = TrainingHistory(**saved["history"])
+    start_epoch = len(history.train_loss)
+    started = time.perf_counter() - history.seconds
+
+    def save() -> None:
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_save(
+            {
+                "key": key,
+                "network": network.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "best_state": best_state,
+                "best_loss": best_loss,
+                "bad_epochs": bad_epochs,
+                "history": history.to_dict(),
+            },
+            path,
+        )
+        (path.parent / HISTORY_NAME).write_text(json.dumps(history.to_dict(), indent=1))
+
+    def batch_losses(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = {k: v[rows] for k, v in on_device.items()}
+        predictions = network(batch[input_key])
+        per_member = loss(predictions, batch)
+        return per_member, predictions
+
+    regulariser: Callable[[torch.Tensor, int], torch.Tensor] = network.regulariser  # type: ignore[assignment]
+    with progress_bar(config.epochs, label, unit="epoch", enabled=progress) as bar:
+        bar.update(start_epoch)
+        for epoch in range(start_epoch, config.epochs):
+            if history.finished:
+                break
+            network.train()
+            generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+            order = train_idx[torch.randperm(n_train, generator=generator).to(device)]
+            total, count = 0.0, 0
+            for step in range(steps_per_epoch):
+                rows = order[step * config.batch_size : (step + 1) * config.batch_size]
+                for group in optimizer.param_groups:
+                    group["lr"] = _learning_rate(
+                        config, epoch * steps_per_epoch + step, total_steps
+                    )
+                per_member, predictions = batch_losses(rows)
+                objective = per_member.sum() + regulariser(predictions, n_train)
+                optimizer.zero_grad(set_to_none=True)
+                objective.backward()  # type: ignore[no-untyped-call]
+                optimizer.step()
+                total += float(per_member.detach().mean()) * rows.shape[0]
+                count += rows.shape[0]
+            with torch.no_grad():
+                val_total = 0.0
+                for start in range(0, val_idx.shape[0], 8 * config.batch_size):
+                    rows = val_idx[start : start + 8 * config.batch_size]
+                    per_member, _ = batch_losses(rows)
+                    val_total += float(per_member.mean()) * rows.shape[0]
+            train_loss, val_loss = total / count, val_total / int(val_idx.shape[0])
+            if not math.isfinite(train_loss):
+                raise InputError(
+                    f"{label}: the training loss became {train_loss} in epoch {epoch}; "
+                    "lower the learning rate or check the targets for extreme values"
+                )
+            history.train_loss.append(train_loss)
+            history.validation_loss.append(val_loss)
+            if val_loss < best_loss:
+                best_loss, bad_epochs = val_loss, 0
+                history.best_epoch = epoch
+                best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            else:
+                bad_epochs += 1
+            history.seconds = time.perf_counter() - started
+            if config.patience and bad_epochs >= config.patience:
+                history.stopped_early = True
+                history.finished = True
+            if epoch == config.epochs - 1:
+                history.finished = True
+            save()
+            bar.update(1)
+    network.load_state_dict(best_state)
+    network.eval()
+    return history

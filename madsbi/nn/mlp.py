@@ -1,0 +1,116 @@
+"""The plain MLP, the network configuration and the factory for all three kinds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from madsbi.errors import ConfigError
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "silu": nn.SiLU,
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+}
+KINDS = ("mlp", "ensemble", "bayesian")
+
+
+def activation(name: str) -> nn.Module:
+    """The activation module called ``name`` (one of :data:`ACTIVATIONS`)."""
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ConfigError(
+            f"activation: expected one of {sorted(ACTIVATIONS)}, got {name!r}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Shape and kind of a network.
+
+    Attributes
+    ----------
+    kind : {"mlp", "ensemble", "bayesian"}
+        Plain MLP (M = 1), repulsive ensemble (M members), Bayesian MLP (M weight draws at
+        prediction time).
+    hidden : tuple of int
+        Widths of the hidden layers.
+    activation : str
+    members : int
+        Ensemble members, or weight draws of a Bayesian MLP at prediction time.
+    repulsion : float
+        Strength of the function-space repulsion of an ensemble (1 = the Bayesian value of
+        D'Angelo & Fortuin, arXiv:2106.11642, with the loss read as a per-event negative
+        log-likelihood).
+    prior_std : float
+        Width of the Gaussian weight prior of a Bayesian MLP.
+    """
+
+    kind: str = "ensemble"
+    hidden: tuple[int, ...] = (64, 64, 64)
+    activation: str = "silu"
+    members: int = 5
+    repulsion: float = 1.0
+    prior_std: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"network.kind: expected one of {KINDS}, got {self.kind!r}")
+        if not self.hidden or any(int(h) < 1 for h in self.hidden):
+            raise ConfigError(f"network.hidden: expected widths >= 1, got {self.hidden!r}")
+        if self.members < 1:
+            raise ConfigError(f"network.members: expected >= 1, got {self.members}")
+        if self.kind == "ensemble" and self.members < 2:
+            raise ConfigError("network.members: an ensemble needs >= 2 members")
+        if self.repulsion < 0:
+            raise ConfigError(f"network.repulsion: expected >= 0, got {self.repulsion}")
+        if not self.prior_std > 0:
+            raise ConfigError(f"network.prior_std: expected > 0, got {self.prior_std}")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(
+                f"network.activation: expected one of {sorted(ACTIVATIONS)}, "
+                f"got {self.activation!r}"
+            )
+
+
+class MLP(nn.Module):
+    """Fully connected network (B, d_in) → (1, B, d_out)."""
+
+    def __init__(self, n_in: int, n_out: int, hidden: tuple[int, ...], act: str = "silu"):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_in
+        for h in hidden:
+            layers += [nn.Linear(width, h), activation(act)]
+            width = h
+        layers.append(nn.Linear(width, n_out))
+        self.body = nn.Sequential(*layers)
+        self.n_members = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Predictions (1, B, d_out) for inputs (B, d_in)."""
+        out: torch.Tensor = self.body(x)
+        return out.unsqueeze(0)
+
+    def regulariser(self, predictions: torch.Tensor, n_train: int) -> torch.Tensor:
+        """No regulariser: zero."""
+        return predictions.new_zeros(())
+
+
+def build_network(config: NetworkConfig, n_in: int, n_out: int) -> nn.Module:
+    """The network ``config`` describes, mapping (B, n_in) → (M, B, n_out)."""
+    from madsbi.nn.bayesian import BayesianMLP
+    from madsbi.nn.ensemble import EnsembleMLP
+
+    hidden = tuple(int(h) for h in config.hidden)
+    if config.kind == "mlp":
+        return MLP(n_in, n_out, hidden, config.activation)
+    if config.kind == "ensemble":
+        return EnsembleMLP(n_in, n_out, hidden, config.members, config.activation, config.repulsion)
+    return BayesianMLP(
+        n_in, n_out, hidden, config.activation, config.prior_std, n_draws=config.members
+    )

@@ -1,0 +1,1 @@
+"""End-to-end studies: configuration in, figures and ``summary.json`` out."""

@@ -1,0 +1,631 @@
+"""The toy study of paper Sec. 3 end to end: data, training, likelihood scans, coverage, plots.
+
+``run_toy_study(config, out_dir)`` writes
+
+- ``data/*.h5``: the toy samples as event stores (parton z, reco x, exact coefficients);
+- ``estimators/<method>/``: trained estimators (checkpoints resume an interrupted run);
+- ``figures/*.png``: the equivalents of Figs. 1–5, 12 and 13 and the loss curves;
+- ``summary.json``: per method the θ grid, the analytic and learned mean log r over the test
+  sample, the ensemble spread, ``rms_error`` (RMS over θ ∈ [−1.5, 1.5] of learned − analytic
+  mean log r), ``max_abs_error``, band coverage and training time; the R_θθ tail errors of
+  the smearing study; the empirical coverage fractions with their binomial errors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from madsbi._validate import FloatArray
+from madsbi.estimators.data import HypothesisSample
+from madsbi.estimators.derivative import DerivativeEstimator
+from madsbi.estimators.morphing import MorphingAwareEstimator, SingleNetworkMorphingEstimator
+from madsbi.estimators.trainer import TrainingHistory
+from madsbi.events import schema
+from madsbi.events.store import EventStore
+from madsbi.inference.coverage import CoverageResult, run_coverage
+from madsbi.inference.likelihood import RateModel, ScanResult, exact_event_coefficients, scan
+from madsbi.inference.limits import asimov_weights, best_fit, intervals_1d, q_statistic
+from madsbi.simulate.smearing import plan_copies
+from madsbi.simulate.toy import ToyModel, generate_toy_store
+from madsbi.studies.toy_config import ToyStudyConfig
+from madsbi.theory.morphing import MorphingBasis
+from madsbi.theory.polynomial import polynomial_features
+
+THETA0 = 0.0
+METRIC_RANGE = (-1.5, 1.5)
+
+
+def _sample(path: Path, theta: float, n: int, alpha: float, seed: int, progress: bool) -> Path:
+    if not path.exists():
+        generate_toy_store(
+            path, alpha=alpha, theta=theta, n_events=n, seed=seed, theta0=THETA0, progress=progress
+        )
+    return path
+
+
+def _read(path: Path) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(z, x, coefficients) of a toy store."""
+    with EventStore(path) as store:
+        parton = store.read(schema.PARTON, ["features", "coefficients"])
+        reco = store.read(schema.RECO, ["x"])
+        return parton["features"][:, 0], reco["x"][:, 0], parton["coefficients"]
+
+
+def _history_dict(histories: dict[str, TrainingHistory]) -> dict[str, Any]:
+    return {name: h.to_dict() for name, h in histories.items()}
+
+
+def _train_seconds(histories: dict[str, TrainingHistory]) -> float:
+    return float(sum(h.seconds for h in histories.values()))
+
+
+def _n_parameters(networks: dict[str, Any]) -> int:
+    return int(sum(p.numel() for net in networks.values() for p in net.core.parameters()))
+
+
+class _Study:
+    def __init__(self, config: ToyStudyConfig, out_dir: Path, progress: bool) -> None:
+        self.config = config
+        self.out = out_dir
+        self.progress = progress
+        self.model = ToyModel(config.study.alpha)
+        lo, hi, n = config.study.grid
+        self.grid = np.linspace(lo, hi, int(n))
+        self.in_metric = (self.grid >= METRIC_RANGE[0] - 1e-12) & (
+            self.grid <= METRIC_RANGE[1] + 1e-12
+        )
+        self.figures: list[str] = []
+        self.histories: dict[str, dict[str, TrainingHistory]] = {}
+        self.rates: dict[str, RateModel] = {}
+        self.coverage_results: dict[str, CoverageResult] = {}
+        self.smearing_data: dict[str, Any] = {}
+        self.summary: dict[str, Any] = {"methods": {}}
+        data = out_dir / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        s = config.study
+        test = _sample(data / "test.h5", s.theta_test, s.n_test, s.alpha, s.seed + 7, progress)
+        _, self.x_test, _ = _read(test)
+        # The analytic truth in the same per-event form as every estimator: C_e = c(x_e)/c_0(x_e).
+        self.truth_scan = self._scan(
+            exact_event_coefficients(self.model.reco_coefficients(self.x_test, THETA0)),
+            polynomial_features(self.grid[:, None], [THETA0]),
+            RateModel.build([1.0, 0.0, 1.0]),
+            log1p=True,
+        )
+        self.truth = self.truth_scan.mean_log_ratio()[0]
+
+    def _scan(self, c: FloatArray, phi: FloatArray, rate: RateModel, log1p: bool) -> ScanResult:
+        return scan(c, phi, rate, thetas=self.grid[:, None], log1p=log1p)
+
+    # -- evaluation shared by every method ------------------------------------------------
+    def _record(
+        self,
+        name: str,
+        result: ScanResult,
+        histories: dict[str, TrainingHistory],
+        n_parameters: int,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        members = result.mean_log_ratio()
+        mean, spread = members.mean(0), members.std(0)
+        error = (mean - self.truth)[self.in_metric]
+        band = self.config.study.band_sigmas
+        tolerance = 1e-9 * max(float(np.ptp(self.truth)), 1e-300)
+        covered = np.abs(mean - self.truth) <= band * spread + tolerance
+        entry = {
+            "mean_log_r": mean.tolist(),
+            "spread": spread.tolist(),
+            "members": members.tolist(),
+            "rms_error": float(np.sqrt(np.mean(error**2))),
+            "max_abs_error": float(np.max(np.abs(error))),
+            "relative_rms_error": float(
+                np.sqrt(np.mean(error**2)) / np.ptp(self.truth[self.in_metric])
+            ),
+            "band_coverage": float(np.mean(covered[self.in_metric])),
+            "band_sigmas": band,
+            "clamped_pairs": int(result.n_clamped.sum()),
+            "train_seconds": _train_seconds(histories),
+            "n_network_parameters": n_parameters,
+            "n_members": int(members.shape[0]),
+            **(extra or {}),
+        }
+        self.summary["methods"][name] = entry
+        self.histories[name] = histories
+        return entry
+
+    # -- the methods ----------------------------------------------------------------------
+    def derivative(self) -> DerivativeEstimator:
+        c, s = self.config, self.config.study
+        path = _sample(
+            self.out / "data" / "theta0.h5",
+            THETA0,
+            c.data.n_derivative,
+            s.alpha,
+            s.seed,
+            self.progress,
+        )
+        _, x, coeff = _read(path)
+        sample = HypothesisSample.build(x, coeff)
+        estimator = DerivativeEstimator(
+            [THETA0], 1, c.network, targets=_nonzero_targets(coeff), combination_seed=s.seed
+        )
+        histories = estimator.fit(
+            sample,
+            c.training,
+            out_dir=self.out / "estimators" / "derivative",
+            progress=self.progress,
+        )
+        estimator.save(self.out / "estimators" / "derivative" / "final")
+        # σ(θ)/σ(θ0) from the learned sums over the training sample (eq. 34).
+        rate = RateModel.from_event_coefficients(estimator.event_coefficients(sample.x))
+        self.rates["derivative"] = rate
+        result = self._scan(
+            estimator.event_coefficients(self.x_test),
+            estimator.grid_features(self.grid[:, None]),
+            rate,
+            log1p=True,
+        )
+        self._record("derivative", result, histories, _n_parameters(estimator.networks))
+        return estimator
+
+    def _basis_samples(self) -> tuple[MorphingBasis, list[HypothesisSample], FloatArray]:
+        c, s = self.config, self.config.study
+        points = np.array(c.data.basis, dtype=float)[:, None]
+        basis = MorphingBasis.from_points(points, [THETA0])
+        samples = []
+        for i, theta in enumerate(points[:, 0]):
+            path = _sample(
+                self.out / "data" / f"basis{i}.h5",
+                float(theta),
+                c.data.n_per_basis,
+                s.alpha,
+                s.seed + 100 + i,
+                self.progress,
+            )
+            _, x, coeff = _read(path)
+            samples.append(HypothesisSample.build(x, coeff))
+        sigma = ToyModel.cross_section(points[:, 0])
+        return basis, samples, sigma
+
+    def morphing_aware(self) -> MorphingAwareEstimator:
+        c = self.config
+        basis, samples, sigma = self._basis_samples()
+        estimator = MorphingAwareEstimator(
+            basis, sigma, 1.0, 1, c.network, loss=c.morphing.loss, seed=c.study.seed
+        )
+        reference = samples[estimator.reference_index]
+        histories = estimator.fit(
+            samples,
+            reference,
+            c.training,
+            out_dir=self.out / "estimators" / "morphing_aware",
+            progress=self.progress,
+        )
+        estimator.save(self.out / "estimators" / "morphing_aware" / "final")
+        self.rates["morphing_aware"] = RateModel.build(sigma)
+        result = self._scan(
+            estimator.event_coefficients(self.x_test),
+            estimator.grid_features(self.grid[:, None]),
+            self.rates["morphing_aware"],
+            log1p=False,
+        )
+        self._record("morphing_aware", result, histories, _n_parameters(estimator.networks))
+        return estimator
+
+    def single_network_morphing(self) -> SingleNetworkMorphingEstimator:
+        c = self.config
+        basis, samples, sigma = self._basis_samples()
+        network = type(c.network)(
+            **{**asdict(c.network), "hidden": c.morphing.single_network_hidden}
+        )
+        estimator = SingleNetworkMorphingEstimator(
+            basis, sigma, 1.0, 1, network, prior_std=c.morphing.prior_std, seed=c.study.seed
+        )
+        histories = estimator.fit(
+            samples,
+            c.training,
+            out_dir=self.out / "estimators" / "single_network_morphing",
+            progress=self.progress,
+        )
+        estimator.save(self.out / "estimators" / "single_network_morphing" / "final")
+        self.rates["single_network_morphing"] = RateModel.build(sigma)
+        result = self._scan(
+            estimator.event_coefficients(self.x_test),
+            estimator.grid_features(self.grid[:, None]),
+            self.rates["single_network_morphing"],
+            log1p=False,
+        )
+        self._record(
+            "single_network_morphing", result, histories, _n_parameters(estimator.networks)
+        )
+        return estimator
+
+    def smearing(self) -> dict[str, Any]:
+        """Derivative learning of R_θθ on 10⁵ events with and without fractional smearing."""
+        c, s, sm = self.config, self.config.study, self.config.smearing
+        path = _sample(
+            self.out / "data" / "smearing_theta0.h5",
+            THETA0,
+            sm.n_events,
+            s.alpha,
+            s.seed + 200,
+            self.progress,
+        )
+        z, x, coeff = _read(path)
+        target = 2.0 * coeff[:, 2] / coeff[:, 0]  # R_θθ(z), eq. 29
+        plan = plan_copies(target[:, None], sm.threshold, max_copies=sm.max_copies, run_seed=s.seed)
+        x_smeared = self.model.smear_with_seeds(z[plan.parent], plan.seed)
+        datasets = {
+            "original": HypothesisSample.build(x, coeff),
+            "fractional smearing": HypothesisSample.build(
+                x_smeared, coeff[plan.parent], plan.weight
+            ),
+        }
+        x_tail = np.linspace(sm.tail_from, sm.tail_to, 101)
+        truth_tail = self.model.reco_derivatives(x_tail, THETA0)[1]
+        results: dict[str, Any] = {
+            "n_events": int(z.shape[0]),
+            "n_copies": plan.n_copies,
+            "max_copies_used": int(plan.counts.max()),
+            "threshold": sm.threshold,
+            "x_tail": x_tail.tolist(),
+            "truth_tail": truth_tail.tolist(),
+            "datasets": {},
+        }
+        self.smearing_data = {
+            "z": z,
+            "target": target,
+            "plan": plan,
+            "x": x,
+            "x_smeared": x_smeared,
+        }
+        for label, sample in datasets.items():
+            key = "smeared" if label != "original" else "original"
+            estimator = DerivativeEstimator(
+                [THETA0], 1, c.network, targets=[2], combination_seed=s.seed
+            )
+            histories = estimator.fit(
+                sample,
+                c.training,
+                out_dir=self.out / "estimators" / f"rtt_{key}",
+                progress=self.progress,
+            )
+            estimator.save(self.out / "estimators" / f"rtt_{key}" / "final")
+            learned = estimator.second_derivative(x_tail)
+            diff = learned.mean(0) - truth_tail
+            rate = RateModel.from_event_coefficients(
+                estimator.event_coefficients(sample.x), sample.weights
+            )
+            result = self._scan(
+                estimator.event_coefficients(self.x_test),
+                estimator.grid_features(self.grid[:, None]),
+                rate,
+                log1p=True,
+            )
+            entry = self._record(
+                f"derivative ({label})",
+                result,
+                histories,
+                _n_parameters(estimator.networks),
+                {
+                    "tail_rms_error": float(np.sqrt(np.mean(diff**2))),
+                    "tail_relative_rms_error": float(np.sqrt(np.mean((diff / truth_tail) ** 2))),
+                    "learned_tail": learned.mean(0).tolist(),
+                    "learned_tail_spread": learned.std(0).tolist(),
+                },
+            )
+            results["datasets"][label] = {
+                k: entry[k] for k in ("tail_rms_error", "tail_relative_rms_error", "rms_error")
+            }
+        orig, smeared = results["datasets"]["original"], results["datasets"]["fractional smearing"]
+        results["tail_error_reduction"] = orig["tail_rms_error"] / smeared["tail_rms_error"]
+        self.summary["smearing"] = results
+        return results
+
+    # -- expected limits ------------------------------------------------------------------
+    def expected_limits(self, estimators: dict[str, Any]) -> dict[str, Any]:
+        """68 % and 95 % intervals from the Asimov-like θ0 sample, truth and every estimator."""
+        s = self.config.study
+        path = _sample(
+            self.out / "data" / "test_theta0.h5",
+            THETA0,
+            s.n_test,
+            s.alpha,
+            s.seed + 8,
+            self.progress,
+        )
+        _, x0, _ = _read(path)
+        grid = np.linspace(*METRIC_RANGE, self.config.coverage.grid_points)
+        weights = asimov_weights(x0.shape[0], s.expected_events0)
+        inputs = {
+            "analytic": (
+                exact_event_coefficients(self.model.reco_coefficients(x0, THETA0))[0],
+                RateModel.build([1.0, 0.0, 1.0]),
+                polynomial_features(grid[:, None], [THETA0]),
+                True,
+            )
+        }
+        for name, estimator in estimators.items():
+            if name in self.rates:
+                inputs[name] = (
+                    estimator.event_coefficients(x0).mean(0),
+                    RateModel.build(self.rates[name].coefficients.mean(0)),
+                    estimator.grid_features(grid[:, None]),
+                    bool(estimator.log1p),
+                )
+        limits: dict[str, Any] = {
+            "expected_events0": s.expected_events0,
+            "theta_grid": grid.tolist(),
+        }
+        for name, (c_events, rate, features, log1p) in inputs.items():
+            result = scan(
+                c_events, features, rate, thetas=grid[:, None], weights=weights, log1p=log1p
+            )
+            ll = result.log_full_ratio(s.expected_events0)[0]
+            theta_hat, top = best_fit(grid, ll)
+            q = q_statistic(ll, top)
+            limits[name] = {
+                "theta_hat": float(theta_hat[0]),
+                "q": q.tolist(),
+                "interval_68": intervals_1d(grid, q, 0.68),
+                "interval_95": intervals_1d(grid, q, 0.95),
+            }
+        self.summary["expected_limits"] = limits
+        return limits
+
+    # -- coverage -------------------------------------------------------------------------
+    def coverage(self, estimators: dict[str, Any]) -> dict[str, CoverageResult]:
+        cov, s = self.config.coverage, self.config.study
+        grid = np.union1d(np.linspace(*METRIC_RANGE, cov.grid_points), [s.theta_test])
+        phi = polynomial_features(grid[:, None], [THETA0])
+        sigma_true = float(ToyModel.cross_section(s.theta_test))
+        luminosity = cov.expected_events / sigma_true
+        true_index = int(np.argmin(np.abs(grid - s.theta_test)))
+        inputs = {
+            "analytic": (
+                exact_event_coefficients(self.model.reco_coefficients(self.x_test, THETA0))[0],
+                RateModel.build([1.0, 0.0, 1.0]),
+                phi,
+                True,
+            )
+        }
+        method = estimators.get(cov.method)
+        if method is not None:
+            # The ensemble mean of R̂ = C·Φ is the member-mean of C (linear in C).
+            inputs[f"learned ({cov.method})"] = (
+                method.event_coefficients(self.x_test).mean(0),
+                RateModel.build(self.rates[cov.method].coefficients.mean(0)),
+                method.grid_features(grid[:, None]),
+                bool(method.log1p),
+            )
+        results = {}
+        rng = np.random.default_rng(s.seed + 999)
+        for label, (c_events, rate, features, log1p) in inputs.items():
+            results[label] = run_coverage(
+                c_events,
+                features,
+                rate,
+                thetas=grid[:, None],
+                true_index=true_index,
+                expected_events0=luminosity * 1.0,
+                expected_events_true=cov.expected_events,
+                n_toys=cov.n_toys,
+                gammas=cov.gammas,
+                log1p=log1p,
+                rng=rng,
+                progress=self.progress,
+                label=f"coverage {label}",
+            )
+        self.summary["coverage"] = {k: v.to_dict() for k, v in results.items()}
+        return results
+
+
+def _nonzero_targets(coefficients: FloatArray) -> list[int]:
+    """Coefficients that are not identically zero (the toy's linear term vanishes at θ0 = 0)."""
+    return [k for k in range(1, coefficients.shape[1]) if np.any(coefficients[:, k] != 0)]
+
+
+# -- figures -----------------------------------------------------------------------------
+def _figures(study: _Study) -> list[str]:
+    from madsbi import plotting
+
+    fig = study.out / "figures"
+    s = study.config.study
+    written = []
+    x = np.linspace(-4.0, s.alpha + 3.0, 400)
+    densities = {
+        f"θ = {theta:g}": study.model.reco_density(x, theta) for theta in (0.0, 0.4, s.theta_test)
+    }
+    written.append(
+        plotting.plot_likelihoods(
+            x, densities, fig / "fig1_likelihoods.png", title=f"α = {s.alpha:g}"
+        )
+    )
+    methods = study.summary["methods"]
+    curves = {
+        name: (np.asarray(m["mean_log_r"]), np.asarray(m["spread"])) for name, m in methods.items()
+    }
+    if curves:
+        written.append(
+            plotting.plot_mean_log_ratio(
+                study.grid,
+                study.truth,
+                curves,
+                fig / "fig2_mean_log_ratio.png",
+                theta_test=s.theta_test,
+                title=f"α = {s.alpha:g}, test sample at θ = {s.theta_test:g}",
+            )
+        )
+    if "single_network_morphing" in methods:
+        subset = {
+            k: curves[k] for k in ("morphing_aware", "single_network_morphing") if k in curves
+        }
+        written.append(
+            plotting.plot_mean_log_ratio(
+                study.grid,
+                study.truth,
+                subset,
+                fig / "fig3_single_network.png",
+                theta_test=s.theta_test,
+                title="per-basis networks vs one network (MadMiner style)",
+            )
+        )
+    if "smearing" in study.summary:
+        sm, data = study.summary["smearing"], study.smearing_data
+        plan = data["plan"]
+        written.append(
+            plotting.plot_target_histogram(
+                {
+                    "original": (data["target"], np.ones_like(data["target"])),
+                    "fractional smearing": (
+                        data["target"][plan.parent],
+                        np.ones(plan.n_copies),
+                    ),
+                },
+                fig / "fig4_target_histogram.png",
+            )
+        )
+        x_wide = np.linspace(-1.0, study.config.smearing.tail_to, 200)
+        wide = {}
+        for label in ("original", "fractional smearing"):
+            est = DerivativeEstimator.load(
+                study.out
+                / "estimators"
+                / f"rtt_{'original' if label == 'original' else 'smeared'}"
+                / "final"
+            )
+            values = est.second_derivative(x_wide)
+            wide[label] = (values.mean(0), values.std(0))
+        written.append(
+            plotting.plot_learned_function(
+                x_wide,
+                study.model.reco_derivatives(x_wide, THETA0)[1],
+                wide,
+                fig / "fig5_learned_second_derivative.png",
+                shade_from=sm["x_tail"][0],
+            )
+        )
+        written.append(
+            plotting.plot_scatter_targets(
+                (data["z"], data["target"]),
+                (data["x"], data["target"]),
+                fig / "fig13_original_dataset.png",
+                title="original dataset",
+            )
+        )
+        written.append(
+            plotting.plot_scatter_targets(
+                (data["z"], data["target"]),
+                (data["x_smeared"], data["target"][plan.parent]),
+                fig / "fig13_smeared_dataset.png",
+                reco_weights=plan.weight,
+                title="fractionally smeared dataset",
+            )
+        )
+    if "expected_limits" in study.summary:
+        limits = study.summary["expected_limits"]
+        grid = np.asarray(limits["theta_grid"])
+        others = {
+            name: (np.asarray(v["q"]), np.zeros(grid.shape[0]))
+            for name, v in limits.items()
+            if isinstance(v, dict) and name != "analytic"
+        }
+        written.append(
+            plotting.plot_learned_function(
+                grid,
+                np.asarray(limits["analytic"]["q"]),
+                others,
+                fig / "expected_q.png",
+                xlabel=r"$\theta$",
+                ylabel=r"$q(\theta)$, Asimov θ0 sample",
+                logy=False,
+                title=f"expected, L σ(θ0) = {limits['expected_events0']:g} events",
+            )
+        )
+    for name, histories in study.histories.items():
+        safe = name.replace(" ", "_").replace("(", "").replace(")", "")
+        written.append(
+            plotting.plot_loss_curves(
+                {k: (h.train_loss, h.validation_loss) for k, h in histories.items()},
+                fig / f"loss_{safe}.png",
+                title=name,
+            )
+        )
+    if study.coverage_results:
+        gammas = np.linspace(0.05, 0.95, 19)
+        written.append(
+            plotting.plot_coverage(
+                gammas,
+                {k: v.curve(gammas) for k, v in study.coverage_results.items()},
+                fig / "fig12_coverage.png",
+            )
+        )
+        written.append(
+            plotting.plot_q_histogram(
+                {k: v.q_true for k, v in study.coverage_results.items()},
+                1,
+                fig / "coverage_q_histogram.png",
+            )
+        )
+    return [str(Path(p).relative_to(study.out)) for p in written]
+
+
+def run_toy_study(
+    config: ToyStudyConfig, out_dir: str | Path, *, progress: bool = True, figures: bool = True
+) -> dict[str, Any]:
+    """Run one toy study end to end; returns (and writes) the summary.
+
+    Re-running into the same directory reuses the generated samples and resumes (or skips)
+    the trainings from their checkpoints.
+    """
+    started = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    study = _Study(config, out, progress)
+    study.coverage_results = {}
+    estimators: dict[str, Any] = {}
+    for method in config.study.methods:
+        estimators[method] = getattr(study, method)()
+    if study.rates:
+        study.expected_limits(estimators)
+    if config.coverage.enabled:
+        study.coverage_results = study.coverage(estimators)
+    summary = study.summary
+    summary.update(
+        {
+            "config": asdict(config),
+            "theta_grid": study.grid.tolist(),
+            "analytic_mean_log_r": study.truth.tolist(),
+            "analytic_range": float(np.ptp(study.truth[study.in_metric])),
+            "metric_range": list(METRIC_RANGE),
+        }
+    )
+    if figures:
+        summary["figures"] = _figures(study)
+    summary["wall_seconds"] = time.perf_counter() - started
+    _write_json(out / "summary.json", summary)
+    return summary
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_json_default))
+    tmp.replace(path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    msg = f"not JSON serialisable: {type(value).__name__}"
+    raise TypeError(msg)
