@@ -1,7 +1,50 @@
-"""Inference: likelihood assembly, grid scans, limits and coverage (paper App. A)."""
+"""Inference: likelihood assembly, grid scans, limits and coverage (paper App. A).
+
+Every estimator ends in R(x_e|θ, θ0) = C_e·Φ(θ) (DESIGN.md); :func:`scan` sums
+log R over events for a θ grid with the compiled kernel :func:`log_ratio_sums` and adds the
+rate ρ(θ) = σ(θ)/σ(θ0) of a :class:`RateModel`; :class:`ScanResult` gives the mean log r
+and the full likelihood ratio with the Poisson term (eq. 49); :mod:`.limits` turns it into
+q(θ), p-values, best fits and intervals; :func:`run_coverage` runs the toys of eq. 53.
+"""
 
 from __future__ import annotations
 
+from madsbi.inference.coverage import CoverageResult, run_coverage
 from madsbi.inference.gridscan import GridScanResult, log_ratio_sums
+from madsbi.inference.likelihood import (
+    RateModel,
+    RatioModel,
+    ScanResult,
+    exact_event_coefficients,
+    scan,
+)
+from madsbi.inference.limits import (
+    asimov_weights,
+    best_fit,
+    chi2_cdf,
+    chi2_quantile,
+    confidence_region,
+    intervals_1d,
+    p_value,
+    q_statistic,
+)
 
-__all__ = ["GridScanResult", "log_ratio_sums"]
+__all__ = [
+    "CoverageResult",
+    "GridScanResult",
+    "RateModel",
+    "RatioModel",
+    "ScanResult",
+    "asimov_weights",
+    "best_fit",
+    "chi2_cdf",
+    "chi2_quantile",
+    "confidence_region",
+    "exact_event_coefficients",
+    "intervals_1d",
+    "log_ratio_sums",
+    "p_value",
+    "q_statistic",
+    "run_coverage",
+    "scan",
+]
