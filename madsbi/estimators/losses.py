@@ -1,9 +1,10 @@
 """Weighted losses as pure functions of (prediction, target, weights).
 
-Predictions carry a member axis: (M, B) or (M, B, D); targets and weights have no member
-axis, (B,) / (B, D) and (B,). Every loss returns the weighted mean per member, shape (M,),
-so ensembles train all members at once and the trainer sums over members. Weights may be
-fractional-smearing weights 1/n_e (eq. 35); they are normalised by their sum in the batch.
+Predictions carry a member axis: (M, B) or (M, B, D); targets have no member axis, (B,) /
+(B, D); weights are (B,), or (M, B) when every member has its own (bootstrap) weights.
+Every loss returns the weighted mean per member, shape (M,), so ensembles train all members
+at once and the trainer sums over members. Weights may be fractional-smearing weights 1/n_e
+(eq. 35); they are normalised by their sum in the batch.
 
 References: bahl2025 eqs. 8, 11, 17, 29–30, 55.
 """
@@ -15,12 +16,16 @@ import torch.nn.functional as F
 
 
 def _weighted_mean(per_event: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    """Weighted mean over the event axis 1 of (M, B, ...), summing trailing axes first."""
+    """Weighted mean over the event axis 1 of (M, B, ...), summing trailing axes first.
+
+    ``weights`` is (B,) for all members, or (M, B) with one weight set per member (the
+    bootstrap weights of an ensemble, see :class:`~madsbi.estimators.trainer.TrainingConfig`).
+    """
     values = per_event.reshape(per_event.shape[0], per_event.shape[1], -1).sum(-1)
     if weights is None:
         return values.mean(1)
     w = weights.to(values.dtype)
-    return (values * w).sum(1) / w.sum()
+    return (values * w).sum(-1) / w.sum(-1)
 
 
 def weighted_mse(

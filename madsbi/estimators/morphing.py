@@ -291,8 +291,8 @@ class SingleNetworkMorphingEstimator(_MorphingBase):
 
     Training pairs (x_e, θ_e) take every event of the pooled basis samples with its own θ_e
     drawn from the prior N(θ0, prior_std²); the event is reweighted to θ_e exactly,
-    w_e = p(z_e|θ_e) / Σ_b f_b p(z_e|θ_b) (f_b the share of sample b), and the loss is the
-    ratio regression of eq. 17 on r(z_e|θ_e, θ0) with
+    w_e = p(z_e|θ_e) / ((1/K) Σ_b p(z_e|θ_b)) (each sample carries the same total weight),
+    and the loss is the ratio regression of eq. 17 on r(z_e|θ_e, θ0) with
     r̂(x|θ) = Σ_b a_b(θ) σ_b/σ(θ) r̂_b(x).
     """
 
@@ -350,9 +350,8 @@ class SingleNetworkMorphingEstimator(_MorphingBase):
         theta0 = self.basis.theta0
         coefficients = np.concatenate([s.coefficients for s in samples])
         x = np.concatenate([s.x for s in samples])
-        share = np.array([s.weights.sum() for s in samples])
-        share = share / share.sum()
-        # Per-event weight within its own sample, normalised like the shares.
+        # Every sample enters with the same total weight, so the pool follows the equal-share
+        # mixture (1/K) Σ_b p(z|θ_b) whatever the sample sizes.
         own = np.concatenate([s.weights / s.weights.sum() * len(samples) for s in samples])
         thetas = theta0 + self.prior_std * rng.standard_normal((x.shape[0], theta0.shape[0]))
         a, sigma = self.basis.weights(thetas, self.sigma_basis)
@@ -360,7 +359,7 @@ class SingleNetworkMorphingEstimator(_MorphingBase):
             raise InputError("sigma_basis missing")
         phi_basis = self.basis.matrix  # (K, K): rows φ(θ_b − θ0)
         density_basis = (coefficients @ phi_basis.T) / self.sigma_basis  # p(z|θ_b) up to norm
-        mixture = density_basis @ share
+        mixture = density_basis.mean(axis=1)
         phi = polynomial_features(thetas, theta0)
         dsigma = np.einsum("ek,ek->e", coefficients, phi)
         weight = own * (dsigma / sigma) / mixture

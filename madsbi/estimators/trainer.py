@@ -51,6 +51,10 @@ class TrainingConfig:
         Seeds initialisation, the validation split and the batch order.
     device : str
         ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:i]"``.
+    bootstrap : bool
+        Give every ensemble member its own Poisson(1) weight per training event (bagging), so
+        that the spread of the members also reflects the fluctuations of the finite
+        training sample, which all members otherwise share. Multiplies ``data["weight"]``.
     """
 
     epochs: int = 40
@@ -61,6 +65,7 @@ class TrainingConfig:
     patience: int = 10
     seed: int = 0
     device: str = "auto"
+    bootstrap: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -194,7 +199,11 @@ def fit(
     best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
     best_loss = math.inf
     bad_epochs = 0
-    key = json.dumps({"config": asdict(config), "fingerprint": fingerprint, "n": n})
+    # The key ties a checkpoint to the configuration and to the data (shapes and sums).
+    data_sums = {k: [list(v.shape), float(v.double().sum())] for k, v in sorted(data.items())}
+    key = json.dumps(
+        {"config": asdict(config), "fingerprint": fingerprint, "n": n, "data": data_sums}
+    )
     path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
     if path is not None and path.exists():
         saved = torch.load(path, map_location=device, weights_only=True)
@@ -230,8 +239,21 @@ def fit(
         )
         (path.parent / HISTORY_NAME).write_text(json.dumps(history.to_dict(), indent=1))
 
-    def batch_losses(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    members = int(getattr(network, "n_members", 1))
+    bootstrap = None
+    if config.bootstrap and members > 1:
+        if "weight" not in on_device:
+            raise InputError("training.bootstrap: the data have no 'weight' tensor to multiply")
+        generator = torch.Generator().manual_seed(config.seed * 7919 + 17)
+        counts = torch.poisson(torch.ones(members, n), generator=generator)
+        bootstrap = counts.to(device=device, dtype=on_device["weight"].dtype)
+
+    def batch_losses(
+        rows: torch.Tensor, training: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         batch = {k: v[rows] for k, v in on_device.items()}
+        if training and bootstrap is not None:
+            batch["weight"] = batch["weight"].unsqueeze(0) * bootstrap[:, rows]
         predictions = network(batch[input_key])
         per_member = loss(predictions, batch)
         return per_member, predictions
@@ -243,6 +265,9 @@ def fit(
             if history.finished:
                 break
             network.train()
+            # Seed the global stream per epoch as well: stochastic layers (Bayesian weights)
+            # draw from it, and an interrupted run must resume to the same result.
+            torch.manual_seed(config.seed * 100_003 + epoch)
             generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
             order = train_idx[torch.randperm(n_train, generator=generator).to(device)]
             total, count = 0.0, 0
@@ -252,7 +277,7 @@ def fit(
                     group["lr"] = _learning_rate(
                         config, epoch * steps_per_epoch + step, total_steps
                     )
-                per_member, predictions = batch_losses(rows)
+                per_member, predictions = batch_losses(rows, training=True)
                 objective = per_member.sum() + regulariser(predictions, n_train)
                 optimizer.zero_grad(set_to_none=True)
                 objective.backward()  # type: ignore[no-untyped-call]

@@ -26,6 +26,7 @@ import numpy as np
 from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import InputError
 from madsbi.inference.gridscan import GridScanResult, log_ratio_sums
+from madsbi.theory.polynomial import polynomial_features, project_nonnegative
 
 
 class RatioModel(Protocol):
@@ -168,6 +169,47 @@ def scan(
         raise InputError("rate: σ(θ)/σ(θ0) is not positive at every grid point")
     w_sum = float(c3.shape[1] if weights is None else np.sum(as_float_array(weights, "weights")))
     return ScanResult(grid, sums, rho, w_sum, np.atleast_2d(result.n_clamped).astype(float))
+
+
+@dataclass(frozen=True, eq=False)
+class NonNegativeRatio:
+    """Any :class:`RatioModel` turned into θ-polynomial coefficients projected to R(x|θ) ≥ 0.
+
+    Morphing-aware predictions C_e·a(θ) are rewritten as c_e·φ(θ − θ0) with c_e = W⁻¹ C_e;
+    every event's quadratic form is then projected onto the positive semi-definite cone
+    (:func:`madsbi.theory.polynomial.project_nonnegative`), as the exact R(x|θ) always is.
+    """
+
+    model: Any
+    theta0: FloatArray
+    inverse: FloatArray | None = None
+    log1p = False
+
+    @classmethod
+    def wrap(cls, model: Any) -> NonNegativeRatio:
+        """Wrap a derivative estimator (φ form) or a morphing estimator (basis form)."""
+        basis = getattr(model, "basis", None)
+        if basis is not None:
+            return cls(model, basis.theta0, basis.inverse)
+        return cls(model, np.asarray(model.theta0, dtype=np.float64), None)
+
+    def event_coefficients(self, x: Any) -> FloatArray:
+        """Projected c_e (M, N, K) in the φ(θ − θ0) form."""
+        c = np.asarray(self.model.event_coefficients(x), dtype=np.float64)
+        if self.inverse is not None:
+            # R = a(θ)·C with a = W⁻ᵀ φ, so R = φ·(W⁻¹ C): c_e = C_e W⁻ᵀ row-wise.
+            c = c @ self.inverse.T
+        return project_nonnegative(c)
+
+    def grid_features(self, thetas: Any) -> FloatArray:
+        """Φ(θ) = φ(θ − θ0), (G, K)."""
+        return polynomial_features(thetas, self.theta0)
+
+    def rate(self, rate: RateModel) -> RateModel:
+        """The wrapped model's rate ρ = s·Φ rewritten for the φ form (s W⁻ᵀ for a basis)."""
+        if self.inverse is None:
+            return rate
+        return RateModel(rate.coefficients @ self.inverse.T)
 
 
 def exact_event_coefficients(coefficients: Any) -> FloatArray:

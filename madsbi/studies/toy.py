@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from madsbi._validate import FloatArray
+from madsbi.errors import ConfigError
 from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
 from madsbi.estimators.morphing import MorphingAwareEstimator, SingleNetworkMorphingEstimator
@@ -30,7 +31,13 @@ from madsbi.estimators.trainer import TrainingHistory
 from madsbi.events import schema
 from madsbi.events.store import EventStore
 from madsbi.inference.coverage import CoverageResult, run_coverage
-from madsbi.inference.likelihood import RateModel, ScanResult, exact_event_coefficients, scan
+from madsbi.inference.likelihood import (
+    NonNegativeRatio,
+    RateModel,
+    ScanResult,
+    exact_event_coefficients,
+    scan,
+)
 from madsbi.inference.limits import asimov_weights, best_fit, intervals_1d, q_statistic
 from madsbi.simulate.smearing import plan_copies
 from madsbi.simulate.toy import ToyModel, generate_toy_store
@@ -43,10 +50,26 @@ METRIC_RANGE = (-1.5, 1.5)
 
 
 def _sample(path: Path, theta: float, n: int, alpha: float, seed: int, progress: bool) -> Path:
-    if not path.exists():
-        generate_toy_store(
-            path, alpha=alpha, theta=theta, n_events=n, seed=seed, theta0=THETA0, progress=progress
-        )
+    """Generate the toy store at ``path``, or reuse it if it holds exactly this sample."""
+    if path.exists():
+        with EventStore(path) as store:
+            attrs = store.meta.attributes
+            have = (
+                float(attrs.get("alpha", math.nan)),
+                float(attrs.get("theta_generated", math.nan)),
+                store.n_events(),
+                tuple(shard.seed for shard in store.meta.shards),
+            )
+        want = (alpha, theta, n, (seed,))
+        if have != want:
+            raise ConfigError(
+                f"{path}: holds a toy sample with (alpha, theta, events, seeds) = {have}, this "
+                f"configuration needs {want}; use a new output directory"
+            )
+        return path
+    generate_toy_store(
+        path, alpha=alpha, theta=theta, n_events=n, seed=seed, theta0=THETA0, progress=progress
+    )
     return path
 
 
@@ -84,6 +107,7 @@ class _Study:
         self.figures: list[str] = []
         self.histories: dict[str, dict[str, TrainingHistory]] = {}
         self.rates: dict[str, RateModel] = {}
+        self.models: dict[str, Any] = {}
         self.coverage_results: dict[str, CoverageResult] = {}
         self.smearing_data: dict[str, Any] = {}
         self.summary: dict[str, Any] = {"methods": {}}
@@ -120,6 +144,7 @@ class _Study:
         tolerance = 1e-9 * max(float(np.ptp(self.truth)), 1e-300)
         covered = np.abs(mean - self.truth) <= band * spread + tolerance
         entry = {
+            "projected_nonnegative": self.config.study.project_nonnegative,
             "mean_log_r": mean.tolist(),
             "spread": spread.tolist(),
             "members": members.tolist(),
@@ -141,6 +166,37 @@ class _Study:
         return entry
 
     # -- the methods ----------------------------------------------------------------------
+    def _model(self, estimator: Any) -> Any:
+        """The estimator as scanned: projected onto R ≥ 0 if the study asks for it."""
+        if self.config.study.project_nonnegative:
+            return NonNegativeRatio.wrap(estimator)
+        return estimator
+
+    @staticmethod
+    def _basis_rate(model: Any, sigma: FloatArray) -> RateModel:
+        """ρ(θ) = Σ_b a_b σ_b/σ0 (σ0 = 1 in the toy), in the model's feature form."""
+        rate = RateModel.build(sigma)
+        return model.rate(rate) if isinstance(model, NonNegativeRatio) else rate
+
+    def _evaluate(
+        self,
+        name: str,
+        model: Any,
+        rate: RateModel,
+        histories: dict[str, TrainingHistory],
+        networks: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        self.models[name] = model
+        self.rates[name] = rate
+        result = self._scan(
+            model.event_coefficients(self.x_test),
+            model.grid_features(self.grid[:, None]),
+            rate,
+            log1p=bool(model.log1p),
+        )
+        return self._record(name, result, histories, _n_parameters(networks), extra)
+
     def derivative(self) -> DerivativeEstimator:
         c, s = self.config, self.config.study
         path = _sample(
@@ -163,16 +219,10 @@ class _Study:
             progress=self.progress,
         )
         estimator.save(self.out / "estimators" / "derivative" / "final")
+        model = self._model(estimator)
         # σ(θ)/σ(θ0) from the learned sums over the training sample (eq. 34).
-        rate = RateModel.from_event_coefficients(estimator.event_coefficients(sample.x))
-        self.rates["derivative"] = rate
-        result = self._scan(
-            estimator.event_coefficients(self.x_test),
-            estimator.grid_features(self.grid[:, None]),
-            rate,
-            log1p=True,
-        )
-        self._record("derivative", result, histories, _n_parameters(estimator.networks))
+        rate = RateModel.from_event_coefficients(model.event_coefficients(sample.x))
+        self._evaluate("derivative", model, rate, histories, estimator.networks)
         return estimator
 
     def _basis_samples(self) -> tuple[MorphingBasis, list[HypothesisSample], FloatArray]:
@@ -209,14 +259,9 @@ class _Study:
             progress=self.progress,
         )
         estimator.save(self.out / "estimators" / "morphing_aware" / "final")
-        self.rates["morphing_aware"] = RateModel.build(sigma)
-        result = self._scan(
-            estimator.event_coefficients(self.x_test),
-            estimator.grid_features(self.grid[:, None]),
-            self.rates["morphing_aware"],
-            log1p=False,
-        )
-        self._record("morphing_aware", result, histories, _n_parameters(estimator.networks))
+        model = self._model(estimator)
+        rate = self._basis_rate(model, sigma)
+        self._evaluate("morphing_aware", model, rate, histories, estimator.networks)
         return estimator
 
     def single_network_morphing(self) -> SingleNetworkMorphingEstimator:
@@ -235,16 +280,9 @@ class _Study:
             progress=self.progress,
         )
         estimator.save(self.out / "estimators" / "single_network_morphing" / "final")
-        self.rates["single_network_morphing"] = RateModel.build(sigma)
-        result = self._scan(
-            estimator.event_coefficients(self.x_test),
-            estimator.grid_features(self.grid[:, None]),
-            self.rates["single_network_morphing"],
-            log1p=False,
-        )
-        self._record(
-            "single_network_morphing", result, histories, _n_parameters(estimator.networks)
-        )
+        model = self._model(estimator)
+        rate = self._basis_rate(model, sigma)
+        self._evaluate("single_network_morphing", model, rate, histories, estimator.networks)
         return estimator
 
     def smearing(self) -> dict[str, Any]:
@@ -300,20 +338,16 @@ class _Study:
             estimator.save(self.out / "estimators" / f"rtt_{key}" / "final")
             learned = estimator.second_derivative(x_tail)
             diff = learned.mean(0) - truth_tail
+            model = self._model(estimator)
             rate = RateModel.from_event_coefficients(
-                estimator.event_coefficients(sample.x), sample.weights
+                model.event_coefficients(sample.x), sample.weights
             )
-            result = self._scan(
-                estimator.event_coefficients(self.x_test),
-                estimator.grid_features(self.grid[:, None]),
-                rate,
-                log1p=True,
-            )
-            entry = self._record(
+            entry = self._evaluate(
                 f"derivative ({label})",
-                result,
+                model,
+                rate,
                 histories,
-                _n_parameters(estimator.networks),
+                estimator.networks,
                 {
                     "tail_rms_error": float(np.sqrt(np.mean(diff**2))),
                     "tail_relative_rms_error": float(np.sqrt(np.mean((diff / truth_tail) ** 2))),
@@ -352,13 +386,14 @@ class _Study:
                 True,
             )
         }
-        for name, estimator in estimators.items():
-            if name in self.rates:
+        for name in estimators:
+            model = self.models.get(name)
+            if model is not None:
                 inputs[name] = (
-                    estimator.event_coefficients(x0).mean(0),
+                    model.event_coefficients(x0).mean(0),
                     RateModel.build(self.rates[name].coefficients.mean(0)),
-                    estimator.grid_features(grid[:, None]),
-                    bool(estimator.log1p),
+                    model.grid_features(grid[:, None]),
+                    bool(model.log1p),
                 )
         limits: dict[str, Any] = {
             "expected_events0": s.expected_events0,
@@ -396,7 +431,7 @@ class _Study:
                 True,
             )
         }
-        method = estimators.get(cov.method)
+        method = self.models.get(cov.method)
         if method is not None:
             # The ensemble mean of R̂ = C·Φ is the member-mean of C (linear in C).
             inputs[f"learned ({cov.method})"] = (

@@ -19,7 +19,9 @@ class StudySettings:
     """What to compare and where to test (paper Sec. 3).
 
     ``expected_events0`` = L σ(θ0) sets the luminosity of the expected limits, computed from
-    an Asimov-like θ0 sample (every event weighted by L σ(θ0)/N).
+    an Asimov-like θ0 sample (every event weighted by L σ(θ0)/N). ``project_nonnegative``
+    projects every method's per-event quadratic R(x|θ) onto R ≥ 0 for all θ
+    (:class:`madsbi.inference.likelihood.NonNegativeRatio`) before scanning.
     """
 
     alpha: float = 1.5
@@ -30,6 +32,7 @@ class StudySettings:
     grid: tuple[float, float, int] = (-1.5, 1.5, 61)
     band_sigmas: float = 2.0
     expected_events0: float = 1000.0
+    project_nonnegative: bool = True
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -65,6 +68,12 @@ class MorphingSettings:
     single_network_hidden: tuple[int, ...] = (45, 45, 45)
     prior_std: float = 1.0
 
+    def __post_init__(self) -> None:
+        if self.loss not in ("alice", "carl", "mse"):
+            raise ConfigError(f"[morphing] loss: expected alice, carl or mse, got {self.loss!r}")
+        if not self.prior_std > 0:
+            raise ConfigError(f"[morphing] prior_std: expected > 0, got {self.prior_std}")
+
 
 @dataclass(frozen=True)
 class SmearingSettings:
@@ -87,6 +96,18 @@ class CoverageSettings:
     gammas: tuple[float, ...] = (0.68, 0.95)
     method: str = "derivative"
     grid_points: int = 241
+
+    def __post_init__(self) -> None:
+        learned = ("derivative", "morphing_aware", "single_network_morphing")
+        if self.method not in learned:
+            raise ConfigError(f"[coverage] method: expected one of {learned}, got {self.method!r}")
+        if self.n_toys < 1 or not self.expected_events > 0 or self.grid_points < 3:
+            raise ConfigError(
+                "[coverage] n_toys >= 1, expected_events > 0 and grid_points >= 3 required, got "
+                f"{self.n_toys}, {self.expected_events}, {self.grid_points}"
+            )
+        if not self.gammas or not all(0 < g < 1 for g in self.gammas):
+            raise ConfigError(f"[coverage] gammas: expected levels in (0, 1), got {self.gammas}")
 
 
 @dataclass(frozen=True)

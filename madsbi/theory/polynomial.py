@@ -176,3 +176,71 @@ def coefficients_from_derivatives(c0: Any, first: Any, hessian: Any) -> FloatArr
     for i, j in cross_pairs(n):
         c[:, cross_index(i, j, n)] = hess[:, i, j] * ref
     return c
+
+
+def quadratic_form(coefficients: Any) -> FloatArray:
+    """Symmetric matrices A (..., n+1, n+1) with c·φ(Δθ) = (1, Δθ)ᵀ A (1, Δθ).
+
+    A_00 = c_0, A_0i = c_i/2, A_ii = c_ii, A_ij = c_ij/2 (i ≠ j).
+    """
+    c = np.asarray(coefficients, dtype=np.float64)
+    n = n_parameters_from_coefficients(c.shape[-1])
+    a = np.zeros((*c.shape[:-1], n + 1, n + 1))
+    a[..., 0, 0] = c[..., 0]
+    for i in range(n):
+        a[..., 0, i + 1] = a[..., i + 1, 0] = 0.5 * c[..., linear_index(i)]
+        a[..., i + 1, i + 1] = c[..., square_index(i, n)]
+    for i, j in cross_pairs(n):
+        a[..., i + 1, j + 1] = a[..., j + 1, i + 1] = 0.5 * c[..., cross_index(i, j, n)]
+    return a
+
+
+def coefficients_from_quadratic_form(matrices: Any) -> FloatArray:
+    """Inverse of :func:`quadratic_form`: c from A, shape (..., K)."""
+    a = np.asarray(matrices, dtype=np.float64)
+    n = a.shape[-1] - 1
+    c = np.empty((*a.shape[:-2], n_coefficients(n)))
+    c[..., 0] = a[..., 0, 0]
+    for i in range(n):
+        c[..., linear_index(i)] = 2.0 * a[..., 0, i + 1]
+        c[..., square_index(i, n)] = a[..., i + 1, i + 1]
+    for i, j in cross_pairs(n):
+        c[..., cross_index(i, j, n)] = 2.0 * a[..., i + 1, j + 1]
+    return c
+
+
+def project_nonnegative(coefficients: Any, floor: float = 1e-6) -> FloatArray:
+    """The nearest coefficients (in the Frobenius norm of A) whose polynomial is ≥ 0 for all θ.
+
+    A squared matrix element |M_0 + Δθ·M|² is a positive semi-definite quadratic form in
+    (1, Δθ), and so is every reco-level dσ(x|θ) = ∫ p(x|z) dσ(z|θ). Learned coefficients
+    can leave that cone (the morphed ratio then turns negative for some θ); projecting each
+    event's A onto the PSD cone — clipping negative eigenvalues to zero — restores it and,
+    since the truth lies in the convex cone, never moves A away from the truth.
+
+    Parameters
+    ----------
+    coefficients : array_like, shape (..., K)
+    floor : float
+        Eigenvalues are clipped to at least ``floor`` times the event's largest one (or its
+        mean absolute one if none is positive), so the projected polynomial stays strictly
+        positive and log R finite.
+
+    Returns
+    -------
+    ndarray, shape (..., K)
+        Unchanged for events whose form was already positive definite above the floor.
+    """
+    a = quadratic_form(coefficients)
+    values, vectors = np.linalg.eigh(a)
+    # Scale of the event: its largest eigenvalue, or the mean |eigenvalue| when none is positive.
+    scale = np.maximum(values[..., -1:], np.abs(values).mean(axis=-1, keepdims=True))
+    lowest = floor * scale
+    bad = (values < lowest).any(axis=-1)
+    result = np.array(coefficients, dtype=np.float64, copy=True)
+    if bad.any():
+        v, u = values[bad], vectors[bad]
+        clipped = np.maximum(v, lowest[bad])
+        fixed = np.einsum("...ik,...k,...jk->...ij", u, clipped, u)
+        result[bad] = coefficients_from_quadratic_form(fixed)
+    return result

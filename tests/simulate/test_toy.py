@@ -327,3 +327,45 @@ def test_store_bad_input(tmp_path: Path) -> None:
     generate_toy_store(path, alpha=3.0, theta=1.0, n_events=20, overwrite=True)
     with EventStore(path) as store:
         assert store.n_events() == 20
+
+
+# -- counter-based smearing (fractional smearing) --------------------------------------------
+
+
+@pytest.mark.parametrize("width", [0.7, 0.3])
+def test_smear_with_seeds(rng: np.random.Generator, width: float) -> None:
+    from madsbi.simulate._smearing_reference import copy_seeds
+
+    model = ToyModel(3.0, smearing=width)
+    n = 200_000
+    z = rng.normal(size=n) * 2.0
+    seeds = copy_seeds(int(rng.integers(2**62)), rng.integers(0, 10**9, n), rng.integers(0, 100, n))
+    x = model.smear_with_seeds(z, seeds)
+    assert x.shape == (n,)
+    assert x.dtype == np.float64
+    d = x - z
+    # Moments of N(0, width²) with 5σ tolerances from the sample size.
+    assert abs(d.mean()) < 5 * width / math.sqrt(n)
+    assert abs(d.var() - width**2) < 5 * width**2 * math.sqrt(2 / n)
+    assert abs(np.mean(d**4) - 3 * width**4) < 5 * width**4 * math.sqrt(96 / n)
+    assert stats.kstest(d, stats.norm(0.0, width).cdf).pvalue > 1e-3
+    # Neighbouring copies are uncorrelated; consecutive integer seeds too.
+    assert abs(np.corrcoef(d[:-1], d[1:])[0, 1]) < 5 / math.sqrt(n)
+    d_int = model.smear_with_seeds(np.zeros(n), np.arange(n, dtype=np.uint64))
+    assert stats.kstest(d_int, stats.norm(0.0, width).cdf).pvalue > 1e-3
+    assert abs(np.corrcoef(d_int[:-1], d_int[1:])[0, 1]) < 5 / math.sqrt(n)
+    # Reproducible, and a copy's x depends only on its own seed: any split gives the same.
+    np.testing.assert_array_equal(model.smear_with_seeds(z, seeds.copy()), x)
+    cuts = np.sort(rng.integers(0, n, 5))
+    parts = [
+        model.smear_with_seeds(zp, sp)
+        for zp, sp in zip(np.split(z, cuts), np.split(seeds, cuts), strict=True)
+    ]
+    np.testing.assert_array_equal(np.concatenate(parts), x)
+    order = rng.permutation(n)
+    np.testing.assert_array_equal(model.smear_with_seeds(z[order], seeds[order]), x[order])
+    # Other seeds, other increments.
+    other = model.smear_with_seeds(z, seeds + np.uint64(1))
+    assert np.mean(other == x) < 1e-3
+    with pytest.raises(InputError, match=r"seeds: expected shape \(3,\), got \(2,\)"):
+        model.smear_with_seeds(np.zeros(3), np.arange(2, dtype=np.uint64))
