@@ -74,6 +74,10 @@ def best_fit(thetas: Any, log_likelihood: Any) -> tuple[FloatArray, float]:
     if grid.shape[1] == 1 and 0 < i < grid.shape[0] - 1:
         x0, x1, x2 = grid[i - 1 : i + 2, 0]
         y0, y1, y2 = ll[i - 1 : i + 2]
+        # Nearly coincident points (e.g. θ_true appended next to an equal grid point) make the
+        # parabola through them meaningless: keep the grid maximum then.
+        if min(x1 - x0, x2 - x1) <= 1e-6 * (x2 - x0):
+            return theta_hat, best
         denom = (x0 - x1) * (x0 - x2) * (x1 - x2)
         a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / denom
         b = (x2**2 * (y0 - y1) + x1**2 * (y2 - y0) + x0**2 * (y1 - y2)) / denom

@@ -418,7 +418,7 @@ class _Study:
     # -- coverage -------------------------------------------------------------------------
     def coverage(self, estimators: dict[str, Any]) -> dict[str, CoverageResult]:
         cov, s = self.config.coverage, self.config.study
-        grid = np.union1d(np.linspace(*METRIC_RANGE, cov.grid_points), [s.theta_test])
+        grid = _grid_with(np.linspace(*METRIC_RANGE, cov.grid_points), s.theta_test)
         phi = polynomial_features(grid[:, None], [THETA0])
         sigma_true = float(ToyModel.cross_section(s.theta_test))
         luminosity = cov.expected_events / sigma_true
@@ -460,6 +460,21 @@ class _Study:
             )
         self.summary["coverage"] = {k: v.to_dict() for k, v in results.items()}
         return results
+
+
+def _grid_with(grid: FloatArray, point: float) -> FloatArray:
+    """The grid with ``point`` on it, without two nearly coincident points.
+
+    ``point`` replaces the nearest grid point if that lies within a tenth of the spacing;
+    otherwise it is inserted.
+    """
+    nearest = int(np.argmin(np.abs(grid - point)))
+    spacing = float(np.min(np.diff(grid))) if grid.shape[0] > 1 else 1.0
+    if abs(grid[nearest] - point) <= 0.1 * spacing:
+        result = grid.copy()
+        result[nearest] = point
+        return result
+    return np.union1d(grid, [point])
 
 
 def _nonzero_targets(coefficients: FloatArray) -> list[int]:
