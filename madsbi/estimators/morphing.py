@@ -16,6 +16,7 @@ with a(θ) = W⁻ᵀ φ(θ − θ0) the morphing weights.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -23,6 +24,11 @@ from typing import Any
 
 import numpy as np
 import torch
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import Self
 
 from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import InputError
@@ -114,6 +120,28 @@ class _MorphingBase:
         """Write the estimator to the directory ``path``."""
         return save_estimator(path, self._describe(), dict(self.networks))
 
+    extra_keys: tuple[str, ...] = ()
+    """Constructor keywords beyond the shared ones, stored in the description."""
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        """Read an estimator written by :meth:`save` (weights-only)."""
+        description, states = load_estimator(path, cls.kind)
+        basis = MorphingBasis.from_points(description["basis_points"], description["theta0"])
+        estimator = cls(
+            basis,
+            description["sigma_basis"],
+            description["sigma0"],
+            description["n_inputs"],
+            _network_config(description),
+            seed=description["seed"],
+            **{key: description[key] for key in cls.extra_keys},
+        )
+        for name, network in estimator.networks.items():
+            network.load_state_dict(states[name])
+            network.eval()
+        return estimator
+
 
 def _inputs(x: Any, n_inputs: int) -> torch.Tensor:
     xa = as_float_array(x, "x")
@@ -147,6 +175,7 @@ class MorphingAwareEstimator(_MorphingBase):
     """
 
     kind = "morphing_aware"
+    extra_keys = ("loss",)
 
     def __init__(
         self,
@@ -266,25 +295,6 @@ class MorphingAwareEstimator(_MorphingBase):
     def _describe(self) -> dict[str, Any]:
         return {**super()._describe(), "loss": self.loss}
 
-    @classmethod
-    def load(cls, path: Path) -> MorphingAwareEstimator:
-        """Read an estimator written by :meth:`save`."""
-        description, states = load_estimator(path, cls.kind)
-        basis = MorphingBasis.from_points(description["basis_points"], description["theta0"])
-        estimator = cls(
-            basis,
-            description["sigma_basis"],
-            description["sigma0"],
-            description["n_inputs"],
-            _network_config(description),
-            loss=description["loss"],
-            seed=description["seed"],
-        )
-        for name, network in estimator.networks.items():
-            network.load_state_dict(states[name])
-            network.eval()
-        return estimator
-
 
 class SingleNetworkMorphingEstimator(_MorphingBase):
     """The MadMiner-style baseline: one network with K outputs log r̂_b(x), morphed in the loss.
@@ -297,6 +307,7 @@ class SingleNetworkMorphingEstimator(_MorphingBase):
     """
 
     kind = "single_network_morphing"
+    extra_keys = ("prior_std",)
 
     def __init__(
         self,
@@ -382,21 +393,3 @@ class SingleNetworkMorphingEstimator(_MorphingBase):
 
     def _describe(self) -> dict[str, Any]:
         return {**super()._describe(), "prior_std": self.prior_std}
-
-    @classmethod
-    def load(cls, path: Path) -> SingleNetworkMorphingEstimator:
-        """Read an estimator written by :meth:`save`."""
-        description, states = load_estimator(path, cls.kind)
-        basis = MorphingBasis.from_points(description["basis_points"], description["theta0"])
-        estimator = cls(
-            basis,
-            description["sigma_basis"],
-            description["sigma0"],
-            description["n_inputs"],
-            _network_config(description),
-            prior_std=description["prior_std"],
-            seed=description["seed"],
-        )
-        estimator.networks["all"].load_state_dict(states["all"])
-        estimator.networks["all"].eval()
-        return estimator
