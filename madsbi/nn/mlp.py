@@ -43,9 +43,12 @@ class NetworkConfig:
     members : int
         Ensemble members, or weight draws of a Bayesian MLP at prediction time.
     repulsion : float
-        Strength of the function-space repulsion of an ensemble (1 = the Bayesian value of
-        D'Angelo & Fortuin, arXiv:2106.11642, with the loss read as a per-event negative
-        log-likelihood).
+        Strength λ of the function-space repulsion of an ensemble, whose term enters the loss
+        as λ/N_train (λ = 1 is the Bayesian value of D'Angelo & Fortuin, arXiv:2106.11642,
+        with the loss read as a per-event negative log-likelihood). The default 100 is
+        calibrated on the toy model with known truth: with λ = 1 the ±2σ bands of 5-member
+        ensembles covered the truth at 2–15 % of θ points, with λ = 100 at 97–100 %, at the
+        same accuracy (benchmarks/RESULTS.md).
     prior_std : float
         Width of the Gaussian weight prior of a Bayesian MLP.
     """
@@ -54,7 +57,7 @@ class NetworkConfig:
     hidden: tuple[int, ...] = (64, 64, 64)
     activation: str = "silu"
     members: int = 5
-    repulsion: float = 1.0
+    repulsion: float = 100.0
     prior_std: float = 1.0
 
     def __post_init__(self) -> None:
