@@ -55,7 +55,10 @@ def mse(predictions: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tens
 
 def network(kind: str = "ensemble", seed: int = 3) -> torch.nn.Module:
     members = 1 if kind == "mlp" else 3
-    return seeded_network(NetworkConfig(kind=kind, hidden=(8,), members=members), 1, 1, seed)
+    # λ = 1: on 480 training events the default λ = 100 (repulsion λ/N = 0.2 per event) would
+    # dominate the fit; these tests are about the trainer, not about the repulsion.
+    config = NetworkConfig(kind=kind, hidden=(8,), members=members, repulsion=1.0)
+    return seeded_network(config, 1, 1, seed)
 
 
 def states_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
@@ -73,7 +76,8 @@ def same_history(a: TrainingHistory, b: TrainingHistory) -> None:
 def test_fit_learns_linear_regression(rng: np.random.Generator) -> None:
     data = linear_data(rng)
     net = network("ensemble")
-    config = TrainingConfig(epochs=25, batch_size=64, learning_rate=3e-2, device="cpu")
+    # No early stopping here (patience 0): this test checks learning over all 25 epochs.
+    config = TrainingConfig(epochs=25, batch_size=64, learning_rate=3e-2, patience=0, device="cpu")
     history = fit(net, mse, data, config, progress=False)
     assert len(history.train_loss) == len(history.validation_loss) == 25
     assert history.finished
