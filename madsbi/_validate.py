@@ -62,6 +62,12 @@ def as_int_array(value: Any, name: str, shape: Sequence[int | None] | None = Non
     return result
 
 
+def as_grid(thetas: Any, name: str = "thetas") -> FloatArray:
+    """θ points as (G, n) float64; a 1D array (G,) is read as G points of one parameter."""
+    grid = as_float_array(thetas, name)
+    return grid[:, None] if grid.ndim == 1 else grid
+
+
 def as_thetas(
     value: Any, n_parameters: int, name: str = "thetas", *, finite: bool = True
 ) -> FloatArray:

@@ -64,6 +64,16 @@ class HypothesisSample:
         return result
 
 
+def input_tensor(x: Any, n_inputs: int) -> torch.Tensor:
+    """Network inputs (N, d) as float32; a 1D array is N events of one input."""
+    xa = as_float_array(x, "x")
+    if xa.ndim == 1:
+        xa = xa[:, None]
+    if xa.shape[1] != n_inputs:
+        raise InputError(f"x: expected {n_inputs} columns, got {xa.shape[1]}")
+    return as_tensor(xa)
+
+
 def as_tensor(array: Any, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A torch tensor of ``array`` (copying from read-only NumPy arrays)."""
     return torch.as_tensor(np.array(array), dtype=dtype)

@@ -23,7 +23,7 @@ import torch
 
 from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import InputError
-from madsbi.estimators.data import HypothesisSample, as_tensor
+from madsbi.estimators.data import HypothesisSample, as_tensor, input_tensor
 from madsbi.estimators.io import load_estimator, save_estimator
 from madsbi.estimators.losses import derivative_regression_loss
 from madsbi.estimators.network import seeded_network
@@ -150,10 +150,7 @@ class DerivativeEstimator:
     # -- prediction ----------------------------------------------------------------------
     def predict_ratios(self, x: Any) -> torch.Tensor:
         """Combined ensemble of (1, t̂_1(x), …, t̂_{K−1}(x)), shape (M, N, K), float64."""
-        xa = as_float_array(x, "x")
-        if xa.ndim == 1:
-            xa = xa[:, None]
-        xt = as_tensor(xa)
+        xt = input_tensor(x, self.n_inputs)
         m = self.n_members
         out = torch.zeros(m, xt.shape[0], self.n_coefficients, dtype=torch.float64)
         out[..., 0] = 1.0

@@ -32,7 +32,7 @@ else:  # pragma: no cover - Python 3.10
 
 from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import InputError
-from madsbi.estimators.data import HypothesisSample, as_tensor
+from madsbi.estimators.data import HypothesisSample, as_tensor, input_tensor
 from madsbi.estimators.io import load_estimator, save_estimator
 from madsbi.estimators.losses import (
     alice_loss,
@@ -141,15 +141,6 @@ class _MorphingBase:
             network.load_state_dict(states[name])
             network.eval()
         return estimator
-
-
-def _inputs(x: Any, n_inputs: int) -> torch.Tensor:
-    xa = as_float_array(x, "x")
-    if xa.ndim == 1:
-        xa = xa[:, None]
-    if xa.shape[1] != n_inputs:
-        raise InputError(f"x: expected {n_inputs} columns, got {xa.shape[1]}")
-    return as_tensor(xa)
 
 
 def _network_config(description: dict[str, Any]) -> NetworkConfig:
@@ -281,7 +272,7 @@ class MorphingAwareEstimator(_MorphingBase):
 
     def basis_ratios(self, x: Any) -> torch.Tensor:
         """Combined ensemble of r̂_b(x), (M, N, K); 1 at the basis point equal to θ0."""
-        xt = _inputs(x, self.n_inputs)
+        xt = input_tensor(x, self.n_inputs)
         m = self.n_members
         out = torch.ones(m, xt.shape[0], self.basis.n_points, dtype=torch.float64)
         generator = torch.Generator().manual_seed(self.seed)
@@ -389,7 +380,7 @@ class SingleNetworkMorphingEstimator(_MorphingBase):
 
     def basis_ratios(self, x: Any) -> torch.Tensor:
         """Ensemble of r̂_b(x), (M, N, K)."""
-        return self.networks["all"].predict(_inputs(x, self.n_inputs)).exp()
+        return self.networks["all"].predict(input_tensor(x, self.n_inputs)).exp()
 
     def _describe(self) -> dict[str, Any]:
         return {**super()._describe(), "prior_std": self.prior_std}

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from madsbi._progress import progress_bar
-from madsbi._validate import FloatArray, as_float_array
+from madsbi._validate import FloatArray, as_float_array, as_grid
 from madsbi.errors import InputError
 from madsbi.inference.likelihood import RateModel, scan
 from madsbi.inference.limits import best_fit, chi2_quantile, p_value
@@ -45,11 +45,15 @@ class CoverageResult:
 
     def curve(self, gammas: Any) -> tuple[FloatArray, FloatArray]:
         """Fractions and binomial errors for any confidence levels (for Fig. 12)."""
-        levels = as_float_array(gammas, "gammas")
-        thresholds = np.array([chi2_quantile(g, self.dof) for g in levels])
-        fractions = (self.q_true[:, None] <= thresholds[None, :]).mean(0)
-        n = self.q_true.shape[0]
-        return fractions, np.sqrt(np.maximum(fractions * (1 - fractions), 1.0 / n) / n)
+        return _fractions(self.q_true, as_float_array(gammas, "gammas"), self.dof)
+
+
+def _fractions(q_true: FloatArray, levels: FloatArray, dof: int) -> tuple[FloatArray, FloatArray]:
+    """Share of toys with q ≤ F⁻¹_χ²(γ|k) per level, and its binomial error (floored at 1/n)."""
+    thresholds = np.array([chi2_quantile(float(g), dof) for g in levels])
+    fractions = (q_true[:, None] <= thresholds[None, :]).mean(0)
+    n = q_true.shape[0]
+    return fractions, np.sqrt(np.maximum(fractions * (1 - fractions), 1.0 / n) / n)
 
 
 def run_coverage(
@@ -85,8 +89,7 @@ def run_coverage(
     """
     c = as_float_array(coefficients, "coefficients", (None, None))
     phi = as_float_array(features, "features", (None, c.shape[1]))
-    grid = as_float_array(thetas, "thetas")
-    grid = grid[:, None] if grid.ndim == 1 else grid
+    grid = as_grid(thetas)
     if not 0 <= true_index < phi.shape[0]:
         raise InputError(f"true_index: expected in [0, {phi.shape[0]}), got {true_index}")
     if n_toys < 1:
@@ -103,9 +106,7 @@ def run_coverage(
             _, top = best_fit(grid, ll)
             q_true[t] = max(0.0, -2.0 * (ll[true_index] - top))
             bar.update(1)
-    thresholds = np.array([chi2_quantile(float(g), dof) for g in levels])
-    fractions = (q_true[:, None] <= thresholds[None, :]).mean(0)
-    errors = np.sqrt(np.maximum(fractions * (1 - fractions), 1.0 / n_toys) / n_toys)
+    fractions, errors = _fractions(q_true, levels, dof)
     return CoverageResult(levels, fractions, errors, q_true, dof)
 
 

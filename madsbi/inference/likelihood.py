@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from madsbi._validate import FloatArray, as_float_array
+from madsbi._validate import FloatArray, as_float_array, as_grid
 from madsbi.errors import InputError
 from madsbi.inference.gridscan import GridScanResult, log_ratio_sums
 from madsbi.theory.polynomial import polynomial_features, project_nonnegative
@@ -153,8 +153,7 @@ def scan(
     c = as_float_array(coefficients, "coefficients")
     c3 = c[None] if c.ndim == 2 else c
     phi = as_float_array(features, "features")
-    grid = as_float_array(thetas, "thetas")
-    grid = grid[:, None] if grid.ndim == 1 else grid
+    grid = as_grid(thetas)
     if grid.shape[0] != phi.shape[0]:
         raise InputError(
             f"thetas: expected {phi.shape[0]} points like features, got {grid.shape[0]}"

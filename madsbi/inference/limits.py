@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from madsbi._validate import FloatArray, as_float_array
+from madsbi._validate import FloatArray, as_float_array, as_grid
 from madsbi.errors import InputError
 
 
@@ -66,8 +66,7 @@ def best_fit(thetas: Any, log_likelihood: Any) -> tuple[FloatArray, float]:
     thetas : (G, n) or (G,)
     log_likelihood : (G,)
     """
-    grid = as_float_array(thetas, "thetas")
-    grid = grid[:, None] if grid.ndim == 1 else grid
+    grid = as_grid(thetas)
     ll = as_float_array(log_likelihood, "log_likelihood", (grid.shape[0],))
     i = int(np.argmax(ll))
     theta_hat, best = grid[i].copy(), float(ll[i])

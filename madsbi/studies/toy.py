@@ -81,10 +81,6 @@ def _read(path: Path) -> tuple[FloatArray, FloatArray, FloatArray]:
         return parton["features"][:, 0], reco["x"][:, 0], parton["coefficients"]
 
 
-def _history_dict(histories: dict[str, TrainingHistory]) -> dict[str, Any]:
-    return {name: h.to_dict() for name, h in histories.items()}
-
-
 def _train_seconds(histories: dict[str, TrainingHistory]) -> float:
     return float(sum(h.seconds for h in histories.values()))
 
@@ -172,11 +168,16 @@ class _Study:
             return NonNegativeRatio.wrap(estimator)
         return estimator
 
-    @staticmethod
-    def _basis_rate(model: Any, sigma: FloatArray) -> RateModel:
-        """ρ(θ) = Σ_b a_b σ_b/σ0 (σ0 = 1 in the toy), in the model's feature form."""
+    def _finish_morphing(
+        self, name: str, estimator: Any, sigma: FloatArray, histories: dict[str, TrainingHistory]
+    ) -> None:
+        """Save a morphing estimator and scan it with ρ(θ) = Σ_b a_b σ_b/σ0 (σ0 = 1 here)."""
+        estimator.save(self.out / "estimators" / name / "final")
+        model = self._model(estimator)
         rate = RateModel.build(sigma)
-        return model.rate(rate) if isinstance(model, NonNegativeRatio) else rate
+        if isinstance(model, NonNegativeRatio):
+            rate = model.rate(rate)
+        self._evaluate(name, model, rate, histories, estimator.networks)
 
     def _evaluate(
         self,
@@ -258,10 +259,7 @@ class _Study:
             out_dir=self.out / "estimators" / "morphing_aware",
             progress=self.progress,
         )
-        estimator.save(self.out / "estimators" / "morphing_aware" / "final")
-        model = self._model(estimator)
-        rate = self._basis_rate(model, sigma)
-        self._evaluate("morphing_aware", model, rate, histories, estimator.networks)
+        self._finish_morphing("morphing_aware", estimator, sigma, histories)
         return estimator
 
     def single_network_morphing(self) -> SingleNetworkMorphingEstimator:
@@ -279,10 +277,7 @@ class _Study:
             out_dir=self.out / "estimators" / "single_network_morphing",
             progress=self.progress,
         )
-        estimator.save(self.out / "estimators" / "single_network_morphing" / "final")
-        model = self._model(estimator)
-        rate = self._basis_rate(model, sigma)
-        self._evaluate("single_network_morphing", model, rate, histories, estimator.networks)
+        self._finish_morphing("single_network_morphing", estimator, sigma, histories)
         return estimator
 
     def smearing(self) -> dict[str, Any]:
