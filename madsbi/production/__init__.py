@@ -1,0 +1,34 @@
+"""Event production on many cores or a batch system (``madsbi produce``).
+
+A :class:`ProductionPlan` (TOML) lists n jobs with distinct seeds; :func:`produce` runs the
+jobs whose shards are missing through Dask, each writing ``shards/shard-<i>.h5`` atomically,
+and merges the shards with :func:`madsbi.events.merge.merge_stores`.
+"""
+
+from __future__ import annotations
+
+from madsbi.production.jobs import JobError, JobResult, JobSpec, job_specs, resolve_job, run_job
+from madsbi.production.plan import (
+    ClusterSettings,
+    ConvertSettings,
+    ProductionPlan,
+    ProductionSettings,
+)
+from madsbi.production.runner import JobFailure, ProductionError, ProductionReport, produce
+
+__all__ = [
+    "ClusterSettings",
+    "ConvertSettings",
+    "JobError",
+    "JobFailure",
+    "JobResult",
+    "JobSpec",
+    "ProductionError",
+    "ProductionPlan",
+    "ProductionReport",
+    "ProductionSettings",
+    "job_specs",
+    "produce",
+    "resolve_job",
+    "run_job",
+]
