@@ -7,6 +7,9 @@ from typing import Any
 import click
 
 from madsbi import __version__
+from madsbi.cli.mg5 import mg5
+from madsbi.cli.produce import produce
+from madsbi.cli.run import run
 from madsbi.cli.store import store
 from madsbi.cli.theory import basis
 from madsbi.cli.toy import toy
@@ -30,6 +33,9 @@ def cli() -> None:
 
 
 cli.add_command(basis)
+cli.add_command(mg5)
+cli.add_command(produce)
+cli.add_command(run)
 cli.add_command(store)
 cli.add_command(toy)
 

@@ -87,7 +87,9 @@ def run(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet: bool
     if "smearing" in summary:
         click.echo(
             f"  R_θθ tail error reduction by fractional smearing: "
-            f"{summary['smearing']['tail_error_reduction']:.2f}×"
+            f"{summary['smearing']['tail_error_reduction']:.2f}× (tail RMS error with "
+            f"infinitely many copies, the parton-statistics floor: "
+            f"{summary['smearing']['tail_rms_error_infinite_smearing']:.3g})"
         )
     for name, entry in summary.get("coverage", {}).items():
         parts = ", ".join(

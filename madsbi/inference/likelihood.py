@@ -177,6 +177,8 @@ class NonNegativeRatio:
     Morphing-aware predictions C_e·a(θ) are rewritten as c_e·φ(θ − θ0) with c_e = W⁻¹ C_e;
     every event's quadratic form is then projected onto the positive semi-definite cone
     (:func:`madsbi.theory.polynomial.project_nonnegative`), as the exact R(x|θ) always is.
+    The projection keeps R̂(x|θ0) and its slope at θ0 (``keep_reference``): only the quadratic
+    block moves, so an Asimov θ0 sample still has its best fit at θ0.
     """
 
     model: Any
@@ -198,7 +200,7 @@ class NonNegativeRatio:
         if self.inverse is not None:
             # R = a(θ)·C with a = W⁻ᵀ φ, so R = φ·(W⁻¹ C): c_e = C_e W⁻ᵀ row-wise.
             c = c @ self.inverse.T
-        return project_nonnegative(c)
+        return project_nonnegative(c, keep_reference=True)
 
     def grid_features(self, thetas: Any) -> FloatArray:
         """Φ(θ) = φ(θ − θ0), (G, K)."""

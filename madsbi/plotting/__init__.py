@@ -9,7 +9,7 @@ Toy model (paper Sec. 3, App. B): :func:`plot_likelihoods` (Fig. 1),
 :func:`plot_mean_log_ratio` (Figs. 2, 3, 5 right), :func:`plot_target_histogram` (Fig. 4),
 :func:`plot_learned_function` (Fig. 5 left), :func:`plot_scatter_targets` (Fig. 13).
 Training: :func:`plot_loss_curves`. Calibration (App. A): :func:`plot_coverage` (Fig. 12) and
-:func:`plot_q_histogram`.
+:func:`plot_q_histogram`. W±Z analysis (Sec. 4): :func:`plot_mean_log_ratio_2d` (Figs. 8, 9).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from madsbi.plotting.toy import (
     plot_target_histogram,
 )
 from madsbi.plotting.training import plot_loss_curves
+from madsbi.plotting.wz import plot_mean_log_ratio_2d
 
 __all__ = [
     "plot_coverage",
@@ -30,6 +31,7 @@ __all__ = [
     "plot_likelihoods",
     "plot_loss_curves",
     "plot_mean_log_ratio",
+    "plot_mean_log_ratio_2d",
     "plot_q_histogram",
     "plot_scatter_targets",
     "plot_target_histogram",

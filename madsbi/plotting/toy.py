@@ -84,6 +84,7 @@ def plot_mean_log_ratio(
     path: PathLike,
     *,
     theta_test: float | None = None,
+    xlabel: str = r"$\theta$",
     ylabel: str = r"$\langle \log r(x|\theta,\theta_0)\rangle$",
     title: str = "",
 ) -> Path:
@@ -104,6 +105,8 @@ def plot_mean_log_ratio(
         Output ``.png`` file.
     theta_test : float, optional
         θ of the evaluation sample, marked by a dotted vertical line.
+    xlabel : str, optional
+        Label of the θ axis.
     ylabel : str, optional
         Label of the upper y axis.
     title : str, optional
@@ -146,7 +149,7 @@ def plot_mean_log_ratio(
             ax_diff.axvline(theta_test, color="0.3", linestyle=":", linewidth=1.4)
         ax.set_ylabel(ylabel)
         ax_diff.set_ylabel("method\n$-$ truth", fontsize=11)
-        ax_diff.set_xlabel(r"$\theta$")
+        ax_diff.set_xlabel(xlabel)
         ax_diff.set_xlim(grid[0], grid[-1])
         fig.align_ylabels([ax, ax_diff])
         _mpl.finish(ax, title=title, bands=bands)

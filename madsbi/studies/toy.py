@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict
@@ -41,6 +40,12 @@ from madsbi.inference.likelihood import (
 from madsbi.inference.limits import asimov_weights, best_fit, intervals_1d, q_statistic
 from madsbi.simulate.smearing import plan_copies
 from madsbi.simulate.toy import ToyModel, generate_toy_store
+from madsbi.studies._common import (
+    loss_curve_figures,
+    n_network_parameters,
+    train_seconds,
+    write_json,
+)
 from madsbi.studies.toy_config import ToyStudyConfig
 from madsbi.theory.morphing import MorphingBasis
 from madsbi.theory.polynomial import polynomial_features
@@ -79,14 +84,6 @@ def _read(path: Path) -> tuple[FloatArray, FloatArray, FloatArray]:
         parton = store.read(schema.PARTON, ["features", "coefficients"])
         reco = store.read(schema.RECO, ["x"])
         return parton["features"][:, 0], reco["x"][:, 0], parton["coefficients"]
-
-
-def _train_seconds(histories: dict[str, TrainingHistory]) -> float:
-    return float(sum(h.seconds for h in histories.values()))
-
-
-def _n_parameters(networks: dict[str, Any]) -> int:
-    return int(sum(p.numel() for net in networks.values() for p in net.core.parameters()))
 
 
 class _Study:
@@ -152,7 +149,7 @@ class _Study:
             "band_coverage": float(np.mean(covered[self.in_metric])),
             "band_sigmas": band,
             "clamped_pairs": int(result.n_clamped.sum()),
-            "train_seconds": _train_seconds(histories),
+            "train_seconds": train_seconds(histories),
             "n_network_parameters": n_parameters,
             "n_members": int(members.shape[0]),
             **(extra or {}),
@@ -196,7 +193,7 @@ class _Study:
             rate,
             log1p=bool(model.log1p),
         )
-        return self._record(name, result, histories, _n_parameters(networks), extra)
+        return self._record(name, result, histories, n_network_parameters(networks), extra)
 
     def derivative(self) -> DerivativeEstimator:
         c, s = self.config, self.config.study
@@ -303,7 +300,11 @@ class _Study:
         }
         x_tail = np.linspace(sm.tail_from, sm.tail_to, 101)
         truth_tail = self.model.reco_derivatives(x_tail, THETA0)[1]
+        floor = _infinite_smearing(self.model, z, target, x_tail) - truth_tail
         results: dict[str, Any] = {
+            # The limit of infinitely many copies: E[R_θθ(z)|x] over this parton sample. Its
+            # error is the parton-statistics floor no amount of smearing can go below.
+            "tail_rms_error_infinite_smearing": float(np.sqrt(np.mean(floor**2))),
             "n_events": int(z.shape[0]),
             "n_copies": plan.n_copies,
             "max_copies_used": int(plan.counts.max()),
@@ -457,6 +458,15 @@ class _Study:
         return results
 
 
+def _infinite_smearing(
+    model: ToyModel, z: FloatArray, target: FloatArray, x: FloatArray
+) -> FloatArray:
+    """Σ_e y_e K(x − z_e) / Σ_e K(x − z_e) with the exact Gaussian smearing kernel K."""
+    kernel = np.exp(-0.5 * ((x[:, None] - z[None, :]) / model.smearing) ** 2)
+    result: FloatArray = (kernel @ target) / kernel.sum(axis=1)
+    return result
+
+
 def _grid_with(grid: FloatArray, point: float) -> FloatArray:
     """The grid with ``point`` on it, without two nearly coincident points.
 
@@ -594,15 +604,7 @@ def _figures(study: _Study) -> list[str]:
                 title=f"expected, L σ(θ0) = {limits['expected_events0']:g} events",
             )
         )
-    for name, histories in study.histories.items():
-        safe = name.replace(" ", "_").replace("(", "").replace(")", "")
-        written.append(
-            plotting.plot_loss_curves(
-                {k: (h.train_loss, h.validation_loss) for k, h in histories.items()},
-                fig / f"loss_{safe}.png",
-                title=name,
-            )
-        )
+    written.extend(loss_curve_figures(study.histories, fig))
     if study.coverage_results:
         gammas = np.linspace(0.05, 0.95, 19)
         written.append(
@@ -655,22 +657,5 @@ def run_toy_study(
     if figures:
         summary["figures"] = _figures(study)
     summary["wall_seconds"] = time.perf_counter() - started
-    _write_json(out / "summary.json", summary)
+    write_json(out / "summary.json", summary)
     return summary
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=_json_default))
-    tmp.replace(path)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    msg = f"not JSON serialisable: {type(value).__name__}"
-    raise TypeError(msg)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from madsbi._backend import call_core
 from madsbi._validate import FloatArray, as_float_array, as_thetas
@@ -209,7 +210,9 @@ def coefficients_from_quadratic_form(matrices: Any) -> FloatArray:
     return c
 
 
-def project_nonnegative(coefficients: Any, floor: float = 1e-6) -> FloatArray:
+def project_nonnegative(
+    coefficients: Any, floor: float = 1e-6, *, keep_reference: bool = False
+) -> FloatArray:
     """The nearest coefficients (in the Frobenius norm of A) whose polynomial is ≥ 0 for all θ.
 
     A squared matrix element |M_0 + Δθ·M|² is a positive semi-definite quadratic form in
@@ -218,6 +221,12 @@ def project_nonnegative(coefficients: Any, floor: float = 1e-6) -> FloatArray:
     event's A onto the PSD cone — clipping negative eigenvalues to zero — restores it and,
     since the truth lies in the convex cone, never moves A away from the truth.
 
+    With ``keep_reference`` the value c_0 at θ0 and the first derivatives c_i stay as they
+    are and only the quadratic block moves: with c_0 > 0, A ⪰ 0 exactly when the Schur
+    complement S = A_qq − a aᵀ/c_0 (a = A_q0) is, so S is projected and A_qq = S' + a aᵀ/c_0.
+    R(θ0) = c_0 and the slope at θ0 are then untouched (the best fit of an Asimov θ0 sample
+    stays at θ0). Events with c_0 ≤ 0 get the full projection.
+
     Parameters
     ----------
     coefficients : array_like, shape (..., K)
@@ -225,6 +234,8 @@ def project_nonnegative(coefficients: Any, floor: float = 1e-6) -> FloatArray:
         Eigenvalues are clipped to at least ``floor`` times the event's largest one (or its
         mean absolute one if none is positive), so the projected polynomial stays strictly
         positive and log R finite.
+    keep_reference : bool
+        Keep c_0 and the linear coefficients (see above).
 
     Returns
     -------
@@ -232,15 +243,37 @@ def project_nonnegative(coefficients: Any, floor: float = 1e-6) -> FloatArray:
         Unchanged for events whose form was already positive definite above the floor.
     """
     a = quadratic_form(coefficients)
-    values, vectors = np.linalg.eigh(a)
+    result = np.array(coefficients, dtype=np.float64, copy=True)
+    if keep_reference:
+        c0 = a[..., 0, 0]
+        positive = c0 > 0
+        safe = np.where(positive, c0, 1.0)[..., None, None]
+        corner = a[..., 1:, 0]
+        outer = corner[..., :, None] * corner[..., None, :] / safe
+        clipped, bad = _clip_eigenvalues(a[..., 1:, 1:] - outer, floor)
+        fixed = a.copy()
+        fixed[..., 1:, 1:] = clipped + outer
+        use = bad & positive
+        result[use] = coefficients_from_quadratic_form(fixed[use])
+        rest = ~positive
+        if rest.any():
+            result[rest] = project_nonnegative(result[rest], floor)
+        return result
+    clipped, bad = _clip_eigenvalues(a, floor)
+    if bad.any():
+        result[bad] = coefficients_from_quadratic_form(clipped[bad])
+    return result
+
+
+def _clip_eigenvalues(
+    matrices: FloatArray, floor: float
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Symmetric matrices with eigenvalues clipped at ``floor`` × scale; which ones changed."""
+    values, vectors = np.linalg.eigh(matrices)
     # Scale of the event: its largest eigenvalue, or the mean |eigenvalue| when none is positive.
     scale = np.maximum(values[..., -1:], np.abs(values).mean(axis=-1, keepdims=True))
     lowest = floor * scale
     bad = (values < lowest).any(axis=-1)
-    result = np.array(coefficients, dtype=np.float64, copy=True)
-    if bad.any():
-        v, u = values[bad], vectors[bad]
-        clipped = np.maximum(v, lowest[bad])
-        fixed = np.einsum("...ik,...k,...jk->...ij", u, clipped, u)
-        result[bad] = coefficients_from_quadratic_form(fixed)
-    return result
+    clipped = np.maximum(values, lowest)
+    fixed: FloatArray = np.einsum("...ik,...k,...jk->...ij", vectors, clipped, vectors)
+    return np.where(bad[..., None, None], fixed, matrices), bad

@@ -127,6 +127,8 @@ def test_summary_has_the_documented_keys(study: tuple[Path, Path, dict[str, Any]
     assert smearing["n_events"] == 1000
     assert smearing["n_copies"] >= 1000
     assert set(smearing["datasets"]) == {"original", "fractional smearing"}
+    assert math.isfinite(smearing["tail_rms_error_infinite_smearing"])
+    assert smearing["tail_rms_error_infinite_smearing"] > 0
     coverage = summary["coverage"]
     assert set(coverage) == {"analytic", "learned (derivative)"}
     for entry in coverage.values():
@@ -254,3 +256,23 @@ def test_rerun_with_another_alpha_does_not_reuse_stale_data(
         return  # refusing is fine
     with EventStore(copy / "data" / "test.h5") as store:
         assert store.meta.attributes["alpha"] == 3.0
+
+
+def test_infinite_smearing_limit_is_the_kernel_weighted_mean_of_the_parton_targets() -> None:
+    from madsbi.simulate.toy import ToyModel
+    from madsbi.studies.toy import _infinite_smearing
+
+    rng = np.random.default_rng(11)
+    model = ToyModel(4.0)
+    z, target, x = rng.normal(size=40), rng.exponential(size=40), rng.uniform(-2, 2, 7)
+    expected = [
+        sum(
+            y * math.exp(-0.5 * ((xi - zi) / model.smearing) ** 2)
+            for zi, y in zip(z, target, strict=True)
+        )
+        / sum(math.exp(-0.5 * ((xi - zi) / model.smearing) ** 2) for zi in z)
+        for xi in x
+    ]
+    np.testing.assert_allclose(_infinite_smearing(model, z, target, x), expected, rtol=1e-12)
+    # A constant target stays that constant at every x.
+    np.testing.assert_allclose(_infinite_smearing(model, z, np.full(40, 2.5), x), 2.5)

@@ -81,3 +81,41 @@ def test_nonnegative_ratio_matches_morphing_form_when_already_positive(
     sigma = np.array([2.0, 1.0, 2.0])
     rate = wrapped.rate(RateModel.build(sigma))
     assert np.allclose(rate.ratio(wrapped.grid_features(grid)), 1 + grid[:, 0] ** 2)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_keep_reference_projection_keeps_value_and_slope_at_theta0(
+    rng: np.random.Generator, n: int
+) -> None:
+    k = n_coefficients(n)
+    c = rng.normal(size=(400, k))
+    c[:, 0] = rng.uniform(0.2, 2.0, 400)
+    projected = project_nonnegative(c, keep_reference=True)
+    np.testing.assert_array_equal(projected[:, : n + 1], c[:, : n + 1])
+    # Non-negative at every θ: all eigenvalues of every event's form ≥ 0 (up to rounding).
+    values = np.linalg.eigvalsh(quadratic_form(projected))
+    assert values.min() >= -1e-12 * np.abs(values).max()
+    # R(θ) on random points is non-negative too, and already-PSD events are left alone.
+    theta = rng.normal(scale=3.0, size=(200, n))
+    assert (projected @ polynomial_features(theta, np.zeros(n)).T).min() > -1e-9
+    good = coefficients_from_quadratic_form(_psd(rng, 30, n))
+    np.testing.assert_array_equal(project_nonnegative(good, keep_reference=True), good)
+
+
+def test_keep_reference_projection_is_the_nearest_schur_complement(
+    rng: np.random.Generator,
+) -> None:
+    """One parameter: S = c2 − c1²/(4 c0) < 0 is raised to the floor and nothing else moves."""
+    c = np.array([[1.0, 2.0, 0.5]])  # S = 0.5 − 1 = −0.5
+    projected = project_nonnegative(c, floor=1e-6, keep_reference=True)
+    s = projected[0, 2] - projected[0, 1] ** 2 / (4 * projected[0, 0])
+    assert s == pytest.approx(1e-6 * 0.5, rel=1e-9)  # floor × the largest |eigenvalue| here
+    assert projected[0, 0] == 1.0
+    assert projected[0, 1] == 2.0
+
+
+def test_keep_reference_falls_back_to_the_full_projection_for_c0_not_positive() -> None:
+    c = np.array([[-1.0, 0.3, 2.0], [0.0, 1.0, 1.0]])
+    np.testing.assert_allclose(
+        project_nonnegative(c, keep_reference=True), project_nonnegative(c), rtol=1e-12
+    )

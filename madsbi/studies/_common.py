@@ -1,0 +1,59 @@
+"""Pieces every study shares: training bookkeeping, loss-curve figures, the JSON summary."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from madsbi.estimators.trainer import TrainingHistory
+
+
+def train_seconds(histories: dict[str, TrainingHistory]) -> float:
+    """Training time summed over the networks of one method."""
+    return float(sum(h.seconds for h in histories.values()))
+
+
+def n_network_parameters(networks: dict[str, Any]) -> int:
+    """Trainable weights of a method's networks (all ensemble members)."""
+    return int(sum(p.numel() for net in networks.values() for p in net.core.parameters()))
+
+
+def loss_curve_figures(
+    histories: dict[str, dict[str, TrainingHistory]], directory: Path
+) -> list[Path]:
+    """One loss-curve PNG per method (``loss_<method>.png``); returns the written paths."""
+    from madsbi import plotting
+
+    written = []
+    for name, per_network in histories.items():
+        safe = name.replace(" ", "_").replace("(", "").replace(")", "")
+        written.append(
+            plotting.plot_loss_curves(
+                {k: (h.train_loss, h.validation_loss) for k, h in per_network.items()},
+                directory / f"loss_{safe}.png",
+                title=name,
+            )
+        )
+    return written
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` atomically (temporary file, then rename); NumPy values become JSON."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_json_default))
+    tmp.replace(path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    msg = f"not JSON serialisable: {type(value).__name__}"
+    raise TypeError(msg)
