@@ -177,22 +177,24 @@ class NonNegativeRatio:
     Morphing-aware predictions C_e·a(θ) are rewritten as c_e·φ(θ − θ0) with c_e = W⁻¹ C_e;
     every event's quadratic form is then projected onto the positive semi-definite cone
     (:func:`madsbi.theory.polynomial.project_nonnegative`), as the exact R(x|θ) always is.
-    The projection keeps R̂(x|θ0) and its slope at θ0 (``keep_reference``): only the quadratic
-    block moves, so an Asimov θ0 sample still has its best fit at θ0.
+    With ``keep_reference`` the projection keeps R̂(x|θ0) and its slope at θ0: only the
+    quadratic block moves, so an Asimov θ0 sample keeps its best fit at θ0 (the full
+    projection moves less in the Frobenius norm but can shift the best fit).
     """
 
     model: Any
     theta0: FloatArray
     inverse: FloatArray | None = None
+    keep_reference: bool = False
     log1p = False
 
     @classmethod
-    def wrap(cls, model: Any) -> NonNegativeRatio:
+    def wrap(cls, model: Any, *, keep_reference: bool = False) -> NonNegativeRatio:
         """Wrap a derivative estimator (φ form) or a morphing estimator (basis form)."""
         basis = getattr(model, "basis", None)
         if basis is not None:
-            return cls(model, basis.theta0, basis.inverse)
-        return cls(model, np.asarray(model.theta0, dtype=np.float64), None)
+            return cls(model, basis.theta0, basis.inverse, keep_reference)
+        return cls(model, np.asarray(model.theta0, dtype=np.float64), None, keep_reference)
 
     def event_coefficients(self, x: Any) -> FloatArray:
         """Projected c_e (M, N, K) in the φ(θ − θ0) form."""
@@ -200,7 +202,7 @@ class NonNegativeRatio:
         if self.inverse is not None:
             # R = a(θ)·C with a = W⁻ᵀ φ, so R = φ·(W⁻¹ C): c_e = C_e W⁻ᵀ row-wise.
             c = c @ self.inverse.T
-        return project_nonnegative(c, keep_reference=True)
+        return project_nonnegative(c, keep_reference=self.keep_reference)
 
     def grid_features(self, thetas: Any) -> FloatArray:
         """Φ(θ) = φ(θ − θ0), (G, K)."""

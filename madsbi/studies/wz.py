@@ -186,11 +186,10 @@ class _Analysis:
 
     # -- methods -----------------------------------------------------------------------
     def _model(self, estimator: Any) -> Any:
-        return (
-            NonNegativeRatio.wrap(estimator)
-            if self.config.analysis.project_nonnegative
-            else estimator
-        )
+        projection = self.config.analysis.projection
+        if projection == "none":
+            return estimator
+        return NonNegativeRatio.wrap(estimator, keep_reference=projection == "keep_reference")
 
     def derivative(self) -> None:
         c = self.config

@@ -13,6 +13,7 @@ from madsbi.events.features import OBSERVABLES
 from madsbi.nn.mlp import NetworkConfig
 
 METHODS = ("derivative", "morphing_aware")
+PROJECTIONS = ("keep_reference", "full", "none")
 
 # Paper App. C, eq. 54: θ = (cHWB, cW, cHq3); θ0 = SM completes the ten points.
 PAPER_BASIS = (
@@ -39,8 +40,10 @@ class AnalysisSettings:
 
     Expected limits use an Asimov-like SM sample with ν0 = L σ(θ0) · ``rate_factor`` events;
     ``rate_factor`` multiplies the stored parton cross-section (a K-factor, branching ratios).
-    ``project_nonnegative`` projects every event's learned quadratic R(x|θ) onto R ≥ 0
-    (:class:`madsbi.inference.likelihood.NonNegativeRatio`) before scanning.
+    ``projection`` makes every event's learned quadratic R(x|θ) non-negative before scanning
+    (:class:`madsbi.inference.likelihood.NonNegativeRatio`): ``keep_reference`` moves only the
+    quadratic block (R̂(θ0) and the slope stay, Asimov fits stay at θ0), ``full`` projects the
+    whole form, ``none`` scans the raw estimate.
     """
 
     store: str = "wz_parton"
@@ -56,7 +59,7 @@ class AnalysisSettings:
     luminosity_fb: float = 300.0
     rate_factor: float = 1.0
     limit_points: int = 2001
-    project_nonnegative: bool = True
+    projection: str = "keep_reference"
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -67,6 +70,10 @@ class AnalysisSettings:
             raise ConfigError(
                 f"[analysis] features: expected names from {sorted(OBSERVABLES)}, got "
                 f"{list(self.features)}"
+            )
+        if self.projection not in PROJECTIONS:
+            raise ConfigError(
+                f"[analysis] projection: expected one of {PROJECTIONS}, got {self.projection!r}"
             )
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError(

@@ -119,3 +119,25 @@ def test_keep_reference_falls_back_to_the_full_projection_for_c0_not_positive() 
     np.testing.assert_allclose(
         project_nonnegative(c, keep_reference=True), project_nonnegative(c), rtol=1e-12
     )
+
+
+def test_nonnegative_ratio_keep_reference_keeps_value_and_slope(rng: np.random.Generator) -> None:
+    class Raw:
+        theta0 = np.zeros(2)
+        log1p = True
+
+        def __init__(self, c: np.ndarray) -> None:
+            self.c = c
+
+        def event_coefficients(self, x: object) -> np.ndarray:
+            return self.c
+
+    c = rng.normal(size=(3, 40, 6))
+    c[..., 0] = 1.0
+    kept = NonNegativeRatio.wrap(Raw(c), keep_reference=True).event_coefficients(None)
+    full = NonNegativeRatio.wrap(Raw(c)).event_coefficients(None)
+    np.testing.assert_array_equal(kept[..., :3], c[..., :3])
+    assert not np.array_equal(full[..., :3], c[..., :3])
+    theta = rng.normal(scale=2.0, size=(50, 2))
+    phi = polynomial_features(theta, np.zeros(2))
+    assert (kept @ phi.T).min() > -1e-9
