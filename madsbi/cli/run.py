@@ -6,35 +6,18 @@ from pathlib import Path
 
 import click
 
+from madsbi.cli._options import set_threads, study_options
+
 
 @click.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Output directory (re-running resumes from its checkpoints).",
-)
-@click.option(
-    "--threads",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Torch CPU threads (0: torch's default).",
-)
-@click.option("--no-figures", is_flag=True, help="Skip the PNG figures.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@study_options
 def run(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet: bool) -> None:
     """Run the analysis CONFIG (TOML) end to end: figures and DIR/summary.json."""
-    import torch
-
     from madsbi.studies.wz import run_wz_study
     from madsbi.studies.wz_config import WZStudyConfig
 
     settings = WZStudyConfig.from_toml(config)
-    if threads > 0:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     summary = run_wz_study(settings, out_dir, progress=not quiet, figures=not no_figures)
     click.echo(
         f"W±Z parton analysis on {summary['n_train']:,} training / {summary['n_test']:,} test "

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from madsbi.cli._options import set_threads, study_options
 from madsbi.simulate.toy import generate_toy_store
 
 
@@ -48,33 +49,14 @@ def generate(
 
 
 @toy.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Output directory (re-running resumes from its checkpoints).",
-)
-@click.option(
-    "--threads",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Torch CPU threads (0: torch's default).",
-)
-@click.option("--no-figures", is_flag=True, help="Skip the PNG figures.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@study_options
 def run(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet: bool) -> None:
     """Run the toy study CONFIG (TOML) end to end: figures and DIR/summary.json."""
-    import torch
-
     from madsbi.studies.toy import run_toy_study
     from madsbi.studies.toy_config import ToyStudyConfig
 
     settings = ToyStudyConfig.from_toml(config)
-    if threads > 0:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     summary = run_toy_study(settings, out_dir, progress=not quiet, figures=not no_figures)
     click.echo(f"toy study α = {settings.study.alpha:g} → {out_dir / 'summary.json'}")
     for name, entry in summary["methods"].items():

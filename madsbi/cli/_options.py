@@ -1,0 +1,45 @@
+"""Options every ``… run CONFIG --out DIR`` study command shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def study_options(command: F) -> F:
+    """CONFIG argument, ``--out``, ``--threads``, ``--no-figures`` and ``--quiet``."""
+    decorators = [
+        click.argument("config", type=click.Path(dir_okay=False, path_type=Path)),
+        click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            required=True,
+            help="Output directory (re-running resumes from its checkpoints).",
+        ),
+        click.option(
+            "--threads",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Torch CPU threads (0: torch's default).",
+        ),
+        click.option("--no-figures", is_flag=True, help="Skip the PNG figures."),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def set_threads(threads: int) -> None:
+    """Limit torch to ``threads`` CPU threads (0 keeps torch's default)."""
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
