@@ -68,7 +68,10 @@ def plot_mean_log_ratio_2d(
         chosen = np.sort(np.asarray(levels, dtype=np.float64))
     colors = _mpl.method_colors(["truth", *curves])
     with _mpl.figure(out, figsize=(5.6, 4.8)) as (_, ax):
-        ax.contour(xs, ys, true.T, levels=chosen, colors=colors["truth"], linewidths=1.6)
+        # Explicit line styles: matplotlib otherwise dashes single-colour negative levels.
+        ax.contour(
+            xs, ys, true.T, levels=chosen, colors=colors["truth"], linewidths=1.6, linestyles="-"
+        )
         ax.plot([], [], color=colors["truth"], label="truth")
         for index, (name, values) in enumerate(curves.items()):
             style = _STYLES[index % len(_STYLES)]
