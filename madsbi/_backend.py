@@ -59,3 +59,36 @@ def has_cuda() -> bool:
     """Whether the CUDA kernels can run here: module built and at least one GPU visible."""
     module = core_cuda()
     return module is not None and int(module.device_count()) > 0
+
+
+def require_cuda(what: str) -> ModuleType:
+    """Return ``madsbi._core_cuda`` for ``what`` (e.g. "backend='cuda'"), or say why not.
+
+    Raises
+    ------
+    BackendError
+        If madsbi was built without ``MADSBI_CUDA=ON``, or no CUDA device is visible.
+    """
+    module = core_cuda()
+    if module is None:
+        raise BackendError(
+            f"{what}: madsbi was built without MADSBI_CUDA=ON (no madsbi._core_cuda)"
+        )
+    if int(module.device_count()) == 0:
+        raise BackendError(f"{what}: no CUDA device is visible (no GPU, or no driver)")
+    return module
+
+
+def call_cuda(name: str, *args: Any, what: str = "backend='cuda'") -> Any:
+    """Call ``madsbi._core_cuda.<name>``, mapping its errors to madsbi's.
+
+    ValueError becomes InputError and RuntimeError (a CUDA failure) BackendError; without the
+    module or a device, BackendError (:func:`require_cuda`).
+    """
+    module = require_cuda(what)
+    try:
+        return getattr(module, name)(*args)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    except RuntimeError as exc:
+        raise BackendError(f"{what}: CUDA kernel {name} failed: {exc}") from None

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from madsbi._backend import call_core
+from madsbi._backend import call_core, call_cuda, has_cuda, require_cuda
 from madsbi._validate import FloatArray, IntArray, as_float_array, check_shape
 from madsbi.errors import InputError, ShapeError
 from madsbi.inference import _gridscan_reference as reference
@@ -32,7 +32,7 @@ DEFAULT_LOG_FLOOR = float(np.finfo(np.float64).tiny)
 #: Largest number of coefficients per event: K = 1 + n + n(n+1)/2 for n = 14 parameters.
 MAX_COEFFICIENTS = 120
 
-_BACKENDS = ("auto", "core", "numpy")
+_BACKENDS = ("auto", "core", "cuda", "numpy")
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,11 +83,14 @@ def log_ratio_sums(
     floor : float
         Finite value > 0: a pair whose argument is ≤ 0 (≤ −1 with ``log1p``) or not finite
         contributes w_e log(floor) and is counted in ``n_clamped``.
-    backend : {"auto", "core", "numpy"}
+    backend : {"auto", "core", "cuda", "numpy"}
         "core" is the C++ kernel (float64 sums in a fixed order: the result does not depend on
-        ``n_threads``); "numpy" the plain reference; "auto" is "core".
+        ``n_threads``); "cuda" the GPU kernel of ``madsbi._core_cuda`` (the same per-pair
+        float64 math, sums in a fixed order that depends on the shapes only, the grid split
+        over every visible GPU; agrees with "core" to rounding); "numpy" the plain reference;
+        "auto" is "cuda" when :func:`madsbi.has_cuda` is true, else "core".
     n_threads : int
-        Threads of the C++ kernel; 0 uses all hardware threads.
+        Threads of the C++ kernel; 0 uses all hardware threads. Ignored by "cuda".
 
     Returns
     -------
@@ -101,14 +104,20 @@ def log_ratio_sums(
     InputError
         If an input is not finite, ``floor`` is not a finite value > 0, with ``log1p`` a
         leading coefficient or feature is not 1, or ``backend`` is unknown.
+    BackendError
+        With ``backend="cuda"``, if madsbi was built without ``MADSBI_CUDA=ON``, no CUDA
+        device is visible, or the GPU run failed.
     DtypeError
         If an array is not real-valued.
     """
     if backend not in _BACKENDS:
-        raise InputError(f"backend: expected 'auto', 'core' or 'numpy', got {backend!r}")
-    name = "numpy" if backend == "numpy" else "core"
-    # The C++ core checks finiteness in its own pass; the reference needs it done here.
-    check_finite = name == "numpy"
+        raise InputError(f"backend: expected 'auto', 'core', 'numpy' or 'cuda', got {backend!r}")
+    name = ("cuda" if has_cuda() else "core") if backend == "auto" else backend
+    if name == "cuda":
+        require_cuda("backend='cuda'")  # before any work: say why there is no GPU
+    # The C++ core checks finiteness in its own pass; the reference and the GPU kernel need it
+    # done here.
+    check_finite = name != "core"
     coef = as_float_array(coefficients, "coefficients", finite=check_finite)
     single = coef.ndim == 2
     if single:
@@ -141,6 +150,8 @@ def log_ratio_sums(
 
     if name == "numpy":
         sums, n_clamped = reference.log_ratio_sums(coef, phi, w, bool(log1p), floor_value)
+    elif name == "cuda":
+        sums, n_clamped = call_cuda("log_ratio_sums", coef, phi, w, bool(log1p), floor_value)
     else:
         sums, n_clamped = call_core(
             "log_ratio_sums", coef, phi, w, bool(log1p), floor_value, threads

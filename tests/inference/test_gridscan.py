@@ -70,7 +70,12 @@ def test_core_matches_reference(
     assert rel.max() < 1e-12, rel.max()
 
 
-def test_auto_is_core(rng: np.random.Generator) -> None:
+def test_auto_is_core_without_a_gpu(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import madsbi.inference.gridscan as gridscan
+
+    monkeypatch.setattr(gridscan, "has_cuda", lambda: False)
     coef, feat, weights = random_scan(rng, 2, 300, 4, 11)
     auto = log_ratio_sums(coef, feat, weights)
     core = log_ratio_sums(coef, feat, weights, backend="core")
@@ -297,7 +302,9 @@ def test_bad_floor(backend: str, floor: object) -> None:
 
 
 def test_bad_backend_and_dtype() -> None:
-    with pytest.raises(InputError, match="backend: expected 'auto', 'core' or 'numpy', got 'gpu'"):
+    with pytest.raises(
+        InputError, match="backend: expected 'auto', 'core', 'numpy' or 'cuda', got 'gpu'"
+    ):
         log_ratio_sums(np.ones((2, 3)), np.ones((1, 3)), backend="gpu")
     with pytest.raises(DtypeError, match="coefficients"):
         log_ratio_sums(np.ones((2, 3), dtype=complex), np.ones((1, 3)))
