@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -212,12 +212,15 @@ class _Analysis:
     def morphing_aware(self) -> None:
         c = self.config
         basis = MorphingBasis.from_points(self.basis_points, self.theta0)
+        network = c.network
+        if c.morphing.repulsion is not None:
+            network = replace(network, repulsion=c.morphing.repulsion)
         estimator = MorphingAwareEstimator(
             basis,
             self.sigma_basis,
             self.sigma0,
             self.train.x.shape[1],
-            c.network,
+            network,
             loss=c.morphing.loss,
             seed=c.analysis.seed,
         )

@@ -93,14 +93,22 @@ class AnalysisSettings:
 
 @dataclass(frozen=True)
 class MorphingSettings:
-    """Morphing-aware learning: basis points besides θ0 and the loss (paper: eq. 54, eq. 55)."""
+    """Morphing-aware learning: basis points besides θ0 and the loss (paper: eq. 54, eq. 55).
+
+    ``repulsion`` overrides the ensemble repulsion of ``[network]`` for the per-basis
+    networks (their targets, ratios of order 1, need a different strength than the
+    derivative targets); ``None`` keeps the ``[network]`` value.
+    """
 
     basis: tuple[tuple[float, ...], ...] = PAPER_BASIS
     loss: str = "mse"
+    repulsion: float | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in ("alice", "carl", "mse"):
             raise ConfigError(f"[morphing] loss: expected alice, carl or mse, got {self.loss!r}")
+        if self.repulsion is not None and not self.repulsion >= 0:
+            raise ConfigError(f"[morphing] repulsion: expected >= 0, got {self.repulsion}")
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,7 @@ def test_cli_runs_and_prints_the_intervals(store: Path, tmp_path: Path) -> None:
         ({"morphing": {"basis": PAPER_BASIS[:5]}}, "need 9 points besides θ0, got 5"),
         ({"analysis": {"ranges": [[1.0, -1.0], [0, 1], [0, 1]]}}, "ranges: expected"),
         ({"analysis": {"projection": "psd"}}, "projection: expected one of"),
+        ({"morphing": {"repulsion": -1.0}}, "repulsion: expected >= 0"),
     ],
 )
 def test_bad_configs_name_the_problem(
