@@ -1,8 +1,13 @@
 """The gridpack job: unpack a MadGraph gridpack, run ``run.sh <n_events> <seed>``, convert.
 
-The gridpack must reweight its events itself (built with ``reweight=madsbi`` and a
-reweight card), so that its ``events.lhe.gz`` carries ``<rwgt>`` weights; the job turns
-them into a shard with :func:`madsbi.events.convert.convert_lhe`.
+The job turns the ``<rwgt>`` weights of the events into a shard with
+:func:`madsbi.events.convert.convert_lhe`. MadGraph's gridpack ``run.sh`` never reweights
+(``GridPackCmd.launch`` runs no ``reweight``, and a gridpack launch skips it as well), so when
+the events come back without weights and the gridpack holds ``madevent/Cards/reweight_card.dat``
+(built with ``reweight=madsbi``), the job reweights them itself with the gridpack's
+``madevent``: ``reweight GridRun_<seed> --plugin=madsbi -from_cards``. The madsbi settings
+need ``lhe_weights on``; MadGraph must be reachable (the gridpack's ``mg5_path``) and the
+Python running the job must import madsbi.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -71,6 +77,44 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
+def _run_logged(spec: JobSpec, command: list[str], cwd: Path, what: str) -> None:
+    """Run ``command`` in ``cwd``, its output appended to ``spec.log``.
+
+    Raises
+    ------
+    JobError
+        If it exits with a non-zero status or runs past ``spec.timeout``; the message names
+        the job, the seed and the log.
+    """
+    label = f"job {spec.index} (seed {spec.seed})"
+    spec.log.parent.mkdir(parents=True, exist_ok=True)
+    with spec.log.open("a") as log:
+        log.write(f"$ {' '.join(command)}  (in {cwd})\n")
+        log.flush()
+        # A list of arguments, no shell: the seed and event count are passed verbatim. A
+        # session of its own, so that a timeout stops the programs it started as well.
+        process = subprocess.Popen(  # noqa: S603
+            command,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            status = process.wait(timeout=spec.timeout or None)
+        except subprocess.TimeoutExpired:
+            _kill(process)
+            raise JobError(
+                f"{label}: {what} ran past the timeout of {spec.timeout:g} s (log: {spec.log})"
+            ) from None
+        except BaseException:  # interrupted: leave no generator running behind us
+            _kill(process)
+            raise
+    if status != 0:
+        raise JobError(f"{label}: {what} exited with status {status} (log: {spec.log})")
+
+
 def run_gridpack(spec: JobSpec, folder: Path) -> Path:
     """Run ``run.sh <n_events> <seed>`` in ``folder``, its output appended to ``spec.log``.
 
@@ -86,39 +130,45 @@ def run_gridpack(spec: JobSpec, folder: Path) -> Path:
     bash = shutil.which("bash")
     if bash is None:
         raise JobError(f"{label}: bash not found on PATH; gridpacks need it to run run.sh")
-    command = [bash, "run.sh", str(spec.n_events), str(spec.seed)]
-    spec.log.parent.mkdir(parents=True, exist_ok=True)
-    with spec.log.open("a") as log:
-        log.write(f"$ {' '.join(command)}  (in {folder})\n")
-        log.flush()
-        # A list of arguments, no shell: the seed and event count are passed verbatim. A
-        # session of its own, so that a timeout stops the programs run.sh started as well.
-        process = subprocess.Popen(  # noqa: S603
-            command,
-            cwd=folder,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            status = process.wait(timeout=spec.timeout or None)
-        except subprocess.TimeoutExpired:
-            _kill(process)
-            raise JobError(
-                f"{label}: run.sh ran past the timeout of {spec.timeout:g} s (log: {spec.log})"
-            ) from None
-        except BaseException:  # interrupted: leave no generator running behind us
-            _kill(process)
-            raise
-    if status != 0:
-        raise JobError(f"{label}: run.sh exited with status {status} (log: {spec.log})")
+    _run_logged(spec, [bash, "run.sh", str(spec.n_events), str(spec.seed)], folder, "run.sh")
     lhe = find_lhe(folder)
     if lhe is None:
         raise JobError(
             f"{label}: run.sh finished but left no events.lhe.gz in {folder} (log: {spec.log})"
         )
     return lhe
+
+
+def reweight_in_gridpack(spec: JobSpec, folder: Path, lhe: Path) -> Path | None:
+    """Reweight ``lhe`` with the gridpack's ``madevent`` and ``reweight=madsbi``.
+
+    For gridpacks built with a reweight card (MadGraph's ``run.sh`` does not reweight).
+    Returns the reweighted LHE file, or None if the gridpack has no reweight card.
+
+    Raises
+    ------
+    JobError
+        If ``madevent`` fails or leaves no events.
+    """
+    me_dir = folder / "madevent"
+    madevent = me_dir / "bin" / "madevent"
+    if not ((me_dir / "Cards" / "reweight_card.dat").is_file() and madevent.is_file()):
+        return None
+    run_name = f"GridRun_{spec.seed}"  # where run.sh took the events from
+    run_dir = me_dir / "Events" / run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.move(lhe, run_dir / "unweighted_events.lhe.gz")
+    script = folder / "madsbi_reweight.me"
+    script.write_text(f"reweight {run_name} --plugin=madsbi -from_cards\n")
+    command = [sys.executable, str(madevent), str(script)]
+    _run_logged(spec, command, me_dir, "madevent reweight (reweight=madsbi)")
+    found = sorted(run_dir.glob("unweighted_events.lhe*"))
+    if not found:
+        raise JobError(
+            f"job {spec.index} (seed {spec.seed}): madevent reweight left no events in "
+            f"{run_dir} (log: {spec.log})"
+        )
+    return found[0]
 
 
 def gridpack_job(spec: JobSpec) -> None:
@@ -146,11 +196,17 @@ def gridpack_job(spec: JobSpec) -> None:
     folder = unpack_gridpack(spec.gridpack, spec.scratch)
     lhe = run_gridpack(spec, folder)
     with LheFile(lhe) as reader:
-        if not reader.header.weight_ids:
-            raise JobError(
-                f"job {spec.index} (seed {spec.seed}): {lhe} has no <rwgt> weights; build the "
-                "gridpack with reweighting on (reweight=madsbi and a reweight card)"
-            )
+        weighted = bool(reader.header.weight_ids)
+    if not weighted:
+        lhe = reweight_in_gridpack(spec, folder, lhe) or lhe
+        with LheFile(lhe) as reader:
+            weighted = bool(reader.header.weight_ids)
+    if not weighted:
+        raise JobError(
+            f"job {spec.index} (seed {spec.seed}): {lhe} has no <rwgt> weights; build the "
+            "gridpack with reweighting on (reweight=madsbi, a reweight card and "
+            "'lhe_weights on' in the madsbi settings)"
+        )
     settings = spec.convert
     convert_lhe(
         lhe,

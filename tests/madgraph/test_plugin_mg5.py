@@ -1,11 +1,12 @@
 """End to end with a real MadGraph (marker mg5: needs $MG5_DIR with SMEFTsim U35_MwScheme).
 
 Generates a small SMEFT WZ run, reweights one copy with MadGraph's own reweighting and one with
-reweight=madsbi, and compares.
+reweight=madsbi, and compares; then launches a new run with the switch ``reweight=madsbi``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -101,10 +102,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     shutil.copytree(proc, ref, symlinks=True)
     (ref / "Cards" / "reweight_card.dat").write_text(mg5_card())
     (work / "rw_mg5.me").write_text("reweight run_01 -from_cards\n")
-    log = run([str(ref / "bin" / "madevent"), str(work / "rw_mg5.me")], ref)
+    log = run([sys.executable, str(ref / "bin" / "madevent"), str(work / "rw_mg5.me")], ref)
     (proc / "Cards" / "reweight_card.dat").write_text(madsbi_card())
     (work / "rw_madsbi.me").write_text("reweight run_01 --plugin=madsbi -from_cards\n")
-    plugin_log = run([str(proc / "bin" / "madevent"), str(work / "rw_madsbi.me")], proc)
+    plugin_log = run(
+        [sys.executable, str(proc / "bin" / "madevent"), str(work / "rw_madsbi.me")], proc
+    )
     (work / "plugin.log").write_text(plugin_log)
     return {"proc": proc, "ref": ref, "work": work}
 
@@ -158,7 +161,12 @@ def test_second_run_refused_and_nothing_lost(runs: dict[str, Path]) -> None:
     run_dir = store.parent
     before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
     log = run(
-        [str(runs["proc"] / "bin" / "madevent"), str(runs["work"] / "rw_madsbi.me")], runs["proc"]
+        [
+            sys.executable,
+            str(runs["proc"] / "bin" / "madevent"),
+            str(runs["work"] / "rw_madsbi.me"),
+        ],
+        runs["proc"],
     )
     assert "already reweighted" in log
     after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
@@ -168,6 +176,68 @@ def test_second_run_refused_and_nothing_lost(runs: dict[str, Path]) -> None:
     for name in lhe:
         gz = name if name in after else f"{name}.gz" if f"{name}.gz" in after else name[:-3]
         assert gz in after
+
+
+LAUNCH_SAMPLE = "wz_launch_switch"
+
+
+@pytest.fixture(scope="module")
+def launched(runs: dict[str, Path]) -> dict[str, Path]:
+    """A fresh copy of the process launched with the switch ``reweight=madsbi``.
+
+    As in examples/wz: the settings in ``Cards/madsbi_card.dat``, a one-line reweight card.
+    """
+    mg5 = Path(os.environ["MG5_DIR"])
+    work = runs["work"]
+    proc = work / "WZ_launch"
+    shutil.copytree(runs["proc"], proc, symlinks=True, ignore=shutil.ignore_patterns("rwgt"))
+    before = {p.name for p in (proc / "Events").iterdir()}
+    settings = madsbi_card().replace("launch\n", f"lhe_weights on\nsample_id {LAUNCH_SAMPLE}\n")
+    (proc / "Cards" / "madsbi_card.dat").write_text(settings)
+    (proc / "Cards" / "reweight_card.dat").write_text("change rwgt_dir rwgt\n")
+    (work / "launch.mg5").write_text(
+        f"set automatic_html_opening False\nlaunch {proc}\nshower=OFF\ndetector=OFF\n"
+        "analysis=OFF\nmadspin=OFF\nreweight=madsbi\ndone\nset nevents 300\n"
+        "set ebeam1 6800\nset ebeam2 6800\nset pdlabel nn23lo1\nset use_syst False\n"
+        "set iseed 97531\nset nb_core 1\nset run_mode 0\nset param_card SMEFT 2 0.0\n"
+        "set param_card SMEFT 9 0.0\nset param_card SMEFT 25 0.0\ndone\n"
+    )
+    log = run([sys.executable, str(mg5 / "bin" / "mg5_aMC"), str(work / "launch.mg5")], work)
+    (work / "launch.log").write_text(log)
+    new = sorted(p for p in (proc / "Events").iterdir() if p.name not in before)
+    assert len(new) == 1, log[-4000:]
+    return {"run": new[0], "log": work / "launch.log"}
+
+
+def test_launch_with_reweight_switch(launched: dict[str, Path]) -> None:
+    log = launched["log"].read_text()
+    assert "Will use re-weighting from pluging madsbi" in log, log[-4000:]
+    store_path = launched["run"] / "madsbi.h5"
+    assert store_path.exists(), log[-4000:]
+    with EventStore(store_path) as store:
+        data = store.read("parton", ["coefficients", "rwgt", "weight"])
+        names = store.column_names("parton", "rwgt")
+        meta = store.meta
+    assert data["coefficients"].shape == (300, 10)
+    assert meta.sample_id == LAUNCH_SAMPLE  # the settings came from Cards/madsbi_card.dat
+    assert list(meta.basis_ids) == list(THETAS)
+    (shard,) = meta.shards
+    assert shard.seed == 97531
+    (check,) = json.loads(shard.report)["holdouts"]
+    assert check["weight_id"] == "own_holdout"
+    assert check["max_rel_to_largest"] <= 1e-10
+    phi = polynomial_features_reference(np.array([HOLDOUT]), np.zeros(3))[0]
+    holdout = data["rwgt"][:, names.index("own_holdout")]
+    rel = np.abs(data["coefficients"] @ phi - holdout) / np.abs(holdout)
+    print(f"launch with reweight=madsbi: held-out max relative deviation {rel.max():.3g}")
+    assert rel.max() <= 1e-10
+    # lhe_weights on: the run's LHE file carries the same weights
+    with LheFile(_events(launched["run"])) as lhe:
+        ids = lhe.header.weight_ids
+        arrays = next(lhe.chunks(100_000)).arrays
+    assert list(ids) == names
+    np.testing.assert_allclose(arrays["weight"], data["weight"], rtol=1e-12)
+    np.testing.assert_allclose(arrays["rwgt"], data["rwgt"], rtol=1e-6)
 
 
 def test_doctor_on_real_mg5() -> None:

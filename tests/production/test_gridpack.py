@@ -1,14 +1,18 @@
 """The gridpack job on a fake gridpack (a run.sh that writes a reweighted LHE file), and on
-a real MadGraph gridpack when ``MG5_GRIDPACK`` names one."""
+a real MadGraph gridpack (``MG5_GRIDPACK``, or built from ``MG5_DIR``)."""
 
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from produce_fakes import cluster_fixture
 
@@ -16,6 +20,7 @@ from madsbi.errors import MissingFileError
 from madsbi.events.store import EventStore
 from madsbi.production import JobError, ProductionPlan, job_specs, produce, run_job
 from madsbi.production.gridpack import gridpack_job
+from madsbi.theory.polynomial import polynomial_features_reference
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -172,18 +177,80 @@ def test_unpacked_gridpack_folder_is_copied(tmp_path: Path) -> None:
     assert not (tmp_path / "gridpack-src" / "events.lhe.gz").exists()
 
 
+MG5_MODEL = "SMEFTsim_U35_MwScheme_UFO"
+MG5_HOLDOUT = (0.3, -0.7, 0.5)
+MG5_BASIS = {
+    "p00_sm": (0, 0, 0),
+    "p01_cHWB_p1": (1, 0, 0),
+    "p02_cHWB_m1": (-1, 0, 0),
+    "p03_cW_p1": (0, 1, 0),
+    "p04_cW_m1": (0, -1, 0),
+    "p05_cHq3_p1": (0, 0, 1),
+    "p06_cHq3_m1": (0, 0, -1),
+    "p07_cHWB_cW_p1": (1, 1, 0),
+    "p08_cHWB_cHq3_p1": (1, 0, 1),
+    "p09_cW_cHq3_p1": (0, 1, 1),
+}
+
+
+def build_mg5_gridpack(mg5: Path, work: Path) -> Path:
+    """A WZ parton gridpack launched with ``reweight=madsbi`` (settings in madsbi_card.dat)."""
+    from madsbi.madgraph.install import install_plugin
+
+    restrict = mg5 / "models" / MG5_MODEL / "restrict_madsbi_WZ.dat"
+    if not restrict.exists():
+        pytest.skip(f"needs {restrict} (SMEFTsim with the madsbi_WZ restriction)")
+    install_plugin(mg5)
+    proc = work / "WZ"
+    mg5_aMC = [sys.executable, str(mg5 / "bin" / "mg5_aMC")]
+    (work / "gen.mg5").write_text(
+        "set automatic_html_opening False\nset auto_convert_model True\n"
+        f"import model {MG5_MODEL}-madsbi_WZ\ngenerate p p > w+ z NP<=1\noutput {proc} -nojpeg\n"
+    )
+    done = subprocess.run([*mg5_aMC, "gen.mg5"], cwd=work, capture_output=True, text=True)
+    assert (proc / "bin" / "madevent").is_file(), (done.stdout + done.stderr)[-3000:]
+    (proc / "Cards" / "madsbi_card.dat").write_text(
+        "parameter cHWB SMEFT 9 -1 1\nparameter cW SMEFT 2 -1 1\nparameter cHq3 SMEFT 25 -1 1\n"
+        "basis explicit\n"
+        + "".join(f"basis_point {n} {t[0]} {t[1]} {t[2]}\n" for n, t in MG5_BASIS.items())
+        + "point own_holdout {} {} {}\nlhe_weights on\nsample_id wz_gridpack\n".format(*MG5_HOLDOUT)
+    )
+    (proc / "Cards" / "reweight_card.dat").write_text("change rwgt_dir rwgt\n")
+    (work / "launch.mg5").write_text(
+        f"set automatic_html_opening False\nlaunch {proc} -n gp\nshower=OFF\ndetector=OFF\n"
+        "analysis=OFF\nmadspin=OFF\nreweight=madsbi\ndone\nset gridpack True\n"
+        "set ebeam1 6800\nset ebeam2 6800\nset pdlabel nn23lo1\nset use_syst False\n"
+        "set nb_core 1\nset run_mode 0\nset param_card SMEFT 2 0.0\n"
+        "set param_card SMEFT 9 0.0\nset param_card SMEFT 25 0.0\ndone\n"
+    )
+    done = subprocess.run([*mg5_aMC, "launch.mg5"], cwd=work, capture_output=True, text=True)
+    gridpack = proc / "gp_gridpack.tar.gz"
+    assert gridpack.is_file(), (done.stdout + done.stderr)[-3000:]
+    return gridpack
+
+
 @pytest.mark.mg5
 def test_real_gridpack(tmp_path: Path) -> None:
-    """A MadGraph gridpack built with reweight=madsbi: two jobs of 100 events each."""
+    """A MadGraph gridpack with reweight=madsbi: two jobs of 200 events on two Dask workers.
+
+    MadGraph's run.sh does not reweight; the job runs the gridpack's madevent with
+    ``reweight --plugin=madsbi`` itself. ``MG5_GRIDPACK`` may name a gridpack of the SMEFT WZ
+    process (examples/wz) built with ``set gridpack True`` and ``lhe_weights on``.
+    """
     gridpack = os.environ.get("MG5_GRIDPACK")
+    built = not gridpack
     if not gridpack:
-        pytest.skip("set MG5_GRIDPACK to a gridpack built with reweight=madsbi")
+        mg5_dir = os.environ.get("MG5_DIR")
+        if not mg5_dir:
+            pytest.skip("set MG5_GRIDPACK or MG5_DIR")
+        (tmp_path / "build").mkdir()
+        gridpack = str(build_mg5_gridpack(Path(mg5_dir), tmp_path / "build"))
     plan = ProductionPlan.from_mapping(
         {
             "production": {
                 "name": "mg5",
                 "n_jobs": 2,
-                "events_per_job": 100,
+                "events_per_job": 200,
                 "base_seed": 1,
                 "output_dir": str(tmp_path / "out"),
                 "gridpack": gridpack,
@@ -192,8 +259,40 @@ def test_real_gridpack(tmp_path: Path) -> None:
         }
     )
     report = produce(plan, progress=False)
+    assert report.ran == (0, 1)
     assert report.merged is not None
     with EventStore(report.merged) as merged:
-        assert merged.n_events() >= 150
-        assert len(merged.meta.shards) == 2
-        assert merged.meta.n_coefficients >= 3
+        meta = merged.meta
+        data = merged.read("parton", ["coefficients", "rwgt"])
+        names = merged.column_names("parton", "rwgt")
+        assert merged.n_events() == 400
+    assert [(s.shard_id, s.seed, s.n_events) for s in meta.shards] == [
+        ("mg5-job00000-seed1", 1, 200),
+        ("mg5-job00001-seed2", 2, 200),
+    ]
+    assert [p.lower() for p in meta.space.names] == ["chwb", "cw", "chq3"]
+    assert data["coefficients"].shape == (400, 10)
+    if built:
+        assert list(meta.basis_ids) == list(MG5_BASIS)
+    # different seeds, different events
+    assert np.intersect1d(data["coefficients"][:200, 0], data["coefficients"][200:, 0]).size == 0
+    held_out: dict[str, tuple[float, ...]] = {}
+    for shard in meta.shards:
+        checks = [c for c in json.loads(shard.report)["holdouts"] if c["weight_id"] in names]
+        print(f"{shard.shard_id}: held-out checks {checks}")
+        assert checks
+        for check in checks:
+            assert check["max_rel_error"] <= 1e-10
+            held_out[check["weight_id"]] = tuple(check["theta"])
+        # run.sh left the events unweighted; the job reweighted them with madevent
+        log = (tmp_path / "out" / "logs" / f"job-{shard.seed - 1:05d}.log").read_text()
+        assert "madsbi_reweight.me" in log
+        assert "madsbi: wrote" in log
+    if built:
+        assert held_out == {"own_holdout": MG5_HOLDOUT}
+    for weight_id, theta in held_out.items():
+        phi = polynomial_features_reference(np.array([theta]), meta.space.theta0_array)[0]
+        holdout = data["rwgt"][:, names.index(weight_id)]
+        rel = np.abs(data["coefficients"] @ phi - holdout) / np.abs(holdout)
+        print(f"gridpack production: {weight_id} max relative deviation {rel.max():.3g}")
+        assert rel.max() <= 1e-10
