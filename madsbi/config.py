@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,3 +71,20 @@ def check_sections(document: dict[str, Any], allowed: set[str], source: str) -> 
     unknown = sorted(set(document) - allowed)
     if unknown:
         raise ConfigError(f"{source}: unknown section(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def build_sections(cls: type[T], document: dict[str, Any], source: str) -> T:
+    """A study config whose fields are one dataclass per TOML table, built with :func:`build`.
+
+    Unknown tables are refused (:func:`check_sections`); a bad key or value names ``source``.
+    """
+    if not dataclasses.is_dataclass(cls):  # pragma: no cover - programming error
+        raise TypeError(f"{cls!r} is not a dataclass")
+    hints = typing.get_type_hints(cls)
+    sections = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    check_sections(document, set(sections), source)
+    try:
+        parts = {name: build(kind, document.get(name), name) for name, kind in sections.items()}
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return cls(**parts)

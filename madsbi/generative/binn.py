@@ -25,6 +25,7 @@ import torch
 from madsbi._progress import progress_bar
 from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import ConfigError, InputError
+from madsbi.estimators.trainer import resolve_device
 from madsbi.generative.inn import INN, INNConfig
 from madsbi.nn.bayesian import kl_divergence, set_mode
 
@@ -96,19 +97,6 @@ class BINNHistory:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dictionary."""
         return asdict(self)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; ``"cuda"`` without CUDA is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"[training] device: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"[training] device: {name!r} requested but CUDA is not available")
-    return device
 
 
 def validate_events(

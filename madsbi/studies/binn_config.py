@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from madsbi.config import build, check_sections, read_toml
+from madsbi.config import build_sections, read_toml
 from madsbi.errors import ConfigError
 from madsbi.generative.binn import BINNTraining
 from madsbi.generative.inn import INNConfig
@@ -128,20 +128,7 @@ class BINNStudyConfig:
     @classmethod
     def from_dict(cls, document: dict[str, Any], source: str = "config") -> BINNStudyConfig:
         """Build from a parsed TOML document; unknown sections or keys are refused by name."""
-        sections: dict[str, type] = {
-            "study": BINNStudySettings,
-            "evaluation": BINNEvaluation,
-            "network": INNConfig,
-            "training": BINNTraining,
-        }
-        check_sections(document, set(sections), source)
-        try:
-            parts: dict[str, Any] = {
-                name: build(kind, document.get(name), name) for name, kind in sections.items()
-            }
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: {exc}") from None
-        return cls(**parts)
+        return build_sections(cls, document, source)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> BINNStudyConfig:

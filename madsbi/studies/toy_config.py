@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from madsbi.config import build, check_sections, read_toml
+from madsbi.config import build_sections, read_toml
 from madsbi.errors import ConfigError
 from madsbi.estimators.trainer import TrainingConfig
 from madsbi.nn.mlp import NetworkConfig
@@ -125,20 +125,7 @@ class ToyStudyConfig:
     @classmethod
     def from_dict(cls, document: dict[str, Any], source: str = "config") -> ToyStudyConfig:
         """Build from a parsed TOML document."""
-        sections: dict[str, type] = {
-            "study": StudySettings,
-            "data": DataSettings,
-            "network": NetworkConfig,
-            "training": TrainingConfig,
-            "morphing": MorphingSettings,
-            "smearing": SmearingSettings,
-            "coverage": CoverageSettings,
-        }
-        check_sections(document, set(sections), source)
-        parts: dict[str, Any] = {
-            name: build(kind, document.get(name), name) for name, kind in sections.items()
-        }
-        return cls(**parts)
+        return build_sections(cls, document, source)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> ToyStudyConfig:
