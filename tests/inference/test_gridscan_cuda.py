@@ -16,20 +16,9 @@ from madsbi.inference import gridscan as gridscan_module
 from madsbi.inference import log_ratio_sums
 from madsbi.theory import polynomial_features
 
+from helpers.gridscan import random_scan
+
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def random_scan(
-    rng: np.random.Generator, m: int, n: int, k: int, g: int, *, spread: float = 0.5
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """c_0 = φ_0 = 1 and products in [1 − spread, 1 + spread] (as in test_gridscan.py)."""
-    coef = rng.uniform(-1.0, 1.0, size=(m, n, k)) / max(1, k - 1)
-    coef[..., 0] = 1.0
-    feat = rng.uniform(-spread, spread, size=(g, k))
-    feat[:, 0] = 1.0
-    weights = rng.uniform(0.2, 2.0, size=n)
-    weights[rng.random(n) < 0.1] *= -1.0
-    return coef, feat, weights
 
 
 def term_scale(coef: np.ndarray, feat: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
