@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from madsbi._validate import FloatArray
 from madsbi.estimators.trainer import TrainingHistory
 
 
@@ -20,6 +21,14 @@ def train_seconds(histories: dict[str, TrainingHistory]) -> float:
 def n_network_parameters(networks: dict[str, Any]) -> int:
     """Trainable weights of a method's networks (all ensemble members)."""
     return int(sum(p.numel() for net in networks.values() for p in net.core.parameters()))
+
+
+def nonzero_targets(coefficients: FloatArray) -> list[int]:
+    """Coefficients k ≥ 1 that are not identically zero in the sample.
+
+    These are the derivative targets worth a network (the toy's linear term vanishes at θ0 = 0).
+    """
+    return [k for k in range(1, coefficients.shape[1]) if np.any(coefficients[:, k] != 0)]
 
 
 def loss_curve_figures(

@@ -43,6 +43,7 @@ from madsbi.simulate.toy import ToyModel, generate_toy_store
 from madsbi.studies._common import (
     loss_curve_figures,
     n_network_parameters,
+    nonzero_targets,
     train_seconds,
     write_json,
 )
@@ -208,7 +209,7 @@ class _Study:
         _, x, coeff = _read(path)
         sample = HypothesisSample.build(x, coeff)
         estimator = DerivativeEstimator(
-            [THETA0], 1, c.network, targets=_nonzero_targets(coeff), combination_seed=s.seed
+            [THETA0], 1, c.network, targets=nonzero_targets(coeff), combination_seed=s.seed
         )
         histories = estimator.fit(
             sample,
@@ -480,11 +481,6 @@ def _grid_with(grid: FloatArray, point: float) -> FloatArray:
         result[nearest] = point
         return result
     return np.union1d(grid, [point])
-
-
-def _nonzero_targets(coefficients: FloatArray) -> list[int]:
-    """Coefficients that are not identically zero (the toy's linear term vanishes at θ0 = 0)."""
-    return [k for k in range(1, coefficients.shape[1]) if np.any(coefficients[:, k] != 0)]
 
 
 # -- figures -----------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from madsbi.inference.limits import best_fit, intervals_1d, q_statistic
 from madsbi.studies._common import (
     loss_curve_figures,
     n_network_parameters,
+    nonzero_targets,
     train_seconds,
     write_json,
 )
@@ -197,7 +198,7 @@ class _Analysis:
             self.theta0,
             self.train.x.shape[1],
             c.network,
-            targets=_nonzero_targets(self.train.coefficients),
+            targets=nonzero_targets(self.train.coefficients),
             combination_seed=c.analysis.seed,
         )
         histories = estimator.fit(
@@ -349,11 +350,6 @@ def _error_summary(error: FloatArray, covered: Any, truth: FloatArray) -> dict[s
         "relative_rms_error": rms / max(float(np.ptp(truth)), 1e-300),
         "band_coverage": float(np.mean(covered)),
     }
-
-
-def _nonzero_targets(coefficients: FloatArray) -> list[int]:
-    """Coefficients k ≥ 1 that are not identically zero in the sample."""
-    return [k for k in range(1, coefficients.shape[1]) if np.any(coefficients[:, k] != 0)]
 
 
 def run_wz_study(
