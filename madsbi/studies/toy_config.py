@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from madsbi.config import build_sections, read_toml
+from madsbi.config import bounds, build_sections, read_toml
 from madsbi.errors import ConfigError
 from madsbi.estimators.trainer import TrainingConfig
 from madsbi.nn.mlp import NetworkConfig
@@ -30,8 +30,8 @@ class StudySettings:
     theta_test: float = 0.6
     n_test: int = 100_000
     grid: tuple[float, float, int] = (-1.5, 1.5, 61)
-    band_sigmas: float = 2.0
-    expected_events0: float = 1000.0
+    band_sigmas: float = field(default=2.0, metadata=bounds(gt=0))
+    expected_events0: float = field(default=1000.0, metadata=bounds(gt=0))
     project_nonnegative: bool = True
 
     def __post_init__(self) -> None:
@@ -79,11 +79,18 @@ class MorphingSettings:
 class SmearingSettings:
     """Derivative learning of R_θθ with and without fractional smearing (Sec. 3.2)."""
 
-    n_events: int = 100_000
-    threshold: float = 0.5
-    max_copies: int = 100
+    n_events: int = field(default=100_000, metadata=bounds(ge=100))
+    threshold: float = field(default=0.5, metadata=bounds(gt=0))
+    max_copies: int = field(default=100, metadata=bounds(ge=1))
     tail_from: float = 2.0
     tail_to: float = 4.5
+
+    def __post_init__(self) -> None:
+        if not self.tail_from < self.tail_to:
+            raise ConfigError(
+                f"[smearing] tail_from, tail_to: expected tail_from < tail_to, got "
+                f"{self.tail_from}, {self.tail_to}"
+            )
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,15 @@ class ToyStudyConfig:
     morphing: MorphingSettings = field(default_factory=MorphingSettings)
     smearing: SmearingSettings = field(default_factory=SmearingSettings)
     coverage: CoverageSettings = field(default_factory=CoverageSettings)
+
+    def __post_init__(self) -> None:
+        cov = self.coverage
+        if cov.enabled and cov.method not in self.study.methods:
+            raise ConfigError(
+                f"[coverage] method: {cov.method!r} is not among [study] methods "
+                f"{list(self.study.methods)}; add it there, choose one of them, or set "
+                "[coverage] enabled = false"
+            )
 
     @classmethod
     def from_dict(cls, document: dict[str, Any], source: str = "config") -> ToyStudyConfig:
