@@ -58,6 +58,23 @@ class StoreVersionError(StoreFormatError):
     """An event store was written with a format version this madsbi cannot read."""
 
 
+class StoreCorruptError(StoreFormatError):
+    """An event store's data fail their checksum or cannot be read back.
+
+    Attributes
+    ----------
+    path : str
+        The store.
+    dataset : str
+        The HDF5 path of the first dataset found corrupt, e.g. ``/parton/coefficients``.
+    """
+
+    def __init__(self, message: str, path: str, dataset: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.dataset = dataset
+
+
 class StoreMismatchError(MadSBIError, ValueError):
     """Stores cannot be merged because a metadata field differs.
 

@@ -11,6 +11,7 @@ from madsbi.events import schema
 from madsbi.events.convert import convert_lhe
 from madsbi.events.inspect import describe_store, format_description
 from madsbi.events.merge import merge_stores
+from madsbi.events.verify import verify_store
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -32,7 +33,7 @@ _COMPRESSION = click.option(
 
 @click.group()
 def store() -> None:
-    """Event stores: convert, inspect, merge."""
+    """Event stores: convert, inspect, verify, merge."""
 
 
 @store.command()
@@ -102,10 +103,27 @@ def convert(
 @store.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def inspect(path: Path, as_json: bool) -> None:
+@click.option(
+    "--no-verify", is_flag=True, help="Do not read the event data back through its checksums."
+)
+def inspect(path: Path, as_json: bool, no_verify: bool) -> None:
     """Describe an event store: events, parameters, basis, σ, fields, provenance."""
-    info = describe_store(path)
+    info = describe_store(path, verify=not no_verify)
     click.echo(json.dumps(info, indent=2) if as_json else format_description(info))
+
+
+@store.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def verify(path: Path) -> None:
+    """Read every event dataset back through its checksums.
+
+    Exit status 0: every chunk matched its checksum; 1: a dataset is corrupt (named);
+    2: the store has no checksums (written by an older madsbi), so it cannot be verified.
+    """
+    report = verify_store(path)
+    click.echo(report.summary())
+    if not report.ok:
+        raise SystemExit(2)
 
 
 @store.command()

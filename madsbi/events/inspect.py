@@ -7,11 +7,28 @@ from pathlib import Path
 from typing import Any
 
 from madsbi.events.store import EventStore
+from madsbi.events.verify import verify_store
 from madsbi.theory.polynomial import coefficient_labels
 
 
-def describe_store(path: str | Path) -> dict[str, Any]:
-    """Everything a user wants to know about a store, as plain Python values."""
+def describe_store(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
+    """Everything a user wants to know about a store, as plain Python values.
+
+    Parameters
+    ----------
+    path : str or Path
+        The store.
+    verify : bool
+        Read every event dataset back through its checksums first (see
+        :func:`~madsbi.events.verify.verify_store`); ``integrity`` is then ``"ok"`` or
+        ``"no checksums"``, otherwise ``"not checked"``.
+
+    Raises
+    ------
+    StoreCorruptError
+        With ``verify``, if a dataset fails its checksum (named in the message).
+    """
+    integrity = verify_store(path).status if verify else "not checked"
     with EventStore(path) as store:
         meta = store.meta
         space = meta.space
@@ -22,6 +39,7 @@ def describe_store(path: str | Path) -> dict[str, Any]:
             "path": str(store.path),
             "format_version": int(store._file.attrs["format_version"]),
             "madsbi_version": str(store._file.attrs.get("madsbi_version", "")),
+            "integrity": integrity,
             "process": meta.process,
             "mg5_version": meta.mg5_version,
             "sample_id": meta.sample_id,
@@ -68,6 +86,7 @@ def format_description(info: dict[str, Any]) -> str:
         f"  MadGraph     {info['mg5_version'] or '-'}",
         "  events       " + ", ".join(f"/{g}: {n:,}" for g, n in info["n_events"].items()),
         f"  σ(θ0)        {info['cross_section_theta0_pb']:.6g} pb",
+        f"  integrity    {info['integrity']}",
     ]
     if info["attributes"]:
         lines.append(

@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 
 from madsbi._validate import FloatArray
-from madsbi.errors import InputError, MissingFileError, StoreFormatError, StoreVersionError
+from madsbi.errors import (
+    InputError,
+    MissingFileError,
+    StoreCorruptError,
+    StoreFormatError,
+    StoreVersionError,
+)
 from madsbi.events import schema
 from madsbi.events.meta import StoreMeta, read_meta
 
@@ -32,6 +38,14 @@ class EventChunk:
     def n_events(self) -> int:
         """Number of events in the chunk."""
         return self.stop - self.start
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """How an event dataset is stored: events per HDF5 chunk, and whether chunks are checksummed."""
+
+    rows_per_chunk: int
+    checksummed: bool
 
 
 class EventStore:
@@ -128,6 +142,11 @@ class EventStore:
             for name, ds in g.items()
         }
 
+    def dataset_layout(self, group: str, name: str) -> DatasetLayout:
+        """Chunking and checksum of ``/group/name`` (see :class:`DatasetLayout`)."""
+        ds = self._group(group)[name]
+        return DatasetLayout(int(ds.chunks[0]) if ds.chunks else 65536, bool(ds.fletcher32))
+
     def column_names(self, group: str, name: str) -> list[str]:
         """Column names of a named field (``rwgt`` ids, ``features``/``x`` names)."""
         key = schema.NAMED_FIELDS.get((group, name))
@@ -153,7 +172,29 @@ class EventStore:
         unknown = [f for f in names if f not in g]
         if unknown:
             raise InputError(f"/{group}: no fields {unknown}; present: {sorted(g)}")
-        return EventChunk(group, start, stop, {f: g[f][start:stop] for f in names})
+        return EventChunk(
+            group, start, stop, {f: self.read_dataset(group, f, start, stop) for f in names}
+        )
+
+    def read_dataset(self, group: str, name: str, start: int, stop: int) -> np.ndarray[Any, Any]:
+        """Rows ``start .. stop`` of ``/group/name``, with HDF5 read errors made typed.
+
+        Raises
+        ------
+        StoreCorruptError
+            If HDF5 cannot read the rows back: a chunk fails its fletcher32 checksum (its
+            bytes changed after writing) or the file is damaged; names file and dataset.
+        """
+        try:
+            values: np.ndarray[Any, Any] = self._file[group][name][start:stop]
+        except OSError as exc:
+            raise StoreCorruptError(
+                f"{self.path}: dataset /{group}/{name} is corrupt: events {start}..{stop} "
+                f"cannot be read back ({exc}); the file was damaged after it was written",
+                str(self.path),
+                f"/{group}/{name}",
+            ) from None
+        return values
 
     def iter_chunks(
         self,

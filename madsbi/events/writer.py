@@ -205,6 +205,8 @@ class StoreWriter:
                 dtype=spec.dtype,
                 chunks=chunks,
                 compression=self.compression,
+                # A checksum per chunk: h5py refuses to read a chunk whose bytes changed.
+                fletcher32=True,
             )
             if spec.unit:
                 ds.attrs["unit"] = spec.unit
