@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import madsbi
+
+from helpers.training import StepCounter
 
 DATA = Path(__file__).parent / "data"
 #: The full MadGraph samples of the project (not shipped); tests that need them skip without.
@@ -29,6 +32,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_mg5)
         if "slow" in item.keywords and os.environ.get("MADSBI_SLOW") != "1":
             item.add_marker(skip_slow)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread() -> Iterator[None]:
+    """torch on one thread for the whole session, module-scoped fixtures included.
+
+    The machines running the suite are small and shared; the results must not depend on
+    the thread count anyway.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def optimizer_steps() -> Iterator[StepCounter]:
+    """How much training a test's code did: a global torch optimiser step hook.
+
+    Tests assert on this work (e.g. a resumed run takes zero steps), not on wall-clock time.
+    """
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    counter = StepCounter()
+    handle = register_optimizer_step_post_hook(counter)
+    yield counter
+    handle.remove()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from madsbi._backend import resolve_device
 from madsbi._progress import progress_bar
 from madsbi.errors import ConfigError, InputError
 
@@ -83,19 +84,6 @@ class TrainingConfig:
             )
         if self.patience < 0:
             raise ConfigError(f"training.patience: expected >= 0, got {self.patience}")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; anything else as torch understands it."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"training.device: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"training.device: {name!r} requested but CUDA is not available")
-    return device
 
 
 @dataclass

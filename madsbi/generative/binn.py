@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from madsbi._backend import resolve_device
 from madsbi._progress import progress_bar
 from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import ConfigError, InputError
-from madsbi.estimators.trainer import resolve_device
 from madsbi.generative.inn import INN, INNConfig
 from madsbi.nn.bayesian import kl_divergence, set_mode
 

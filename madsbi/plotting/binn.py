@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from madsbi._validate import FloatArray
-from madsbi.generative.binn import BINNHistory
 from madsbi.generative.drell_yan import LABELS
 from madsbi.generative.toys import ToyDensity
 from madsbi.plotting._mpl import BAND_ALPHA, figure, finish, output_path
@@ -19,7 +18,26 @@ TRAIN_COLOR = "#d62728"
 FIT_COLOR = "#2ca02c"
 
 
-def plot_binn_loss(history: BINNHistory, path: str | Path, *, title: str = "") -> Path:
+class LossHistory(Protocol):
+    """The loss curves of a (B)INN training, e.g. :class:`madsbi.generative.binn.BINNHistory`.
+
+    Plotting takes plain numbers only: it does not import the torch-bound network modules.
+    """
+
+    @property
+    def step(self) -> Sequence[int]:
+        """Weight update of each logged point."""
+
+    @property
+    def nll(self) -> Sequence[float]:
+        """Mean −log p per event at each logged point."""
+
+    @property
+    def kl_per_event(self) -> Sequence[float]:
+        """KL / N at each logged point."""
+
+
+def plot_binn_loss(history: LossHistory, path: str | Path, *, title: str = "") -> Path:
     """−log p per event and KL/N against the weight update."""
     out = output_path(path)
     with figure(out, ncols=2, figsize=(10, 4)) as (_, axes):

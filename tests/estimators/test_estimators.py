@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,6 @@ from madsbi.estimators.trainer import TrainingConfig
 from madsbi.nn.mlp import NetworkConfig
 from madsbi.simulate.toy import ToyModel
 from madsbi.theory.morphing import MorphingBasis
-from madsbi.theory.polynomial import polynomial_features
 
 ALPHA = 1.5
 MODEL = ToyModel(ALPHA)
@@ -27,14 +25,6 @@ NETWORK = NetworkConfig(hidden=(16, 16), members=3)
 TRAINING = TrainingConfig(epochs=4, batch_size=256, learning_rate=5e-3, device="cpu")
 BASIS_POINTS = (-1.0, 0.0, 1.0)
 SIGMA_BASIS = np.array([1.0 + t**2 for t in BASIS_POINTS])  # σ(θ_b) = 1 + θ_b²
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def module_rng(name: str) -> np.random.Generator:
@@ -96,10 +86,15 @@ def test_derivative_predictions(derivative: tuple[DerivativeEstimator, Hypothesi
     np.testing.assert_array_equal(c, ratios.numpy())
     np.testing.assert_array_equal(estimator.second_derivative(x), 2.0 * c[..., 2])
     assert estimator.log1p
+    # Φ(θ) = φ(θ − θ0) = (1, Δθ, Δθ²) for n = 1 (DESIGN.md), written out term by term.
     thetas = np.linspace(-1.0, 1.0, 5)[:, None]
-    np.testing.assert_array_equal(
-        estimator.grid_features(thetas), polynomial_features(thetas, [0.0])
-    )
+    delta = thetas[:, 0] - 0.0
+    reference = np.stack([np.ones_like(delta), delta, delta * delta], axis=1)
+    np.testing.assert_allclose(estimator.grid_features(thetas), reference, rtol=0, atol=1e-15)
+    # Hence R̂(x|θ) = c·Φ(θ) = 1 + t̂_1 Δθ + t̂_2 Δθ² per member and event.
+    r_hat = c @ estimator.grid_features(thetas).T
+    expected = 1.0 + c[..., 1:2] * delta + c[..., 2:3] * delta**2
+    np.testing.assert_allclose(r_hat, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_derivative_learns_the_trend(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from madsbi._backend import resolve_device
 from madsbi.errors import ConfigError, InputError
 from madsbi.estimators.losses import weighted_mse
 from madsbi.estimators.network import seeded_network
@@ -20,17 +21,8 @@ from madsbi.estimators.trainer import (
     TrainingConfig,
     TrainingHistory,
     fit,
-    resolve_device,
 )
 from madsbi.nn.mlp import NetworkConfig
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class Interrupted(Exception):
