@@ -1,15 +1,16 @@
 """Atomic, chunked writing of event stores.
 
-A :class:`StoreWriter` writes into a hidden temporary file beside the target and renames it
-into place only when everything succeeded; on any error the temporary file is removed, so a
-half-written store never appears under the target name.
+A :class:`StoreWriter` writes into a hidden temporary file beside the target and publishes it
+only when everything succeeded (:mod:`madsbi.events.tempfiles`: without ``overwrite`` by an
+exclusive hard link, so a store that another process wrote meanwhile is never replaced); on
+any error, and on SIGTERM, the temporary file is removed, so a half-written store never
+appears under the target name. Temporaries left by killed processes are removed by the next
+writer into the same directory.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +24,12 @@ from madsbi._validate import check_shape
 from madsbi.errors import DtypeError, InputError, ShapeError, StoreExistsError
 from madsbi.events import schema
 from madsbi.events.meta import ShardInfo, StoreMeta, write_meta
+from madsbi.events.tempfiles import (
+    TerminationGuard,
+    publish,
+    remove_stale_temporaries,
+    temporary_path,
+)
 
 # Target size of one HDF5 chunk.
 _CHUNK_BYTES = 1 << 20
@@ -51,7 +58,8 @@ class StoreWriter:
     Raises
     ------
     StoreExistsError
-        If ``path`` exists and ``overwrite`` is false.
+        If ``path`` exists and ``overwrite`` is false (checked here and again, atomically,
+        when :meth:`close` publishes the store).
     """
 
     def __init__(
@@ -71,12 +79,18 @@ class StoreWriter:
             raise InputError(f"compression: expected 'lzf', 'gzip' or None, got {compression!r}")
         self.meta = meta
         self.compression = compression
-        self._tmp = self.path.with_name(
-            f".{self.path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-        )
+        self._overwrite = overwrite
+        self._tmp = temporary_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.path.parent)
         h5py = _import_h5py()
-        self._file = h5py.File(self._tmp, "w")
+        self._guard = TerminationGuard(str(self.path), self._tmp)
+        self._guard.start()
+        try:
+            self._file = h5py.File(self._tmp, "w")
+        except BaseException:
+            self._guard.stop()
+            raise
         self._lengths: dict[str, int] = {}
         self._fields: dict[str, tuple[str, ...]] = {}
         self._coefficient_sums: list[np.ndarray[Any, Any]] = []
@@ -310,9 +324,10 @@ class StoreWriter:
             self._file.attrs["madsbi_version"] = madsbi.__version__
             write_meta(self._file.create_group(schema.META), meta)
             self._file.close()
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path, overwrite=self._overwrite)
             self.meta = meta
             self._done = True
+            self._guard.stop()
         except BaseException:
             self.abort()
             raise
@@ -325,3 +340,4 @@ class StoreWriter:
             self._file.close()
         finally:
             self._tmp.unlink(missing_ok=True)
+            self._guard.stop()

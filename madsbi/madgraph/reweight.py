@@ -28,9 +28,10 @@ from madsbi.events.convert import HoldoutCheck
 from madsbi.events.lhe import LheChunk, LheFile
 from madsbi.events.meta import ShardInfo, StoreMeta
 from madsbi.events.reweighting import process_description
+from madsbi.events.tempfiles import temporary_path
 from madsbi.events.writer import StoreWriter
 from madsbi.madgraph.cards import ParamCard, parse_run_card
-from madsbi.madgraph.lhe_weights import temporary_path, write_weighted_lhe
+from madsbi.madgraph.lhe_weights import write_weighted_lhe
 from madsbi.madgraph.plan import ParamKey, ReweightPlan
 from madsbi.theory.polynomial import cross_pairs, polynomial_features_reference
 
