@@ -37,7 +37,7 @@ def describe_store(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
         sigma0 = float(store.cross_section(space.theta0_array)[0])
         return {
             "path": str(store.path),
-            "format_version": int(store._file.attrs["format_version"]),
+            "format_version": store.format_version,
             "madsbi_version": str(store._file.attrs.get("madsbi_version", "")),
             "integrity": integrity,
             "process": meta.process,

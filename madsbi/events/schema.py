@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 FORMAT_NAME = "madsbi-event-store"
 FORMAT_VERSION = 1
+#: Versions :class:`~madsbi.events.store.EventStore` reads.
+READABLE_VERSIONS = (1,)
 
 META = "meta"
 PARTON = "parton"
@@ -27,8 +29,8 @@ GENERATED = "generated"
 EVENT_GROUPS = (PARTON, RECO, GENERATED)
 
 #: Trailing-axis symbols: K coefficients, W reweighting ids, P particles (grows on append),
-#: D named observables.
-SYMBOLS = ("K", "W", "P", "D")
+#: D named observables, C named cut flags.
+SYMBOLS = ("K", "W", "P", "D", "C")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ FIELDS: dict[str, dict[str, FieldSpec]] = {
         "copy_index": FieldSpec("i4", (), False, "copy number within the parent"),
         "momentum": FieldSpec("f8", ("P", 4), False, "reco object four-momenta", "GeV"),
         "pdg_id": FieldSpec("i4", ("P",), False, "reco object type (PDG id), 0 for padding"),
+        "cuts": FieldSpec("u1", ("C",), False, "1 where the copy passes cut c, attr `names`"),
     },
     GENERATED: {
         "x": FieldSpec("f8", ("D",), True, "generated observables, attr `names`"),
@@ -85,6 +88,7 @@ NAMED_FIELDS: dict[tuple[str, str], str] = {
     (PARTON, "rwgt"): "ids",
     (PARTON, "features"): "names",
     (RECO, "x"): "names",
+    (RECO, "cuts"): "names",
     (GENERATED, "x"): "names",
 }
 

@@ -82,18 +82,31 @@ class EventStore:
                 raise StoreFormatError(
                     f"{self.path}: not a madsbi event store (root attribute format={fmt!r})"
                 )
-            version = int(self._file.attrs.get("format_version", -1))
-            if version != schema.FORMAT_VERSION:
-                raise StoreVersionError(
-                    f"{self.path}: event-store format version {version}; this madsbi "
-                    f"reads version {schema.FORMAT_VERSION}"
-                )
+            self.format_version = self._read_version()
             if schema.META not in self._file or schema.PARTON not in self._file:
                 raise StoreFormatError(f"{self.path}: missing /meta or /parton")
             self.meta: StoreMeta = read_meta(self._file[schema.META], str(self.path))
         except BaseException:
             self._file.close()
             raise
+
+    def _read_version(self) -> int:
+        """The root attribute ``format_version``, checked to be a readable integer."""
+        raw = self._file.attrs.get("format_version")
+        where = f"{self.path}: root attribute format_version"
+        if raw is None:
+            raise StoreFormatError(f"{where} is missing")
+        if isinstance(raw, bool | np.bool_) or not isinstance(raw, int | np.integer):
+            raise StoreFormatError(
+                f"{where}: expected an integer, got {type(raw).__name__} {raw!r}"
+            )
+        version = int(raw)
+        if version not in schema.READABLE_VERSIONS:
+            raise StoreVersionError(
+                f"{self.path}: event-store format version {version}; this madsbi reads "
+                f"versions {', '.join(map(str, schema.READABLE_VERSIONS))}"
+            )
+        return version
 
     def __enter__(self) -> EventStore:
         return self
