@@ -101,6 +101,18 @@ class ConfigError(MadSBIError, ValueError):
     """A configuration file or mapping has unknown keys or bad values."""
 
 
+class CheckpointError(MadSBIError, ValueError):
+    """A checkpoint or saved model is truncated, corrupt, or holds more than tensors.
+
+    Files are read weights-only: one that would run code while loading is refused, never
+    executed. The message names the file; remove it to train afresh.
+    """
+
+
+class OutputError(MadSBIError, OSError):
+    """An output directory cannot be created or written, or another run holds its lock."""
+
+
 class BackendError(MadSBIError, RuntimeError):
     """A compiled backend (``_core``, ``_core_cuda``) is missing or failed."""
 

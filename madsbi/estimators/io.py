@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
+from madsbi import _checkpoint as checkpoint
 from madsbi.errors import MissingFileError, StoreFormatError
 
 DESCRIPTION_NAME = "estimator.json"
@@ -26,9 +26,7 @@ def save_estimator(path: Path, description: dict[str, Any], networks: dict[str, 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     states = {name: net.state_dict() for name, net in networks.items()}
-    tmp = path / (WEIGHTS_NAME + ".tmp")
-    torch.save(states, tmp)
-    os.replace(tmp, path / WEIGHTS_NAME)
+    checkpoint.save(states, path / WEIGHTS_NAME)
     text = json.dumps({"format_version": FORMAT_VERSION, **description}, indent=1)
     (path / (DESCRIPTION_NAME + ".tmp")).write_text(text)
     os.replace(path / (DESCRIPTION_NAME + ".tmp"), path / DESCRIPTION_NAME)
@@ -51,5 +49,5 @@ def load_estimator(path: Path, kind: str) -> tuple[dict[str, Any], dict[str, dic
         raise StoreFormatError(
             f"{path}: holds a {description.get('kind')!r} estimator, expected {kind!r}"
         )
-    states = torch.load(path / WEIGHTS_NAME, map_location="cpu", weights_only=True)
+    states = checkpoint.load(path / WEIGHTS_NAME)
     return description, states

@@ -3,15 +3,16 @@
 A checkpoint (``checkpoint.pt``, written atomically after every epoch) holds the network,
 optimiser and schedule states, the loss history and the best weights so far, all as tensors
 and plain containers: it is read back with ``torch.load(weights_only=True)``, never by
-unpickling arbitrary objects. Running :func:`fit` again with the same checkpoint path resumes
-an interrupted training, or returns at once with the best weights if it had finished.
+unpickling arbitrary objects (:mod:`madsbi._checkpoint`; a truncated, corrupt or foreign
+file is a :class:`~madsbi.errors.CheckpointError` naming it, never silently replaced).
+Running :func:`fit` again with the same checkpoint path resumes an interrupted training, or
+returns at once with the best weights if it had finished.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,14 +22,24 @@ from typing import Any
 import torch
 from torch import nn
 
+from madsbi import _checkpoint as checkpoint
 from madsbi._backend import resolve_device
 from madsbi._progress import progress_bar
-from madsbi.errors import ConfigError, InputError
+from madsbi.errors import CheckpointError, ConfigError, InputError
 
 LossFunction = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
 """(predictions (M, B, D), batch) → per-member loss (M,)."""
 
 CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_KEYS = (
+    "key",
+    "network",
+    "optimizer",
+    "best_state",
+    "best_loss",
+    "bad_epochs",
+    "history",
+)
 HISTORY_NAME = "history.json"
 
 
@@ -111,12 +122,6 @@ def _split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tens
     return order[n_val:], order[:n_val]
 
 
-def _atomic_save(obj: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _learning_rate(config: TrainingConfig, step: int, total: int) -> float:
     progress = min(step / max(total, 1), 1.0)
     lo, hi = math.log(config.final_learning_rate), math.log(config.learning_rate)
@@ -164,6 +169,9 @@ def fit(
         If the tensors in ``data`` disagree in length or contain non-finite values.
     ConfigError
         If the checkpoint belongs to another configuration.
+    CheckpointError
+        If the checkpoint is truncated, corrupt or holds more than tensors and plain
+        containers.
     """
     if input_key not in data:
         raise InputError(f"data: missing the input tensor {input_key!r}")
@@ -194,18 +202,21 @@ def fit(
     )
     path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
     if path is not None and path.exists():
-        saved = torch.load(path, map_location=device, weights_only=True)
-        if saved.get("key") != key:
+        saved = checkpoint.load(path, CHECKPOINT_KEYS, map_location=device)
+        if saved["key"] != key:
             raise ConfigError(
                 f"{path}: this checkpoint was made with another configuration or other data; "
                 "remove it (or choose another output directory) to train afresh"
             )
-        network.load_state_dict(saved["network"])
-        optimizer.load_state_dict(saved["optimizer"])
-        best_state = saved["best_state"]
-        best_loss = float(saved["best_loss"])
-        bad_epochs = int(saved["bad_epochs"])
-        history = TrainingHistory(**saved["history"])
+        try:
+            network.load_state_dict(saved["network"])
+            optimizer.load_state_dict(saved["optimizer"])
+            best_state = saved["best_state"]
+            best_loss = float(saved["best_loss"])
+            bad_epochs = int(saved["bad_epochs"])
+            history = TrainingHistory(**saved["history"])
+        except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+            raise CheckpointError(f"{path}: not a valid checkpoint: {exc}") from None
     start_epoch = len(history.train_loss)
     started = time.perf_counter() - history.seconds
 
@@ -213,7 +224,7 @@ def fit(
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_save(
+        checkpoint.save(
             {
                 "key": key,
                 "network": network.state_dict(),

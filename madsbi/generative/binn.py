@@ -13,7 +13,6 @@ deterministic INN the KL term is absent and the loss is the ML loss of eq. 8.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,10 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from madsbi import _checkpoint as checkpoint
 from madsbi._backend import resolve_device
 from madsbi._progress import progress_bar
 from madsbi._validate import FloatArray, as_float_array
-from madsbi.errors import ConfigError, InputError
+from madsbi.errors import CheckpointError, ConfigError, InputError
 from madsbi.generative.inn import INN, INNConfig
 from madsbi.nn.bayesian import kl_divergence, set_mode
 
@@ -239,10 +239,13 @@ def train_inn(
 
 
 def save_model(model: INN, path: Path, fingerprint: dict[str, Any], history: BINNHistory) -> None:
-    """Write the weights, the architecture and what they were trained on (atomically)."""
+    """Write the weights, the architecture and what they were trained on (atomically).
+
+    Only tensors and plain containers are written, so :func:`load_model` reads the file
+    weights-only (:mod:`madsbi._checkpoint`).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(
+    checkpoint.save(
         {
             "state": model.state_dict(),
             "dim": model.dim,
@@ -250,19 +253,29 @@ def save_model(model: INN, path: Path, fingerprint: dict[str, Any], history: BIN
             "fingerprint": fingerprint,
             "history": history.to_dict(),
         },
-        tmp,
+        path,
     )
-    os.replace(tmp, path)
 
 
 def load_model(path: Path, fingerprint: dict[str, Any]) -> tuple[INN, BINNHistory] | None:
-    """The model saved at ``path`` if it was trained with exactly ``fingerprint``, else None."""
+    """The model saved at ``path`` if it was trained with exactly ``fingerprint``, else None.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is truncated or corrupt, or holds anything but tensors and plain
+        containers (a file that would run code when unpickled is refused, never executed).
+    """
     if not path.is_file():
         return None
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    if saved.get("fingerprint") != fingerprint:
+    saved = checkpoint.load(path, keys=("state", "dim", "config", "fingerprint", "history"))
+    if saved["fingerprint"] != fingerprint:
         return None
-    model = INN(int(saved["dim"]), INNConfig(**saved["config"])).double()
-    model.load_state_dict(saved["state"])
+    try:
+        model = INN(int(saved["dim"]), INNConfig(**saved["config"])).double()
+        model.load_state_dict(saved["state"])
+        history = BINNHistory(**saved["history"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{path}: not a valid saved (B)INN: {exc}") from None
     model.eval()
-    return model, BINNHistory(**saved["history"])
+    return model, history
