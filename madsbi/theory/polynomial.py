@@ -113,6 +113,67 @@ def polynomial_features_reference(thetas: FloatArray, theta0: FloatArray) -> Flo
     return np.stack(rows, axis=0).T
 
 
+def recentring_matrix(theta_from: Any, theta_to: Any) -> FloatArray:
+    """The K×K map T with c·φ(θ − θ_from) = (T c)·φ(θ − θ_to) for every θ.
+
+    With d = θ_to − θ_from and Δ = θ − θ_to, expanding c·φ(Δ + d) in Δ gives
+
+    * constant: c·φ(d), the polynomial's value at θ_to;
+    * Δ_i: c_i + 2 c_ii d_i + Σ_{j≠i} c_ij d_j, its gradient at θ_to;
+    * quadratic terms: unchanged.
+
+    Parameters
+    ----------
+    theta_from, theta_to : array_like, shape (n,)
+        The old and the new reference point.
+
+    Returns
+    -------
+    ndarray, shape (K, K)
+        Apply as ``c_new = c_old @ T.T`` for (N, K) coefficients.
+    """
+    old = as_float_array(theta_from, "theta_from", (None,))
+    new = as_float_array(theta_to, "theta_to", old.shape)
+    if not (np.all(np.isfinite(old)) and np.all(np.isfinite(new))):
+        raise InputError(f"theta_from, theta_to: expected finite values, got {old}, {new}")
+    n = old.shape[0]
+    d = new - old
+    t = np.eye(n_coefficients(n))
+    t[0] = polynomial_features_reference(d[None], np.zeros(n))[0]
+    for i in range(n):
+        row = linear_index(i)
+        t[row, square_index(i, n)] = 2.0 * d[i]
+        for j in range(n):
+            if j != i:
+                t[row, cross_index(i, j, n)] = d[j]
+    return t
+
+
+def recentre_coefficients(coefficients: Any, theta_from: Any, theta_to: Any) -> FloatArray:
+    """Coefficients of the same polynomials expanded around ``theta_to`` instead of ``theta_from``.
+
+    Parameters
+    ----------
+    coefficients : array_like, shape (N, K)
+    theta_from, theta_to : array_like, shape (n,)
+
+    Returns
+    -------
+    ndarray, shape (N, K)
+        ``c @ T.T`` with T from :func:`recentring_matrix`; column 0 is each polynomial's value
+        at ``theta_to``.
+    """
+    c = as_float_array(coefficients, "coefficients", (None, None))
+    t = recentring_matrix(theta_from, theta_to)
+    if c.shape[1] != t.shape[0]:
+        raise InputError(
+            f"coefficients: expected K = {t.shape[0]} columns for {len(np.atleast_1d(theta_from))} "
+            f"parameters, got {c.shape[1]}"
+        )
+    result: FloatArray = c @ t.T
+    return result
+
+
 def _reference_weights(coefficients: Any) -> tuple[FloatArray, FloatArray]:
     c = as_float_array(coefficients, "coefficients", (None, None))
     c0 = c[:, 0]
