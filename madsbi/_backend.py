@@ -7,6 +7,7 @@ are private: the typed Python API calls them through this module.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,11 @@ from madsbi.errors import BackendError, ConfigError, InputError
 
 if TYPE_CHECKING:
     import torch
+
+#: Every value a ``backend`` argument can take; each function accepts "auto" and its kernels.
+BACKENDS = ("auto", "core", "cuda", "numpy")
+#: The kernels of a function that has no GPU implementation.
+CPU_KERNELS = ("core", "numpy")
 
 
 @functools.cache
@@ -80,6 +86,54 @@ def require_cuda(what: str) -> ModuleType:
     if int(module.device_count()) == 0:
         raise BackendError(f"{what}: no CUDA device is visible (no GPU, or no driver)")
     return module
+
+
+def _one_of(values: Sequence[str]) -> str:
+    quoted = [repr(v) for v in values]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def resolve_backend(
+    name: object, kernels: Sequence[str] = ("core", "cuda", "numpy"), *, what: str = "backend"
+) -> str:
+    """The one backend switch of madsbi: ``name`` → the kernel to run.
+
+    Parameters
+    ----------
+    name : str
+        ``"auto"`` (the GPU when ``"cuda"`` is among ``kernels`` and a GPU is usable, else
+        the C++ core), or one of ``kernels`` by name.
+    kernels : sequence of str
+        The implementations the caller has, a subset of ``("core", "cuda", "numpy")``
+        containing ``"core"``: ``"core"`` the compiled CPU kernel, ``"cuda"`` the GPU
+        kernel, ``"numpy"`` the NumPy reference.
+    what : str
+        The argument's name in messages.
+
+    Returns
+    -------
+    str
+        ``"core"``, ``"cuda"`` or ``"numpy"``.
+
+    Raises
+    ------
+    InputError
+        If ``name`` is not ``"auto"`` or one of ``kernels``; the message names ``what`` and
+        lists the accepted values.
+    BackendError
+        If ``name`` is ``"cuda"`` and madsbi was built without ``MADSBI_CUDA=ON`` or no GPU is
+        visible: raised before any work, saying which.
+    """
+    if "core" not in kernels or not set(kernels) <= set(BACKENDS[1:]):
+        raise InputError(f"kernels: expected a subset of {BACKENDS[1:]} with 'core', got {kernels}")
+    allowed = ("auto", *kernels)
+    if not isinstance(name, str) or name not in allowed:
+        raise InputError(f"{what}: expected {_one_of(allowed)}, got {name!r}")
+    if name == "auto":
+        return "cuda" if "cuda" in kernels and has_cuda() else "core"
+    if name == "cuda":
+        require_cuda(f"{what}='cuda'")
+    return name
 
 
 def call_cuda(name: str, *args: Any, what: str = "backend='cuda'") -> Any:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from madsbi._backend import call_core, call_cuda, has_cuda, require_cuda
+from madsbi._backend import call_core, call_cuda, resolve_backend
 from madsbi._validate import FloatArray, IntArray, as_float_array, check_shape
 from madsbi.errors import InputError, ShapeError
 from madsbi.inference import _gridscan_reference as reference
@@ -31,8 +31,6 @@ from madsbi.inference import _gridscan_reference as reference
 DEFAULT_LOG_FLOOR = float(np.finfo(np.float64).tiny)
 #: Largest number of coefficients per event: K = 1 + n + n(n+1)/2 for n = 14 parameters.
 MAX_COEFFICIENTS = 120
-
-_BACKENDS = ("auto", "core", "cuda", "numpy")
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,7 +86,8 @@ def log_ratio_sums(
         ``n_threads``); "cuda" the GPU kernel of ``madsbi._core_cuda`` (the same per-pair
         float64 math, sums in a fixed order that depends on the shapes only, the grid split
         over every visible GPU; agrees with "core" to rounding); "numpy" the plain reference;
-        "auto" is "cuda" when :func:`madsbi.has_cuda` is true, else "core".
+        "auto" is "cuda" when :func:`madsbi.has_cuda` is true, else "core"
+        (:func:`madsbi._backend.resolve_backend`).
     n_threads : int
         Threads of the C++ kernel; 0 uses all hardware threads. Ignored by "cuda".
 
@@ -110,11 +109,8 @@ def log_ratio_sums(
     DtypeError
         If an array is not real-valued.
     """
-    if backend not in _BACKENDS:
-        raise InputError(f"backend: expected 'auto', 'core', 'numpy' or 'cuda', got {backend!r}")
-    name = ("cuda" if has_cuda() else "core") if backend == "auto" else backend
-    if name == "cuda":
-        require_cuda("backend='cuda'")  # before any work: say why there is no GPU
+    # Before any work: an explicit "cuda" without a GPU says why (BackendError).
+    name = resolve_backend(backend)
     # The C++ core checks finiteness in its own pass; the reference and the GPU kernel need it
     # done here.
     check_finite = name != "core"

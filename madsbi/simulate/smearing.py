@@ -11,6 +11,9 @@ y lies (splitting only shrinks |y|/n towards zero, so a target whose edge does n
 zero never asks for copies); n_e is capped at ``max_copies``. Both implementations compute
 ceil(|y|·(1/B)), so they agree to the last bit. Every copy gets a counter-based
 seed f(run seed, event id, copy id), so shards simulated anywhere reproduce a one-machine run.
+
+Every function takes ``backend``: "auto" or "core" for the C++ core, "numpy" for the NumPy
+reference (:func:`madsbi._backend.resolve_backend`; there is no GPU kernel).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from madsbi._backend import call_core
+from madsbi._backend import CPU_KERNELS, call_core, resolve_backend
 from madsbi._validate import FloatArray, IntArray, as_float_array, as_int_array
 from madsbi.errors import InputError
 from madsbi.simulate import _smearing_reference as reference
@@ -31,7 +34,7 @@ UIntArray = npt.NDArray[np.uint64]
 
 def _targets(targets: Any, backend: str) -> FloatArray:
     # The C++ core checks finiteness in its own pass; the reference needs it done here.
-    array = as_float_array(targets, "targets", finite=_backend(backend) == "numpy")
+    array = as_float_array(targets, "targets", finite=backend == "numpy")
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     if array.ndim != 2 or array.shape[0] == 0:
@@ -44,9 +47,8 @@ def _weights(weights: Any, n: int) -> FloatArray | None:
 
 
 def _backend(name: str) -> str:
-    if name not in ("core", "numpy"):
-        raise InputError(f"backend: expected 'core' or 'numpy', got {name!r}")
-    return name
+    """The kernel for ``backend``: "auto" and "core" the C++ core (no GPU kernel), "numpy"."""
+    return resolve_backend(name, CPU_KERNELS)
 
 
 def _statistics(y: FloatArray, w: FloatArray | None, backend: str) -> tuple[FloatArray, FloatArray]:
@@ -87,7 +89,7 @@ def _resolve_statistics(
 
 
 def target_statistics(
-    targets: Any, weights: Any | None = None, *, backend: str = "core"
+    targets: Any, weights: Any | None = None, *, backend: str = "auto"
 ) -> tuple[FloatArray, FloatArray]:
     """Weighted mean μ and standard deviation s of each target (float64/long-double sums).
 
@@ -100,6 +102,7 @@ def target_statistics(
     -------
     mean, std : ndarray, shape (T,)
     """
+    backend = _backend(backend)
     y = _targets(targets, backend)
     return _statistics(y, _weights(weights, y.shape[0]), backend)
 
@@ -112,7 +115,7 @@ def copy_counts(
     weights: Any | None = None,
     mean: Any | None = None,
     std: Any | None = None,
-    backend: str = "core",
+    backend: str = "auto",
 ) -> IntArray:
     """Number of copies n_e of every event (see the module docstring).
 
@@ -133,6 +136,7 @@ def copy_counts(
     -------
     ndarray of int64, shape (N,)
     """
+    backend = _backend(backend)
     y = _targets(targets, backend)
     mu, sd = _resolve_statistics(y, weights, mean, std, backend)
     return _counts(y, mu, sd, threshold, max_copies, backend)
@@ -190,13 +194,14 @@ def plan_copies(
     run_seed: int = 0,
     mean: Any | None = None,
     std: Any | None = None,
-    backend: str = "core",
+    backend: str = "auto",
 ) -> SmearingPlan:
     """Copy counts, then the table of all copies with weights 1/n and counter-based seeds.
 
     ``event_ids`` (N,) are the events' global ids entering the seeds (default 0..N−1): give
     the store row numbers when planning a shard, so every split gives the same seeds.
     """
+    backend = _backend(backend)
     y = _targets(targets, backend)
     mu, sd = _resolve_statistics(y, weights, mean, std, backend)
     counts = _counts(y, mu, sd, threshold, max_copies, backend)
@@ -243,7 +248,7 @@ class SurvivorGroups:
 
 
 def regroup_survivors(
-    parent: Any, n_parents: int, weights: Any | None = None, *, backend: str = "core"
+    parent: Any, n_parents: int, weights: Any | None = None, *, backend: str = "auto"
 ) -> SurvivorGroups:
     """Group surviving copies by their parent event (stable within a parent).
 
@@ -254,11 +259,12 @@ def regroup_survivors(
     n_parents : int
     weights : array_like, shape (M,), optional
     """
+    backend = _backend(backend)
     par = as_int_array(parent, "parent", (None,))
     w = _weights(weights, par.shape[0])
     if n_parents < 0:
         raise InputError(f"n_parents: expected >= 0, got {n_parents}")
-    if _backend(backend) == "numpy":
+    if backend == "numpy":
         if par.size and (par.min() < 0 or par.max() >= n_parents):
             raise InputError(
                 f"parent: indices must lie in [0, {n_parents}), got [{par.min()}, {par.max()}]"

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from madsbi._backend import call_core, core_cuda, has_cuda
+from madsbi._backend import call_core, call_cuda, resolve_backend
 from madsbi._validate import FloatArray, as_float_array, as_thetas, check_shape
-from madsbi.errors import BackendError, IllConditionedBasisError, InputError, PrecisionWarning
+from madsbi.errors import IllConditionedBasisError, PrecisionWarning
 from madsbi.theory.polynomial import (
     n_coefficients,
     polynomial_features_reference,
@@ -127,19 +127,15 @@ class MorphingBasis:
         sigma_basis : array_like, shape (K,), optional
             Cross-sections σ(θ_b) at the basis points.
         backend : {"auto", "core", "cuda", "numpy"}
-            "auto" uses the GPU when one is usable, else the C++ core.
+            "auto" uses the GPU when one is usable, else the C++ core
+            (:func:`madsbi._backend.resolve_backend`).
 
         Returns
         -------
         a : ndarray, shape (G, K)
         sigma : ndarray, shape (G,), or None without ``sigma_basis``
         """
-        if backend == "auto":
-            backend = "cuda" if has_cuda() else "core"
-        if backend not in ("core", "cuda", "numpy"):
-            raise InputError(
-                f"backend: expected 'auto', 'core', 'cuda' or 'numpy', got {backend!r}"
-            )
+        backend = resolve_backend(backend)
         # The core checks finiteness in its own pass over θ.
         points = as_thetas(thetas, self.n_parameters, finite=backend != "core")
         sig = None if sigma_basis is None else as_float_array(sigma_basis, "sigma_basis")
@@ -152,13 +148,7 @@ class MorphingBasis:
                 "morphing_weights", points, self.theta0, self.inverse, sig, n_threads
             )
             return a, sigma
-        cuda = core_cuda()
-        if cuda is None:
-            raise InputError("backend='cuda': madsbi was built without MADSBI_CUDA=ON")
-        try:
-            a, sigma = cuda.morphing_weights(points, self.theta0, self.inverse, sig)
-        except RuntimeError as exc:
-            raise BackendError(f"CUDA morphing kernel failed: {exc}") from None
+        a, sigma = call_cuda("morphing_weights", points, self.theta0, self.inverse, sig)
         return a, sigma
 
     def expected_squared_weight(

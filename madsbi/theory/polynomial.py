@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from madsbi._backend import call_core
+from madsbi._backend import CPU_KERNELS, call_core, resolve_backend
 from madsbi._validate import FloatArray, as_float_array, as_thetas
 from madsbi.errors import InputError, WeightError
 
@@ -72,7 +72,7 @@ def coefficient_labels(names: Sequence[str]) -> list[str]:
 
 
 def polynomial_features(
-    thetas: Any, theta0: Any, *, backend: str = "core", n_threads: int = 0
+    thetas: Any, theta0: Any, *, backend: str = "auto", n_threads: int = 0
 ) -> FloatArray:
     """φ(θ − θ0) for G points.
 
@@ -82,15 +82,15 @@ def polynomial_features(
         The θ points.
     theta0 : array_like, shape (n,)
         Reference point.
-    backend : {"core", "numpy"}
-        The compiled kernel or the NumPy reference.
+    backend : {"auto", "core", "numpy"}
+        The compiled kernel ("auto": there is no GPU kernel) or the NumPy reference
+        (:func:`madsbi._backend.resolve_backend`).
 
     Returns
     -------
     ndarray, shape (G, K)
     """
-    if backend not in ("core", "numpy"):
-        raise InputError(f"backend: expected 'core' or 'numpy', got {backend!r}")
+    backend = resolve_backend(backend, CPU_KERNELS)
     theta0_arr = as_float_array(theta0, "theta0", (None,))
     # The core checks finiteness in its own pass over θ.
     points = as_thetas(thetas, theta0_arr.shape[0], finite=backend == "numpy")

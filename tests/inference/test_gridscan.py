@@ -61,9 +61,9 @@ def test_core_matches_reference(
 def test_auto_is_core_without_a_gpu(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import madsbi.inference.gridscan as gridscan
+    import madsbi._backend as backend
 
-    monkeypatch.setattr(gridscan, "has_cuda", lambda: False)
+    monkeypatch.setattr(backend, "has_cuda", lambda: False)
     coef, feat, weights = random_scan(rng, 2, 300, 4, 11)
     auto = log_ratio_sums(coef, feat, weights)
     core = log_ratio_sums(coef, feat, weights, backend="core")
@@ -291,7 +291,7 @@ def test_bad_floor(backend: str, floor: object) -> None:
 
 def test_bad_backend_and_dtype() -> None:
     with pytest.raises(
-        InputError, match="backend: expected 'auto', 'core', 'numpy' or 'cuda', got 'gpu'"
+        InputError, match="backend: expected 'auto', 'core', 'cuda' or 'numpy', got 'gpu'"
     ):
         log_ratio_sums(np.ones((2, 3)), np.ones((1, 3)), backend="gpu")
     with pytest.raises(DtypeError, match="coefficients"):

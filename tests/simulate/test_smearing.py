@@ -410,7 +410,7 @@ def test_bad_plan_arguments(backend: str) -> None:
         plan_copies(np.ones(3), 1.0, event_ids=[0, 1], backend=backend)
     with pytest.raises(DtypeError, match="event_ids"):
         plan_copies(np.ones(3), 1.0, event_ids=[0.0, 1.0, 2.0], backend=backend)
-    with pytest.raises(InputError, match="backend: expected 'core' or 'numpy', got 'cuda'"):
+    with pytest.raises(InputError, match="backend: expected 'auto', 'core' or 'numpy', got 'cuda'"):
         plan_copies(np.ones(3), 1.0, backend="cuda")
 
 
