@@ -20,7 +20,8 @@ def study_options(command: F) -> F:
             "out_dir",
             type=click.Path(file_okay=False, path_type=Path),
             required=True,
-            help="Output directory (re-running resumes from its checkpoints).",
+            help="Output directory (re-running resumes from its checkpoints; locked while a "
+            "run writes into it).",
         ),
         click.option(
             "--threads",

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from madsbi._outdir import locked_output_dir
 from madsbi.cli._options import set_threads, study_options
 
 
@@ -48,7 +49,8 @@ def run(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet: bool
 
     settings = BINNStudyConfig.from_toml(config)
     set_threads(threads)
-    summary = run_binn_study(settings, out_dir, progress=not quiet, figures=not no_figures)
+    with locked_output_dir(out_dir):
+        summary = run_binn_study(settings, out_dir, progress=not quiet, figures=not no_figures)
     kind = summary["kind"]
     click.echo(f"BINN study {kind} → {out_dir / 'summary.json'} ({summary['wall_seconds']:.0f} s)")
     if kind == "training_size":

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from madsbi._outdir import locked_output_dir
 from madsbi.cli._options import set_threads, study_options
 
 
@@ -18,7 +19,8 @@ def run(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet: bool
 
     settings = WZStudyConfig.from_toml(config)
     set_threads(threads)
-    summary = run_wz_study(settings, out_dir, progress=not quiet, figures=not no_figures)
+    with locked_output_dir(out_dir):
+        summary = run_wz_study(settings, out_dir, progress=not quiet, figures=not no_figures)
     click.echo(
         f"W±Z parton analysis on {summary['n_train']:,} training / {summary['n_test']:,} test "
         f"events → {out_dir / 'summary.json'}"

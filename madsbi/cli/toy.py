@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from madsbi._outdir import locked_output_dir
 from madsbi.cli._options import set_threads, study_options
 from madsbi.simulate.toy import generate_toy_store
 
@@ -57,7 +58,8 @@ def run(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet: bool
 
     settings = ToyStudyConfig.from_toml(config)
     set_threads(threads)
-    summary = run_toy_study(settings, out_dir, progress=not quiet, figures=not no_figures)
+    with locked_output_dir(out_dir):
+        summary = run_toy_study(settings, out_dir, progress=not quiet, figures=not no_figures)
     click.echo(f"toy study α = {settings.study.alpha:g} → {out_dir / 'summary.json'}")
     for name, entry in summary["methods"].items():
         click.echo(

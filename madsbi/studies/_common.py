@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from madsbi._checkpoint import temporary_name
 from madsbi._validate import FloatArray
 from madsbi.estimators.trainer import TrainingHistory
 
@@ -52,9 +53,12 @@ def loss_curve_figures(
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` atomically (temporary file, then rename); NumPy values become JSON."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=_json_default))
-    tmp.replace(path)
+    tmp = temporary_name(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=1, default=_json_default))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _json_default(value: Any) -> Any:
