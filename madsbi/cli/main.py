@@ -8,6 +8,7 @@ import click
 
 from madsbi import __version__
 from madsbi.cli.binn import binn
+from madsbi.cli.fit import fit
 from madsbi.cli.mg5 import mg5
 from madsbi.cli.produce import produce
 from madsbi.cli.run import run
@@ -35,6 +36,7 @@ def cli() -> None:
 
 cli.add_command(basis)
 cli.add_command(binn)
+cli.add_command(fit)
 cli.add_command(mg5)
 cli.add_command(produce)
 cli.add_command(run)

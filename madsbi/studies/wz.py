@@ -36,9 +36,6 @@ from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
 from madsbi.estimators.morphing import MorphingAwareEstimator
 from madsbi.estimators.trainer import TrainingHistory
-from madsbi.events import schema
-from madsbi.events.features import PARTON_FIELDS, parton_features
-from madsbi.events.store import EventStore
 from madsbi.inference.likelihood import (
     NonNegativeRatio,
     RateModel,
@@ -54,6 +51,7 @@ from madsbi.studies._common import (
     write_json,
 )
 from madsbi.studies.wz_config import WZStudyConfig
+from madsbi.studies.wz_data import pool_stores, save_study_analysis
 from madsbi.theory.morphing import MorphingBasis
 from madsbi.theory.polynomial import polynomial_features
 
@@ -82,39 +80,45 @@ class _Analysis:
         self.progress = progress
         a = config.analysis
         self.store_path = _store_path(a.store)
-        with EventStore(self.store_path) as store:
-            meta = store.meta
-            event = store.read(schema.PARTON, [*PARTON_FIELDS, "coefficients", "weight"])
-            self.theta0 = meta.space.theta0_array
-            self.names = [p.name for p in meta.space.parameters]
-            n = len(self.names)
-            self._check_lengths(n)
-            self.sigma0 = float(store.cross_section(self.theta0[None])[0])
-            basis_points = np.vstack([self.theta0, np.asarray(config.morphing.basis, float)])
-            self.basis_points = basis_points
-            self.sigma_basis = store.cross_section(basis_points)
-            self.process = meta.process
-        x = parton_features(event.arrays, a.features)
-        c = np.asarray(event["coefficients"], dtype=np.float64)
-        w = np.asarray(event["weight"], dtype=np.float64)
-        order = np.random.default_rng(a.seed).permutation(x.shape[0])
-        n_test = max(1, round(a.test_fraction * x.shape[0]))
-        test, train = order[:n_test], order[n_test:]
-        self.train = HypothesisSample.build(x[train], c[train], w[train] / w[train].mean())
-        self.x_test = x[test]
+        names = [a.store, *a.stores]
+        self.pooled = pool_stores(
+            names,
+            a.features,
+            seed=a.seed,
+            test_fraction=a.test_fraction,
+            validation_fraction=a.validation_fraction,
+        )
+        pooled = self.pooled
+        self.theta0 = pooled.theta0
+        self.names = pooled.parameters
+        n = len(self.names)
+        self._check_lengths(n)
+        self.process = " | ".join(pooled.processes)
+        self.basis_points = np.vstack([self.theta0, np.asarray(config.morphing.basis, float)])
+        # σ at θ0 and at the basis points from every event of every store (MIS, eq. 34 for
+        # a single SM store).
+        sigmas = pooled.sigma(self.basis_points)
+        self.sigma0 = float(sigmas[0])
+        self.sigma_basis = sigmas
+        train, test = pooled.parts["train"], pooled.parts["test"]
+        # σ(θ0) of the rate model: Σ v_e over the test parts (the expected count's scale).
+        self.sigma0_rate = float(test.weights.sum())
+        self.train = HypothesisSample.build(
+            train.x, train.coefficients, train.weights / train.weights.mean()
+        )
+        self.x_test = test.x
         # The truth in the per-event form of every estimator: C_e = c_e/c_e0.
-        self.truth_coefficients = exact_event_coefficients(c[test])
+        self.truth_coefficients = exact_event_coefficients(test.coefficients)
         bsm = polynomial_features(np.asarray(a.bsm_point, float)[None], self.theta0)[0]
-        self.weights = {
-            "sm": w[test] / w[test].mean(),
-            "bsm": w[test] / w[test].mean() * (self.truth_coefficients[0] @ bsm),
-        }
+        w_sm = test.weights / test.weights.mean()
+        self.weights = {"sm": w_sm, "bsm": w_sm * (self.truth_coefficients[0] @ bsm)}
         if not (self.weights["bsm"] > 0).all():
             raise WeightError(
                 f"bsm_point {a.bsm_point}: the exact weight is not positive for some test events"
             )
-        # σ(θ)/σ(θ0) from the sums over the SM test sample (eq. 34), exact here and learned
-        # for every method: the truth and the estimates share the formula and the events.
+        # σ(θ)/σ(θ0) from the sums over the SM test sample (eq. 34; the MIS weights v_e of
+        # every store's test part), exact here and learned for every method: the truth and
+        # the estimates share the formula and the events.
         self.rate = RateModel.from_event_coefficients(self.truth_coefficients, self.weights["sm"])
         self.scans = self._scans(n)
         self.grid = np.vstack([s.thetas for s in self.scans])
@@ -296,7 +300,7 @@ class _Analysis:
         expected data; q(θ) = −2 log r_full of eq. 49 with the Poisson term.
         """
         a = self.config.analysis
-        nu0 = a.luminosity_fb * FB_PER_PB * self.sigma0 * a.rate_factor
+        nu0 = a.luminosity_fb * FB_PER_PB * self.sigma0_rate * a.rate_factor
         weights = self.weights["sm"] / self.weights["sm"].sum() * nu0
         limits: dict[str, Any] = {"expected_events0": nu0, "parameters": {}}
         # Each model's rate comes from its own sums over the Asimov sample (eq. 34), so that
@@ -368,10 +372,12 @@ def run_wz_study(
         getattr(analysis, method)()
     analysis.expected_limits()
     summary = analysis.summary
+    summary["analysis_dir"] = str(save_study_analysis(analysis, out / "analysis"))
     summary.update(
         {
             "config": asdict(config),
             "store": str(analysis.store_path),
+            "stores": [r.path for r in analysis.pooled.records],
             "process": analysis.process,
             "parameters": analysis.names,
             "n_train": analysis.train.n_events,

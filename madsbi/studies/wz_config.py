@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from madsbi.config import build_sections, read_toml
+from madsbi.config import bounds, build_sections, read_toml
 from madsbi.errors import ConfigError
 from madsbi.estimators.trainer import TrainingConfig
 from madsbi.events.features import OBSERVABLES
@@ -33,8 +33,12 @@ PAPER_BASIS = (
 class AnalysisSettings:
     """Sample, features, evaluation grids and luminosity.
 
-    ``store`` is an event store path or the name of a shipped sample (``wz_parton``). Its
-    events are split once (seeded) into a training part and a test part of ``test_fraction``;
+    ``store`` is an event store path or the name of a shipped sample (``wz_parton``);
+    ``stores`` adds further stores (W⁻Z, samples generated at basis or BSM points), pooled
+    per channel by multiple importance weighting (:mod:`madsbi.studies.wz_data`). Every
+    store's events are split once (seeded) into a test part of ``test_fraction``, a
+    validation part of ``validation_fraction`` (for choosing hyper-parameters; not trained
+    on) and the training part;
     the SM test sample is the test part with its generation weights, the BSM test sample the
     same events reweighted exactly to ``bsm_point`` (paper: cHWB = 1, cW = cHq3 = 0.1).
 
@@ -47,9 +51,11 @@ class AnalysisSettings:
     """
 
     store: str = "wz_parton"
+    stores: tuple[str, ...] = ()
     methods: tuple[str, ...] = METHODS
     features: tuple[str, ...] = ("log_s", "log_minus_t", "charge")
     test_fraction: float = 0.25
+    validation_fraction: float = field(default=0.0, metadata=bounds(ge=0))
     seed: int = 1
     bsm_point: tuple[float, ...] = (1.0, 0.1, 0.1)
     ranges: tuple[tuple[float, float], ...] = ((-4.0, 4.0), (-0.4, 0.4), (-0.4, 0.4))
@@ -78,6 +84,11 @@ class AnalysisSettings:
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError(
                 f"[analysis] test_fraction: expected in (0, 1), got {self.test_fraction}"
+            )
+        if not self.test_fraction + self.validation_fraction < 1.0:
+            raise ConfigError(
+                "[analysis] validation_fraction: test_fraction + validation_fraction must be "
+                f"< 1, got {self.test_fraction} + {self.validation_fraction}"
             )
         for lo_hi in self.ranges:
             if len(lo_hi) != 2 or not lo_hi[0] < lo_hi[1]:

@@ -1,0 +1,12 @@
+"""Trained analyses: save (``madsbi run``), load (:func:`load_analysis`), fit (``madsbi fit``).
+
+A trained analysis is one self-describing directory (see :mod:`madsbi.analysis.save`);
+:func:`load_analysis` takes its path or the name of a shipped analysis and returns an
+:class:`Analysis` with ``log_ratio``, ``mean_log_ratio``, ``scan`` and ``fit``.
+"""
+
+from __future__ import annotations
+
+from madsbi.analysis.load import Analysis, analysis_path, load_analysis, shipped_analyses
+
+__all__ = ["Analysis", "analysis_path", "load_analysis", "shipped_analyses"]

@@ -1,0 +1,261 @@
+"""Data for a trained analysis: observables from an event store, checks, selections, modes.
+
+A data store needs the ``/parton`` fields the analysis's observables are computed from; its
+``/meta`` must name the same parameters and one of the analysis's processes (real data with
+an empty process string is accepted). Its weights must be finite and ≥ 0.
+
+Selections (``charge=1``, ``m_wz=300,1000``) keep the events whose observable equals the
+value, or lies in [low, high); the same selection is applied to the rate model's events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from madsbi._validate import FloatArray
+from madsbi.errors import (
+    InputError,
+    MissingFileError,
+    StoreFormatError,
+    StoreMismatchError,
+    WeightError,
+)
+from madsbi.events import schema
+from madsbi.events.features import OBSERVABLES, PARTON_FIELDS, parton_features
+
+DATA_MODES = ("counts", "asimov")
+FB_PER_PB = 1000.0
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One cut: ``name == value`` (``low`` only) or ``low <= name < high``."""
+
+    name: str
+    low: float
+    high: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Selection:
+        """From ``name=value`` or ``name=low,high``."""
+        name, sep, values = text.partition("=")
+        name = name.strip()
+        if not sep or name not in OBSERVABLES:
+            raise InputError(
+                f"--select {text!r}: expected NAME=VALUE or NAME=LOW,HIGH with NAME one of "
+                f"{sorted(OBSERVABLES)}"
+            )
+        try:
+            numbers = [float(v) for v in values.split(",")]
+        except ValueError:
+            raise InputError(f"--select {text!r}: the values must be numbers") from None
+        if len(numbers) == 1:
+            return cls(name, numbers[0])
+        if len(numbers) != 2 or not numbers[0] < numbers[1]:
+            raise InputError(f"--select {text!r}: expected one value or LOW,HIGH with LOW < HIGH")
+        return cls(name, numbers[0], numbers[1])
+
+    def mask(self, values: FloatArray) -> npt.NDArray[np.bool_]:
+        """Events that pass."""
+        if self.high is None:
+            result: npt.NDArray[np.bool_] = values == self.low
+        else:
+            result = (values >= self.low) & (values < self.high)
+        return result
+
+    def text(self) -> str:
+        """``name=value`` or ``name=low,high``."""
+        if self.high is None:
+            return f"{self.name}={self.low:g}"
+        return f"{self.name}={self.low:g},{self.high:g}"
+
+
+def selection_mask(
+    observables: Mapping[str, FloatArray], selections: Sequence[Selection], n: int
+) -> npt.NDArray[np.bool_]:
+    """Events passing every selection."""
+    keep = np.ones(n, dtype=bool)
+    for s in selections:
+        if s.name not in observables:
+            raise InputError(f"--select {s.text()}: the observable {s.name!r} is not available")
+        keep &= s.mask(observables[s.name])
+    return keep
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class StoreEvents:
+    """What an analysis reads from one store.
+
+    Attributes
+    ----------
+    path : Path
+    observables : dict of name → (N,)
+        The analysis's features and the observables any selection may need.
+    weights : (N,)
+        Generation weights (pb).
+    coefficients : (N, K) or None
+        Exact per-event coefficients, if the store has them.
+    parameters : tuple of str
+    theta0, theta_gen : (n,)
+    sigma_gen : float
+        σ at the generation point (pb), from the store's basis cross-sections.
+    process : str
+    sha256 : str
+    """
+
+    path: Path
+    observables: dict[str, FloatArray]
+    weights: FloatArray
+    coefficients: FloatArray | None
+    parameters: tuple[str, ...]
+    theta0: FloatArray
+    theta_gen: FloatArray
+    sigma_gen: float
+    process: str
+    sha256: str
+
+    @property
+    def n_events(self) -> int:
+        """N."""
+        return int(self.weights.shape[0])
+
+    def features(self, names: Sequence[str], index: Any = slice(None)) -> FloatArray:
+        """The network inputs, (N, d), in the order of ``names``."""
+        return np.stack([self.observables[n][index] for n in names], axis=1)
+
+
+def generation_point(meta: Any) -> FloatArray:
+    """θ_gen of a store: the meta's generation point when recorded, else θ0 (schema v1)."""
+    for key in ("theta_gen", "generation_point"):
+        value = getattr(meta, key, None)
+        if value is not None:
+            return np.asarray(value, dtype=np.float64)
+    space = meta.space
+    theta_gen = getattr(space, "theta_gen", None)
+    if theta_gen is not None:
+        return np.asarray(theta_gen, dtype=np.float64)
+    result: FloatArray = np.asarray(space.theta0_array, dtype=np.float64)
+    return result
+
+
+def read_store(
+    path: str | Path,
+    observables: Sequence[str],
+    *,
+    need_coefficients: bool = False,
+    optional: Sequence[str] = (),
+) -> StoreEvents:
+    """Read the observables (and weights, coefficients) of a parton-level store.
+
+    ``optional`` observables are added when the events allow them (selections, bookkeeping).
+
+    Raises
+    ------
+    MissingFileError
+        No such file.
+    StoreFormatError
+        The store lacks ``/parton`` fields an observable needs (naming the observable), or
+        coefficients when ``need_coefficients``.
+    WeightError
+        NaN, infinite or negative weights.
+    """
+    from madsbi.events.store import EventStore
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: no such event store")
+    with EventStore(path) as store:
+        meta = store.meta
+        present = set(store.fields(schema.PARTON)) if schema.PARTON in store.groups else set()
+        missing = [f for f in PARTON_FIELDS if f not in present]
+        if missing:
+            raise StoreFormatError(
+                f"{path}: the observables {list(observables)} need /parton fields {missing}, "
+                "which the store lacks"
+            )
+        if "weight" not in present:
+            raise StoreFormatError(f"{path}: /parton/weight is missing")
+        has_c = "coefficients" in present
+        if need_coefficients and not has_c:
+            raise StoreFormatError(f"{path}: /parton/coefficients is missing")
+        fields = [*PARTON_FIELDS, "weight", *(["coefficients"] if has_c else [])]
+        event = store.read(schema.PARTON, fields)
+        theta_gen = generation_point(meta)
+        sigma_gen = (
+            float(store.cross_section(theta_gen[None])[0])
+            if meta.basis_cross_sections is not None
+            else float("nan")
+        )
+    values: dict[str, FloatArray] = {}
+    for name in observables:
+        try:
+            values[name] = parton_features(event.arrays, [name])[:, 0]
+        except InputError as exc:
+            raise StoreFormatError(
+                f"{path}: cannot compute the observable {name!r}: {exc}"
+            ) from exc
+    for name in optional:
+        if name not in values:
+            try:
+                values[name] = parton_features(event.arrays, [name])[:, 0]
+            except InputError:
+                continue
+    weights = np.asarray(event["weight"], dtype=np.float64)
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        raise WeightError(
+            f"{path}: /parton/weight has {int(bad.sum())} NaN, infinite or negative values "
+            f"(first at event {int(np.argmax(bad))})"
+        )
+    return StoreEvents(
+        path=path,
+        observables=values,
+        weights=weights,
+        coefficients=np.asarray(event["coefficients"], dtype=np.float64) if has_c else None,
+        parameters=tuple(meta.space.names),
+        theta0=np.asarray(meta.space.theta0_array, dtype=np.float64),
+        theta_gen=theta_gen,
+        sigma_gen=sigma_gen,
+        process=str(meta.process),
+        sha256=file_sha256(path),
+    )
+
+
+def check_compatible(
+    events: StoreEvents, parameters: Sequence[str], processes: Sequence[str]
+) -> None:
+    """The data describe the analysis's parameters and one of its processes.
+
+    Raises
+    ------
+    StoreMismatchError
+        Naming ``/meta/parameter_names`` or ``/meta/process``.
+    """
+    if events.parameters and tuple(events.parameters) != tuple(parameters):
+        raise StoreMismatchError(
+            f"{events.path}: /meta/parameter_names are {list(events.parameters)}, the analysis "
+            f"was trained for {list(parameters)}",
+            "/meta/parameter_names",
+        )
+    if events.process and processes and events.process not in processes:
+        raise StoreMismatchError(
+            f"{events.path}: /meta/process {events.process!r} is not one the analysis was "
+            f"trained on ({list(processes)})",
+            "/meta/process",
+        )

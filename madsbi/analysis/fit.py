@@ -1,0 +1,525 @@
+"""Fitting data with a trained analysis: best fit, 1D/2D intervals, q at given points.
+
+The likelihood is eq. 49 with the Poisson term: for events with weights w_e (1 per observed
+event, or MC weights scaled to the luminosity for Asimov data),
+
+    log r_full(θ) = Σ_e w_e log R̂(x_e|θ, θ0) − ν_sel(θ0) (ρ'(θ) − 1) + (n − Σ w) log ρ'(θ),
+
+ν_sel(θ0) = L σ_sel(θ0) · rate_factor and ρ'(θ) = σ_sel(θ)/σ_sel(θ0), both from the
+analysis's rate model with the same selection as the data. Every method is fitted with the
+members' mean per-event coefficients (the central estimate) and with each member (the
+ensemble band).
+
+- best fit: the maximum over the θ box ``ranges``, by grid search refined by zooming;
+- 1D intervals ``fixed`` (the other parameters at θ0: the lines of ``madsbi run``'s
+  expected limits) or ``profiled`` (maximised over the others, by zooming per point);
+- 2D regions in every plane, fixed or profiled likewise (dof = 2);
+- at each ``at`` point: q(θ) = −2 (log r_full(θ) − log r_full(θ̂)) and its χ² p-value with
+  dof = number of parameters.
+
+When the data store is one the analysis was trained on (same SHA-256), only its test split
+is used.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from madsbi._validate import FloatArray
+from madsbi.analysis.data import (
+    DATA_MODES,
+    FB_PER_PB,
+    Selection,
+    StoreEvents,
+    check_compatible,
+    read_store,
+    selection_mask,
+)
+from madsbi.errors import InputError, StoreFormatError
+from madsbi.inference.limits import best_fit, chi2_quantile, intervals_1d, p_value, q_statistic
+
+if TYPE_CHECKING:
+    from madsbi.analysis.load import Analysis
+
+PROFILES = ("fixed", "profiled")
+EXACT = "exact"
+
+LogLikelihood = Callable[[FloatArray], FloatArray]  # (G, n) → (G,)
+
+
+@dataclass(frozen=True)
+class FitData:
+    """Data ready to fit: inputs, weights, exact coefficients (if any), bookkeeping."""
+
+    features: FloatArray
+    weights: FloatArray
+    coefficients: FloatArray | None
+    theta0: FloatArray
+    selections: tuple[Selection, ...]
+    luminosity_fb: float
+    rate_factor: float
+    mode: str
+    description: dict[str, Any]
+
+    @property
+    def n_observed(self) -> float:
+        """N = Σ w."""
+        return float(self.weights.sum())
+
+
+def prepare_data(
+    analysis: Analysis,
+    data: str | Path | StoreEvents,
+    *,
+    data_mode: str = "asimov",
+    luminosity: float | None = None,
+    rate_factor: float | None = None,
+    select: Sequence[Selection | str] = (),
+) -> FitData:
+    """Read, check, split and select a data store, and weight its events for ``data_mode``.
+
+    Raises
+    ------
+    InputError
+        Unknown mode, non-positive luminosity or rate factor, nothing selected.
+    StoreFormatError, StoreMismatchError, WeightError
+        From the store checks of :mod:`madsbi.analysis.data`.
+    """
+    if data_mode not in DATA_MODES:
+        raise InputError(f"data_mode: expected one of {DATA_MODES}, got {data_mode!r}")
+    lumi = float(analysis.defaults["luminosity_fb"] if luminosity is None else luminosity)
+    factor = float(analysis.defaults["rate_factor"] if rate_factor is None else rate_factor)
+    if not (lumi > 0 and factor > 0):
+        raise InputError(f"luminosity and rate_factor must be > 0, got {lumi}, {factor}")
+    selections = tuple(s if isinstance(s, Selection) else Selection.parse(s) for s in select)
+    names = list(dict.fromkeys([*analysis.features, *(s.name for s in selections)]))
+    events = data if isinstance(data, StoreEvents) else read_store(data, names)
+    check_compatible(events, analysis.parameters, analysis.processes)
+    index = np.arange(events.n_events)
+    used = "all events"
+    for i, record in enumerate(analysis.manifest["split"]["stores"]):
+        if record["sha256"] == events.sha256:
+            index = analysis.test_indices[i]
+            used = f"the test split ({index.shape[0]} events) of training store {i}"
+    weights = events.weights[index]
+    if data_mode == "counts":
+        w = np.ones(index.shape[0])
+    else:
+        if not np.isfinite(events.sigma_gen):
+            raise StoreFormatError(f"{events.path}: Asimov data need /meta/basis_cross_sections")
+        w = weights / weights.sum() * (lumi * FB_PER_PB * factor * events.sigma_gen)
+    observables = {k: v[index] for k, v in events.observables.items()}
+    keep = selection_mask(observables, selections, index.shape[0])
+    if not keep.any():
+        raise InputError(f"{events.path}: no event passes the selection")
+    c = None if events.coefficients is None else events.coefficients[index][keep]
+    return FitData(
+        features=events.features(analysis.features, index)[keep],
+        weights=w[keep],
+        coefficients=c,
+        theta0=events.theta0,
+        selections=selections,
+        luminosity_fb=lumi,
+        rate_factor=factor,
+        mode=data_mode,
+        description={
+            "store": str(events.path),
+            "sha256": events.sha256,
+            "process": events.process,
+            "events_used": used,
+            "n_events": int(keep.sum()),
+            "sum_weights": float(w[keep].sum()),
+            "mode": data_mode,
+            "selections": [s.text() for s in selections],
+        },
+    )
+
+
+@dataclass
+class MethodFit:
+    """The fit of one method: central estimate and per-member results."""
+
+    best_fit: FloatArray
+    max_log_likelihood: float
+    intervals: dict[str, dict[str, list[tuple[float, float]]]]
+    lines: dict[str, dict[str, list[float]]]
+    planes: dict[str, dict[str, Any]]
+    points: list[dict[str, float]]
+    members: dict[str, Any] = field(default_factory=dict)
+    expected_events0: float = 0.0
+
+
+@dataclass
+class FitResult:
+    """Fits of every method; ``best_fit``, ``intervals`` and ``points`` of the first one."""
+
+    parameters: list[str]
+    methods: dict[str, MethodFit]
+    at: list[FloatArray]
+    settings: dict[str, Any]
+    data: dict[str, Any]
+
+    @property
+    def primary(self) -> str:
+        """The first method (a learned one when there is one)."""
+        return next(iter(self.methods))
+
+    @property
+    def best_fit(self) -> dict[str, float]:
+        """θ̂ of the primary method, by parameter name."""
+        return dict(zip(self.parameters, self.methods[self.primary].best_fit.tolist(), strict=True))
+
+    @property
+    def intervals(self) -> dict[str, dict[str, list[tuple[float, float]]]]:
+        """1D intervals of the primary method: parameter → level → intervals."""
+        return self.methods[self.primary].intervals
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``madsbi fit`` (``fit.json``)."""
+        points = {}
+        for k, theta in enumerate(self.at):
+            label = ",".join(f"{p}={v:g}" for p, v in zip(self.parameters, theta, strict=True))
+            points[label] = {
+                "theta": dict(zip(self.parameters, theta.tolist(), strict=True)),
+                "q": {m: f.points[k]["q"] for m, f in self.methods.items()},
+                "p_value": {m: f.points[k]["p_value"] for m, f in self.methods.items()},
+                "q_members_mean": {
+                    m: f.points[k]["q_members_mean"] for m, f in self.methods.items()
+                },
+                "q_members_std": {m: f.points[k]["q_members_std"] for m, f in self.methods.items()},
+            }
+        return {
+            "parameters": self.parameters,
+            "data": self.data,
+            "settings": self.settings,
+            "best_fit": {
+                m: dict(zip(self.parameters, f.best_fit.tolist(), strict=True))
+                for m, f in self.methods.items()
+            },
+            "intervals": {m: f.intervals for m, f in self.methods.items()},
+            "points": points,
+            "methods": {
+                m: {
+                    "expected_events0": f.expected_events0,
+                    "max_log_likelihood": f.max_log_likelihood,
+                    "members": f.members,
+                    "lines": f.lines,
+                    "planes": f.planes,
+                }
+                for m, f in self.methods.items()
+            },
+        }
+
+
+def _likelihoods(
+    analysis: Analysis, data: FitData, method: str
+) -> tuple[list[LogLikelihood], float]:
+    """Log r_full(θ) of the central estimate (first) and of every member, and ν_sel(θ0)."""
+    from madsbi.inference.likelihood import exact_event_coefficients, scan
+
+    scale = data.luminosity_fb * FB_PER_PB * data.rate_factor
+    if method == EXACT:
+        if data.coefficients is None:
+            raise StoreFormatError(
+                f"{data.description['store']}: the exact ratio needs /parton/coefficients"
+            )
+        if not np.allclose(data.theta0, analysis.theta0, rtol=0, atol=1e-12):
+            raise StoreFormatError(
+                f"{data.description['store']}: θ0 {data.theta0.tolist()} differs from the "
+                f"analysis's {analysis.theta0.tolist()}; the exact coefficients are not comparable"
+            )
+        from madsbi.theory.polynomial import polynomial_features
+
+        rate, sigma = analysis.exact_rate_model(data.selections)
+        c = exact_event_coefficients(data.coefficients)
+        rows = [(c, rate)]
+
+        def features(grid: FloatArray) -> FloatArray:
+            return polynomial_features(grid, analysis.theta0)
+
+        log1p = True
+    else:
+        model = analysis.models[method]
+        members = np.asarray(model.event_coefficients(data.features), dtype=np.float64)
+        central, sigma = analysis.rate_model(method, data.selections, central=True)
+        every, _ = analysis.rate_model(method, data.selections, central=False)
+        rows = [(members.mean(0), central)]
+        rows += [
+            (members[m], type(every)(every.coefficients[m : m + 1]))
+            for m in range(members.shape[0])
+        ]
+        features = model.grid_features
+        log1p = bool(model.log1p)
+    nu0 = scale * sigma
+
+    def make(c: FloatArray, rate: Any) -> LogLikelihood:
+        def ll(grid: FloatArray) -> FloatArray:
+            result = scan(c, features(grid), rate, thetas=grid, weights=data.weights, log1p=log1p)
+            out: FloatArray = result.log_full_ratio(nu0, data.n_observed)[0]
+            return out
+
+        return ll
+
+    return [make(c, rate) for c, rate in rows], nu0
+
+
+def _maximise(
+    ll: LogLikelihood, lo: FloatArray, hi: FloatArray, *, start: int = 15, points: int = 7
+) -> tuple[FloatArray, float]:
+    """Maximum of ll over the box [lo, hi] by a grid search, zoomed around the best point."""
+    n = lo.shape[0]
+    centre, half = (lo + hi) / 2, (hi - lo) / 2
+    best_theta, best = centre.copy(), -np.inf
+    k = start
+    for _ in range(60):
+        axes = [
+            np.linspace(max(lo[i], centre[i] - half[i]), min(hi[i], centre[i] + half[i]), k)
+            for i in range(n)
+        ]
+        grid = np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)
+        values = ll(grid)
+        i = int(np.argmax(values))
+        if values[i] >= best:
+            best, best_theta = float(values[i]), grid[i].copy()
+        centre = best_theta
+        half = np.array([2.0 * (a[1] - a[0]) if a.shape[0] > 1 else 0.0 for a in axes])
+        k = points
+        if np.all(half <= 1e-9 * (hi - lo)):
+            break
+    return best_theta, best
+
+
+def _profile(
+    ll: LogLikelihood,
+    axes: tuple[int, ...],
+    values: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    *,
+    points: int = 7,
+    iterations: int = 30,
+) -> FloatArray:
+    """Max over the other parameters of ll at each row of ``values`` (P, len(axes)): (P,)."""
+    n = lo.shape[0]
+    free = [i for i in range(n) if i not in axes]
+    p = values.shape[0]
+    if not free:
+        grid = np.empty((p, n))
+        grid[:, list(axes)] = values
+        return ll(grid)
+    centre = np.tile((lo + hi)[free] / 2, (p, 1))
+    half = (hi - lo)[free] / 2
+    best = np.full(p, -np.inf)
+    unit = np.linspace(-1.0, 1.0, points)
+    offsets = np.stack([g.ravel() for g in np.meshgrid(*[unit] * len(free), indexing="ij")], axis=1)
+    for _ in range(iterations):
+        trial = centre[:, None, :] + offsets[None] * half  # (P, S, f)
+        trial = np.clip(trial, lo[free], hi[free])
+        grid = np.empty((p, offsets.shape[0], n))
+        grid[..., list(axes)] = values[:, None, :]
+        grid[..., free] = trial
+        scores = ll(grid.reshape(-1, n)).reshape(p, -1)
+        j = np.argmax(scores, axis=1)
+        top = scores[np.arange(p), j]
+        better = top >= best
+        best = np.where(better, top, best)
+        centre = np.where(better[:, None], trial[np.arange(p), j], centre)
+        half = half * 0.5
+    return best
+
+
+def _fit_one(
+    ll: LogLikelihood,
+    analysis: Analysis,
+    settings: Mapping[str, Any],
+    at: Sequence[FloatArray],
+    *,
+    detail: bool,
+) -> MethodFit:
+    ranges = np.asarray(settings["ranges"], dtype=np.float64)
+    lo, hi = ranges[:, 0], ranges[:, 1]
+    theta0 = analysis.theta0
+    n = theta0.shape[0]
+    theta_hat, top = _maximise(ll, lo, hi)
+    profiled = settings["profile"] == "profiled"
+    levels = settings["levels"]
+    intervals: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    lines: dict[str, dict[str, list[float]]] = {}
+    for i, name in enumerate(analysis.parameters):
+        k = settings["points_profile"] if profiled else settings["points_1d"]
+        line = np.tile(theta0, (k, 1))
+        line[:, i] = np.linspace(lo[i], hi[i], k)
+        if profiled:
+            values = _profile(ll, (i,), line[:, i : i + 1], lo, hi)
+            q = q_statistic(values, max(top, float(values.max())))
+        else:
+            values = ll(line)
+            _, line_top = best_fit(line[:, i : i + 1], values)
+            q = q_statistic(values, line_top)
+        intervals[name] = {f"{lv:g}": intervals_1d(line[:, i], q, lv) for lv in levels}
+        if detail:
+            lines[name] = {"theta": line[:, i].tolist(), "q": q.tolist()}
+    planes: dict[str, dict[str, Any]] = {}
+    if detail and n >= 2:
+        k = settings["points_2d"]
+        for i, j in itertools.combinations(range(n), 2):
+            gi, gj = np.linspace(lo[i], hi[i], k), np.linspace(lo[j], hi[j], k)
+            mi, mj = np.meshgrid(gi, gj, indexing="ij")
+            pair = np.stack([mi.ravel(), mj.ravel()], axis=1)
+            if profiled:
+                values = _profile(ll, (i, j), pair, lo, hi)
+                q = q_statistic(values, max(top, float(values.max())))
+            else:
+                plane = np.tile(theta0, (pair.shape[0], 1))
+                plane[:, [i, j]] = pair
+                values = ll(plane)
+                q = q_statistic(values)
+            entry: dict[str, Any] = {
+                "axes": [analysis.parameters[i], analysis.parameters[j]],
+                "x": gi.tolist(),
+                "y": gj.tolist(),
+                "q": q.reshape(k, k).tolist(),
+            }
+            for lv in levels:
+                inside = q <= chi2_quantile(lv, 2)
+                box = (
+                    [
+                        pair[inside, 0].min(),
+                        pair[inside, 0].max(),
+                        pair[inside, 1].min(),
+                        pair[inside, 1].max(),
+                    ]
+                    if inside.any()
+                    else []
+                )
+                entry[f"box_{lv:g}"] = [float(b) for b in box]
+            planes[f"{analysis.parameters[i]}_{analysis.parameters[j]}"] = entry
+    points = []
+    for theta in at:
+        q_at = float(max(-2.0 * (float(ll(theta[None])[0]) - top), 0.0))
+        points.append({"q": q_at, "p_value": float(p_value(q_at, n))})
+    return MethodFit(theta_hat, top, intervals, lines, planes, points)
+
+
+def parse_point(text: str, parameters: Sequence[str], theta0: FloatArray) -> FloatArray:
+    """``cHWB=1,cW=0.1`` → θ (unnamed parameters at θ0)."""
+    theta = np.array(theta0, dtype=np.float64)
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep or name.strip() not in parameters:
+            raise InputError(
+                f"--at {text!r}: expected NAME=VALUE pairs with NAME in {list(parameters)}"
+            )
+        try:
+            theta[list(parameters).index(name.strip())] = float(value)
+        except ValueError:
+            raise InputError(f"--at {text!r}: {value!r} is not a number") from None
+    return theta
+
+
+def fit(
+    analysis: Analysis,
+    data: str | Path | StoreEvents | FitData,
+    *,
+    methods: Sequence[str] | None = None,
+    data_mode: str = "asimov",
+    luminosity: float | None = None,
+    rate_factor: float | None = None,
+    select: Sequence[Selection | str] = (),
+    at: Sequence[Any] = (),
+    profile: str = "fixed",
+    ranges: Any | None = None,
+    points_1d: int | None = None,
+    points_2d: int = 21,
+    points_profile: int = 41,
+    levels: Sequence[float] = (0.68, 0.95),
+) -> FitResult:
+    """Fit ``data`` with every method.
+
+    By default the learned methods, and ``exact`` if the data carry coefficients.
+
+    Parameters
+    ----------
+    data : store path, StoreEvents or FitData
+    data_mode : {"asimov", "counts"}
+        ``counts``: every event is one observed event; ``asimov``: the store's MC weights
+        scaled to L σ_gen · rate_factor.
+    luminosity, rate_factor : float, optional
+        fb⁻¹ and the factor on the parton cross-section; default the analysis's.
+    select : ``Selection`` or ``"name=value"`` / ``"name=low,high"`` texts
+    at : points θ (arrays or ``"cW=0.1,..."`` texts) at which q and the p-value are reported
+    profile : {"fixed", "profiled"}
+    ranges : (n, 2), optional
+        The θ box; default the analysis's.
+    points_1d, points_2d, points_profile : grid sizes of the lines, planes, profiled lines
+    """
+    if profile not in PROFILES:
+        raise InputError(f"profile: expected one of {PROFILES}, got {profile!r}")
+    prepared = (
+        data
+        if isinstance(data, FitData)
+        else prepare_data(
+            analysis,
+            data,
+            data_mode=data_mode,
+            luminosity=luminosity,
+            rate_factor=rate_factor,
+            select=select,
+        )
+    )
+    chosen = list(methods) if methods is not None else list(analysis.methods)
+    if methods is None and prepared.coefficients is not None:
+        chosen.append(EXACT)
+    unknown = [m for m in chosen if m != EXACT and m not in analysis.models]
+    if unknown:
+        raise InputError(
+            f"methods: {unknown} not in the analysis ({analysis.methods}) or {EXACT!r}"
+        )
+    box = np.asarray(analysis.defaults["ranges"] if ranges is None else ranges, dtype=np.float64)
+    if box.shape != (len(analysis.parameters), 2) or not (box[:, 0] < box[:, 1]).all():
+        raise InputError(
+            f"ranges: expected {len(analysis.parameters)} [low, high] pairs, got {box.tolist()}"
+        )
+    points = [
+        parse_point(p, analysis.parameters, analysis.theta0)
+        if isinstance(p, str)
+        else np.asarray(p, float)
+        for p in at
+    ]
+    settings = {
+        "profile": profile,
+        "ranges": box.tolist(),
+        "points_1d": int(points_1d or analysis.defaults["limit_points"]),
+        "points_2d": int(points_2d),
+        "points_profile": int(points_profile),
+        "levels": list(levels),
+        "luminosity_fb": prepared.luminosity_fb,
+        "rate_factor": prepared.rate_factor,
+    }
+    results: dict[str, MethodFit] = {}
+    for method in chosen:
+        likelihoods, nu0 = _likelihoods(analysis, prepared, method)
+        central = _fit_one(likelihoods[0], analysis, settings, points, detail=True)
+        central.expected_events0 = nu0
+        members = [_fit_one(ll, analysis, settings, points, detail=False) for ll in likelihoods[1:]]
+        if members:
+            fits = np.array([m.best_fit for m in members])
+            central.members = {
+                "best_fit": fits.tolist(),
+                "best_fit_std": dict(zip(analysis.parameters, fits.std(0).tolist(), strict=True)),
+                "intervals": [m.intervals for m in members],
+            }
+        for k, point in enumerate(central.points):
+            qs = (
+                np.array([m.points[k]["q"] for m in members]) if members else np.array([point["q"]])
+            )
+            point["q_members_mean"] = float(qs.mean())
+            point["q_members_std"] = float(qs.std())
+        results[method] = central
+    return FitResult(list(analysis.parameters), results, points, settings, prepared.description)

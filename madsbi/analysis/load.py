@@ -1,0 +1,270 @@
+"""A trained analysis loaded from its directory (or by the name of a shipped one).
+
+>>> import madsbi
+>>> analysis = madsbi.load_analysis("out/wz_parton/analysis")     # doctest: +SKIP
+>>> result = analysis.fit("data.h5", luminosity=300.0)             # doctest: +SKIP
+>>> result.best_fit, result.intervals                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from madsbi._validate import FloatArray, as_float_array, as_grid
+from madsbi.analysis.data import Selection, StoreEvents, read_store, selection_mask
+from madsbi.analysis.save import FORMAT, FORMAT_VERSION, MANIFEST_NAME
+from madsbi.errors import InputError, MissingFileError, StoreFormatError
+from madsbi.events.features import parton_features
+
+if TYPE_CHECKING:
+    from madsbi.analysis.fit import FitResult
+    from madsbi.inference.likelihood import RateModel, ScanResult
+
+EXACT = "exact"
+"""The exact per-event ratio of a data store with coefficients (closure tests)."""
+
+
+def shipped_analyses_dir() -> Path:
+    """The folder holding the analyses shipped with madsbi (``madsbi/data/analyses``)."""
+    return Path(str(resources.files("madsbi.data").joinpath("analyses")))
+
+
+def shipped_analyses() -> tuple[str, ...]:
+    """Names of the shipped analyses (subfolders with an ``analysis.json``)."""
+    root = shipped_analyses_dir()
+    if not root.is_dir():
+        return ()
+    return tuple(sorted(p.name for p in root.iterdir() if (p / MANIFEST_NAME).is_file()))
+
+
+def analysis_path(path_or_name: str | Path) -> Path:
+    """An analysis directory, or the directory of a shipped analysis named so.
+
+    Raises
+    ------
+    MissingFileError
+        Neither a directory with ``analysis.json`` nor a shipped name.
+    """
+    path = Path(path_or_name)
+    if (path / MANIFEST_NAME).is_file():
+        return path
+    names = shipped_analyses()
+    if str(path_or_name) in names:
+        return shipped_analyses_dir() / str(path_or_name)
+    raise MissingFileError(
+        f"{path_or_name}: neither an analysis directory (no {MANIFEST_NAME}) nor a shipped "
+        f"analysis; shipped: {list(names)}"
+    )
+
+
+class Analysis:
+    """A trained analysis: estimators, projection, rate model, parameter space.
+
+    Attributes
+    ----------
+    path : Path
+    manifest : dict
+    parameters : list of str
+    theta0 : ndarray (n,)
+    features : list of str
+        The network inputs, in order.
+    methods : list of str
+        The trained estimators (``derivative``, ``morphing_aware``, …).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        from madsbi.estimators.io import load_any_estimator
+        from madsbi.inference.likelihood import NonNegativeRatio
+
+        self.path = analysis_path(path)
+        manifest = json.loads((self.path / MANIFEST_NAME).read_text())
+        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+            raise StoreFormatError(
+                f"{self.path / MANIFEST_NAME}: format {manifest.get('format')!r} version "
+                f"{manifest.get('format_version')!r}, this madsbi reads {FORMAT} {FORMAT_VERSION}"
+            )
+        self.manifest: dict[str, Any] = manifest
+        self.parameters: list[str] = list(manifest["parameters"])
+        self.theta0 = np.asarray(manifest["theta0"], dtype=np.float64)
+        self.features: list[str] = list(manifest["features"])
+        self.processes: list[str] = list(manifest["processes"])
+        self.defaults: dict[str, Any] = dict(manifest["defaults"])
+        projection = manifest["projection"]
+        self.estimators: dict[str, Any] = {}
+        self.models: dict[str, Any] = {}
+        for name, entry in manifest["estimators"].items():
+            estimator = load_any_estimator(self.path / entry["path"])
+            self.estimators[name] = estimator
+            if projection["kind"] == "none":
+                self.models[name] = estimator
+            else:
+                self.models[name] = NonNegativeRatio.wrap(
+                    estimator, keep_reference=bool(projection["keep_reference"])
+                )
+        self.methods: list[str] = list(self.models)
+        with np.load(self.path / manifest["rate_model"]["file"], allow_pickle=False) as z:
+            self._rate_observables = {
+                k[4:]: np.asarray(z[k]) for k in z.files if k.startswith("obs_")
+            }
+            self._rate_coefficients = np.asarray(z["coefficients"])
+            self._rate_weights = np.asarray(z["mis_weights"])
+        self._rate_cache: dict[str, FloatArray] = {}
+        with np.load(self.path / manifest["split"]["file"], allow_pickle=False) as z:
+            self.test_indices = [
+                np.asarray(z[f"test_{i}"]) for i in range(len(manifest["split"]["stores"]))
+            ]
+
+    def __repr__(self) -> str:
+        return (
+            f"Analysis({str(self.path)!r}, parameters={self.parameters}, "
+            f"features={self.features}, methods={self.methods})"
+        )
+
+    # -- inputs --------------------------------------------------------------------------
+    @property
+    def sigma0_pb(self) -> float:
+        """σ(θ0) in pb from the rate model's events (Σ v_e)."""
+        return float(self._rate_weights.sum())
+
+    def _method(self, method: str | None) -> str:
+        name = self.methods[0] if method is None else method
+        if name not in self.models:
+            raise InputError(f"method: expected one of {self.methods}, got {name!r}")
+        return name
+
+    def input_features(self, events: Any) -> FloatArray:
+        """Network inputs (N, d) from a store path, parton fields, or a feature array."""
+        if isinstance(events, StoreEvents):
+            return events.features(self.features)
+        if isinstance(events, (str, Path)):
+            return read_store(events, self.features).features(self.features)
+        if isinstance(events, Mapping) or hasattr(events, "arrays"):
+            fields = events.arrays if hasattr(events, "arrays") else events
+            return parton_features(fields, self.features)
+        x = as_float_array(events, "events", (None, len(self.features)))
+        return x
+
+    def event_coefficients(self, events: Any, method: str | None = None) -> FloatArray:
+        """C_e per member (M, N, K) in the form of :meth:`grid_features`."""
+        return np.asarray(
+            self.models[self._method(method)].event_coefficients(self.input_features(events)),
+            dtype=np.float64,
+        )
+
+    def grid_features(self, thetas: Any, method: str | None = None) -> FloatArray:
+        """Φ(θ) (G, K) for the method."""
+        result: FloatArray = self.models[self._method(method)].grid_features(as_grid(thetas))
+        return result
+
+    # -- rate ----------------------------------------------------------------------------
+    def _rate_event_coefficients(self, method: str) -> FloatArray:
+        if method not in self._rate_cache:
+            x = np.stack([self._rate_observables[f] for f in self.features], axis=1)
+            self._rate_cache[method] = np.asarray(
+                self.models[method].event_coefficients(x), dtype=np.float64
+            )
+        return self._rate_cache[method]
+
+    def rate_model(
+        self, method: str | None = None, selections: Sequence[Selection] = (), *, central: bool
+    ) -> tuple[RateModel, float]:
+        """ρ'(θ) = σ_sel(θ)/σ_sel(θ0) and σ_sel(θ0) (pb) for the selected region.
+
+        ``central`` uses the members' mean coefficients (one row), else one row per member.
+        """
+        from madsbi.inference.likelihood import RateModel
+
+        name = self._method(method)
+        c = self._rate_event_coefficients(name)
+        keep = selection_mask(self._rate_observables, selections, self._rate_weights.shape[0])
+        if not keep.any():
+            raise InputError("selection: no event of the rate model passes it")
+        chosen = c[:, keep]
+        if central:
+            chosen = chosen.mean(0, keepdims=True)
+        v = self._rate_weights[keep]
+        return RateModel.from_event_coefficients(chosen, v), float(v.sum())
+
+    def exact_rate_model(self, selections: Sequence[Selection] = ()) -> tuple[RateModel, float]:
+        """The rate model of the exact coefficients (φ form) for the selected region."""
+        from madsbi.inference.likelihood import RateModel, exact_event_coefficients
+
+        keep = selection_mask(self._rate_observables, selections, self._rate_weights.shape[0])
+        if not keep.any():
+            raise InputError("selection: no event of the rate model passes it")
+        c = exact_event_coefficients(self._rate_coefficients[keep])
+        v = self._rate_weights[keep]
+        return RateModel.from_event_coefficients(c, v), float(v.sum())
+
+    # -- evaluation ----------------------------------------------------------------------
+    def log_ratio(self, events: Any, thetas: Any, method: str | None = None) -> FloatArray:
+        """Log r̂(x|θ, θ0) = log R̂(x|θ, θ0) − log ρ̂(θ) per member, event and θ: (M, N, G).
+
+        Non-positive R̂ gives −inf.
+        """
+        name = self._method(method)
+        c = self.event_coefficients(events, name)
+        phi = self.grid_features(thetas, name)
+        rate, _ = self.rate_model(name, central=False)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.einsum("mnk,gk->mng", c, phi)
+            log_r = np.where(r > 0, np.log(np.where(r > 0, r, 1.0)), -np.inf)
+        result: FloatArray = log_r - np.log(rate.ratio(phi))[:, None, :]
+        return result
+
+    def scan(
+        self,
+        events: Any,
+        thetas: Any,
+        method: str | None = None,
+        *,
+        weights: Any | None = None,
+        central: bool = False,
+        selections: Sequence[Selection] = (),
+    ) -> ScanResult:
+        """Σ_e w_e log R̂ and ρ̂ over a θ grid (per member, or the members' mean if ``central``).
+
+        ``events`` are a store path, parton fields or network inputs (N, d); the rate model
+        takes the same ``selections`` as the events should have been selected with.
+        """
+        from madsbi.inference.likelihood import scan
+
+        name = self._method(method)
+        grid = as_grid(thetas)
+        c = self.event_coefficients(events, name)
+        if central:
+            c = c.mean(0, keepdims=True)
+        rate, _ = self.rate_model(name, selections, central=central)
+        model = self.models[name]
+        return scan(
+            c,
+            model.grid_features(grid),
+            rate,
+            thetas=grid,
+            weights=weights,
+            log1p=bool(model.log1p),
+        )
+
+    def mean_log_ratio(
+        self, events: Any, thetas: Any, method: str | None = None, *, weights: Any | None = None
+    ) -> FloatArray:
+        """⟨log r̂(x|θ, θ0)⟩ over the events per member, (M, G) (paper Figs. 2, 7)."""
+        result: FloatArray = self.scan(events, thetas, method, weights=weights).mean_log_ratio()
+        return result
+
+    def fit(self, data: Any, **options: Any) -> FitResult:
+        """Fit the data (a store path); see :func:`madsbi.analysis.fit.fit`."""
+        from madsbi.analysis.fit import fit
+
+        return fit(self, data, **options)
+
+
+def load_analysis(path_or_name: str | Path) -> Analysis:
+    """Load a trained analysis from its directory or by a shipped analysis's name."""
+    return Analysis(path_or_name)

@@ -1,0 +1,162 @@
+"""σ(θ) from samples generated at several points, combined by multiple importance weighting.
+
+Sample k holds n_k events generated at θ_k with cross-section σ_k; its normalised weights
+π_e (Σ_{e∈k} π_e = 1) follow p_k(z) = dσ(z|θ_k)/σ_k. Every event carries its exact
+coefficients, dσ(z|θ) ∝ c_e·φ(θ − θ0), so R_e(θ; θ') = c_e·φ(θ − θ0)/c_e·φ(θ' − θ0) is
+known at every θ and so is the ratio of the generation densities. With the balance heuristic
+
+    β_k(z) = n_k p_k(z) / Σ_j n_j p_j(z),   p_j(z) ∝ c·φ(θ_j − θ0)/σ_j,
+
+(a partition of unity), the estimate
+
+    σ̂(θ) = Σ_k σ_k Σ_{e∈k} β_k(z_e) π_e R_e(θ; θ_k) = Σ_e v_e R_e(θ; θ0),
+    v_e = σ_k β_k(z_e) π_e / R_e(θ_k; θ0),
+
+is unbiased for every θ, and each event's weight v_e at θ0 does not depend on θ. For
+unweighted events (π_e = 1/n_k) v_e = c_e0 / Σ_j n_j c_e·φ(θ_j − θ0)/σ_j. With one sample
+generated at θ0, v_e = σ0 π_e and ρ(θ) = σ̂(θ)/σ̂(θ0) is the weighted mean of R_e(θ) — eq. 34
+with exact coefficients. Any per-event estimate Ĉ_e of the ratio (a learned one) gives its
+rate from the same weights: ρ̂(θ) = Σ_e v_e Ĉ_e·Φ(θ) / Σ_e v_e.
+
+Samples of different processes (W⁺Z and W⁻Z) are separate channels: the weights are built
+per channel and the channels' σ̂ add.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from madsbi._validate import FloatArray, as_float_array
+from madsbi.errors import InputError, WeightError
+from madsbi.theory.polynomial import polynomial_features
+
+
+@dataclass(frozen=True)
+class GeneratedSample:
+    """One sample's events as the rate model needs them.
+
+    Attributes
+    ----------
+    coefficients : (N, K)
+        Exact per-event coefficients c_e in the φ(θ − θ0) form.
+    weights : (N,)
+        Generation weights (any normalisation; only their shares within the sample count).
+    theta_gen : (n,)
+        The generation point θ_k.
+    sigma_gen : float
+        σ(θ_k) in pb (e.g. ``EventStore.cross_section(theta_gen)``).
+    channel : str
+        Samples of one channel (process) are combined by MIS; channels add.
+    """
+
+    coefficients: FloatArray
+    weights: FloatArray
+    theta_gen: FloatArray
+    sigma_gen: float
+    channel: str = ""
+
+    def __post_init__(self) -> None:
+        c = as_float_array(self.coefficients, "coefficients", (None, None))
+        w = as_float_array(self.weights, "weights", (c.shape[0],), finite=False)
+        if c.shape[0] == 0:
+            raise InputError(f"channel {self.channel!r}: a sample without events")
+        if not np.all(np.isfinite(w)) or (w < 0).any() or not w.sum() > 0:
+            raise WeightError(
+                f"channel {self.channel!r}: weights must be finite, >= 0 and not all zero"
+            )
+        if not self.sigma_gen > 0:
+            raise WeightError(
+                f"channel {self.channel!r}: sigma_gen must be > 0, got {self.sigma_gen}"
+            )
+        object.__setattr__(self, "coefficients", c)
+        object.__setattr__(self, "weights", w)
+        object.__setattr__(self, "theta_gen", as_float_array(self.theta_gen, "theta_gen", (None,)))
+
+
+def mis_weights(samples: Sequence[GeneratedSample], theta0: Any) -> list[FloatArray]:
+    """Per-event weights v_e at θ0 (pb) of the balance-heuristic estimate, one array per sample.
+
+    Σ_e v_e R_e(θ; θ0) over all samples is σ̂(θ), the sum of the channels' estimates.
+
+    Raises
+    ------
+    WeightError
+        If an event has a non-positive generation density at its own generation point, or
+        a non-positive c_e0.
+    """
+    theta0 = as_float_array(theta0, "theta0", (None,))
+    channels: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        channels.setdefault(s.channel, []).append(i)
+    out: list[FloatArray] = [np.empty(0)] * len(samples)
+    for members in channels.values():
+        phis = [polynomial_features(samples[j].theta_gen[None], theta0)[0] for j in members]
+        for i in members:
+            s = samples[i]
+            c = s.coefficients
+            if c.shape[1] != phis[0].shape[0]:
+                raise InputError(
+                    f"channel {s.channel!r}: coefficients have {c.shape[1]} columns, the "
+                    f"parameter space needs {phis[0].shape[0]}"
+                )
+            own = c @ polynomial_features(s.theta_gen[None], theta0)[0]
+            if not (own > 0).all() or not (c[:, 0] > 0).all():
+                raise WeightError(
+                    f"channel {s.channel!r}: dσ(z|θ) is not positive for every event at the "
+                    f"generation point {s.theta_gen.tolist()} and at θ0"
+                )
+            # Σ_j n_j p_j(z_e) up to the common factor of c_e.
+            mixture = np.zeros(c.shape[0])
+            for j, phi in zip(members, phis, strict=True):
+                mixture += samples[j].coefficients.shape[0] * (c @ phi) / samples[j].sigma_gen
+            pi = s.weights / s.weights.sum()
+            beta = c.shape[0] * (own / s.sigma_gen) / mixture
+            out[i] = s.sigma_gen * beta * pi * c[:, 0] / own
+    return out
+
+
+@dataclass(frozen=True)
+class CrossSectionEstimate:
+    """σ̂(θ) with its Monte Carlo standard error, and ρ = σ̂(θ)/σ̂(θ0) with its own."""
+
+    sigma: FloatArray
+    sigma_error: FloatArray
+    ratio: FloatArray
+    ratio_error: FloatArray
+
+
+def cross_section(
+    samples: Sequence[GeneratedSample], theta0: Any, thetas: Any
+) -> CrossSectionEstimate:
+    """σ̂(θ) (pb) at the points ``thetas`` (G, n) by MIS, with MC errors.
+
+    The variance adds the samples' terms n_k/(n_k − 1) Σ_{e∈k} (t_e − t̄_k)², t_e = v_e R_e(θ)
+    summed over the sample's n_k events; ρ's error follows from the delta method with
+    u_e = t_e(θ) − ρ t_e(θ0).
+    """
+    theta0 = as_float_array(theta0, "theta0", (None,))
+    phi = polynomial_features(thetas, theta0)
+    weights = mis_weights(samples, theta0)
+    total = np.zeros(phi.shape[0])
+    sigma0 = 0.0
+    terms = []
+    for s, v in zip(samples, weights, strict=True):
+        t = v[:, None] * (s.coefficients @ phi.T) / s.coefficients[:, :1]  # (N, G)
+        terms.append((t, v))
+        total += t.sum(0)
+        sigma0 += float(v.sum())
+    ratio = total / sigma0
+    var_sigma = np.zeros_like(total)
+    var_ratio = np.zeros_like(total)
+    for t, v in terms:
+        n = t.shape[0]
+        if n < 2:
+            continue
+        u = t - ratio[None] * v[:, None]
+        var_sigma += n / (n - 1) * ((t - t.mean(0)) ** 2).sum(0)
+        var_ratio += n / (n - 1) * ((u - u.mean(0)) ** 2).sum(0)
+    return CrossSectionEstimate(total, np.sqrt(var_sigma), ratio, np.sqrt(var_ratio) / sigma0)

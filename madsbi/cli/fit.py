@@ -1,0 +1,99 @@
+"""``madsbi fit``: fit a data store with a trained analysis (a directory or a shipped name)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("analysis")
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output directory: fit.json and the q figures.",
+)
+@click.option("--luminosity", type=float, default=None, help="fb⁻¹ (default: the analysis's).")
+@click.option(
+    "--rate-factor",
+    type=float,
+    default=None,
+    help="Factor on the parton cross-section (default: the analysis's).",
+)
+@click.option(
+    "--data-mode",
+    type=click.Choice(["counts", "asimov"]),
+    default="asimov",
+    show_default=True,
+    help="counts: every event is one observed event; asimov: MC weights scaled to the luminosity.",
+)
+@click.option(
+    "--select",
+    "select",
+    multiple=True,
+    help="NAME=VALUE or NAME=LOW,HIGH (repeatable), applied to data and rate model.",
+)
+@click.option("--at", "at", multiple=True, help="Report q and p at NAME=VALUE,... (repeatable).")
+@click.option(
+    "--profile",
+    type=click.Choice(["fixed", "profiled"]),
+    default="fixed",
+    show_default=True,
+    help="Intervals with the other parameters at θ0 or profiled.",
+)
+@click.option(
+    "--method", "methods", multiple=True, help="Methods to fit (default: all, and exact)."
+)
+@click.option("--points-2d", type=int, default=21, show_default=True)
+@click.option("--points-profile", type=int, default=41, show_default=True)
+@click.option("--no-figures", is_flag=True, help="Skip the PNG figures.")
+def fit(
+    analysis: str,
+    data: Path,
+    out_dir: Path,
+    luminosity: float | None,
+    rate_factor: float | None,
+    data_mode: str,
+    select: tuple[str, ...],
+    at: tuple[str, ...],
+    profile: str,
+    methods: tuple[str, ...],
+    points_2d: int,
+    points_profile: int,
+    no_figures: bool,
+) -> None:
+    """Fit DATA (an event store) with ANALYSIS: DIR/fit.json and q figures."""
+    from madsbi.analysis import load_analysis
+    from madsbi.analysis.plots import fit_figures
+    from madsbi.studies._common import write_json
+
+    loaded = load_analysis(analysis)
+    result = loaded.fit(
+        data,
+        methods=list(methods) or None,
+        data_mode=data_mode,
+        luminosity=luminosity,
+        rate_factor=rate_factor,
+        select=select,
+        at=at,
+        profile=profile,
+        points_2d=points_2d,
+        points_profile=points_profile,
+    )
+    document = result.to_dict()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not no_figures:
+        document["figures"] = [p.name for p in fit_figures(document, out_dir)]
+    write_json(out_dir / "fit.json", document)
+    click.echo(f"{document['data']['n_events']:,} events ({data_mode}) → {out_dir / 'fit.json'}")
+    for name, best in document["best_fit"].items():
+        text = ", ".join(f"{p} = {v:+.4g}" for p, v in best.items())
+        click.echo(f"  {name:16s} best fit {text}")
+    for label, entry in document["points"].items():
+        for name in entry["q"]:
+            q, p = entry["q"][name], entry["p_value"][name]
+            click.echo(f"  {label}: {name:16s} q = {q:.4g}, p = {p:.3g}")
