@@ -36,13 +36,13 @@ from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
 from madsbi.estimators.morphing import MorphingAwareEstimator
 from madsbi.estimators.trainer import TrainingHistory
+from madsbi.inference.expected import expected_limits_1d
 from madsbi.inference.likelihood import (
     NonNegativeRatio,
     RateModel,
     exact_event_coefficients,
     scan,
 )
-from madsbi.inference.limits import best_fit, intervals_1d, q_statistic
 from madsbi.studies._common import (
     loss_curve_figures,
     n_network_parameters,
@@ -313,23 +313,16 @@ class _Analysis:
             line[:, i] = np.linspace(*a.ranges[i], a.limit_points)
             per_method: dict[str, Any] = {"theta": line[:, i].tolist()}
             for name, (model, coefficients) in inputs.items():
-                result = scan(
+                per_method[name] = expected_limits_1d(
                     coefficients,
                     model.grid_features(line),
                     RateModel.from_event_coefficients(coefficients, weights),
                     thetas=line,
+                    axis=i,
                     weights=weights,
+                    expected_events0=nu0,
                     log1p=bool(model.log1p),
                 )
-                ll = result.log_full_ratio(nu0)[0]
-                theta_hat, top = best_fit(line[:, i : i + 1], ll)
-                q = q_statistic(ll, top)
-                per_method[name] = {
-                    "theta_hat": float(theta_hat[0]),
-                    "q": q.tolist(),
-                    "interval_68": intervals_1d(line[:, i], q, 0.68),
-                    "interval_95": intervals_1d(line[:, i], q, 0.95),
-                }
             limits["parameters"][parameter] = per_method
         self.summary["expected_limits"] = limits
         return limits
