@@ -3,6 +3,10 @@
 The new file is written beside the original under a hidden temporary name; the caller moves
 it into place (``os.replace``) only after everything else succeeded, so a failure never
 leaves a half-written event file.
+
+Everything but the added weights is copied byte for byte, including bytes that are not UTF-8
+(MadGraph does not require UTF-8, so a file with such a byte is valid input, not an error
+discovered after the matrix-element pass) and the original line endings.
 """
 
 from __future__ import annotations
@@ -22,12 +26,19 @@ from madsbi.errors import LheFormatError
 #: Name of the ``<weightgroup>`` the plugin adds to ``<initrwgt>``.
 WEIGHT_GROUP = "madsbi"
 
+#: Error handler that maps undecodable bytes to lone surrogates and back, losslessly.
+_BYTES = "surrogateescape"
 
-def _open(path: Path, mode: str) -> IO[str]:
-    if path.name.endswith(".gz"):
-        stream = gzip.open(path, mode + "t", encoding="utf-8", compresslevel=6)  # noqa: SIM115
+
+def _open(path: Path, mode: str, compressed: bool) -> IO[str]:
+    # Bytes that are not UTF-8 (a Latin-1 comment in a card or an event) and the original line
+    # endings pass through unchanged: the copy differs from the source only by the weights.
+    if compressed:
+        stream = gzip.open(  # noqa: SIM115
+            path, mode + "t", encoding="utf-8", errors=_BYTES, newline="", compresslevel=6
+        )
         return cast(IO[str], stream)
-    return open(path, mode, encoding="utf-8")
+    return open(path, mode, encoding="utf-8", errors=_BYTES, newline="")
 
 
 def temporary_path(target: Path) -> Path:
@@ -55,7 +66,7 @@ def write_weighted_lhe(
     Parameters
     ----------
     source, target : Path
-        LHE files (``.gz`` compressed if the name ends so).
+        LHE files; both are gzip-compressed if the name of ``source`` ends with ``.gz``.
     ids, descriptions : sequence of str
         Weight ids and the text of their ``<weight>`` definitions (param-card changes).
     weights : iterator of ndarray, shape (n_chunk, len(ids))
@@ -77,7 +88,10 @@ def write_weighted_lhe(
     in_header = True
     in_event = False
     has_rwgt = False
-    with _open(source, "r") as src, _open(target, "w") as dst:
+    # The copy replaces the source, so it is compressed like the source whatever its
+    # (temporary) name.
+    compressed = source.name.endswith(".gz")
+    with _open(source, "r", compressed) as src, _open(target, "w", compressed) as dst:
         for line in src:
             stripped = line.strip()
             if in_header:
