@@ -24,7 +24,7 @@ is used.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from madsbi.analysis.data import (
     read_store,
     selection_mask,
 )
+from madsbi.analysis.search import LogLikelihood, maximise, profile_max
 from madsbi.errors import InputError, StoreFormatError
 from madsbi.inference.limits import best_fit, chi2_quantile, intervals_1d, p_value, q_statistic
 
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
 
 PROFILES = ("fixed", "profiled")
 EXACT = "exact"
-
-LogLikelihood = Callable[[FloatArray], FloatArray]  # (G, n) → (G,)
 
 
 @dataclass(frozen=True)
@@ -269,71 +268,6 @@ def _likelihoods(
     return [make(c, rate) for c, rate in rows], nu0
 
 
-def _maximise(
-    ll: LogLikelihood, lo: FloatArray, hi: FloatArray, *, start: int = 15, points: int = 7
-) -> tuple[FloatArray, float]:
-    """Maximum of ll over the box [lo, hi] by a grid search, zoomed around the best point."""
-    n = lo.shape[0]
-    centre, half = (lo + hi) / 2, (hi - lo) / 2
-    best_theta, best = centre.copy(), -np.inf
-    k = start
-    for _ in range(60):
-        axes = [
-            np.linspace(max(lo[i], centre[i] - half[i]), min(hi[i], centre[i] + half[i]), k)
-            for i in range(n)
-        ]
-        grid = np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)
-        values = ll(grid)
-        i = int(np.argmax(values))
-        if values[i] >= best:
-            best, best_theta = float(values[i]), grid[i].copy()
-        centre = best_theta
-        half = np.array([2.0 * (a[1] - a[0]) if a.shape[0] > 1 else 0.0 for a in axes])
-        k = points
-        if np.all(half <= 1e-9 * (hi - lo)):
-            break
-    return best_theta, best
-
-
-def _profile(
-    ll: LogLikelihood,
-    axes: tuple[int, ...],
-    values: FloatArray,
-    lo: FloatArray,
-    hi: FloatArray,
-    *,
-    points: int = 7,
-    iterations: int = 30,
-) -> FloatArray:
-    """Max over the other parameters of ll at each row of ``values`` (P, len(axes)): (P,)."""
-    n = lo.shape[0]
-    free = [i for i in range(n) if i not in axes]
-    p = values.shape[0]
-    if not free:
-        grid = np.empty((p, n))
-        grid[:, list(axes)] = values
-        return ll(grid)
-    centre = np.tile((lo + hi)[free] / 2, (p, 1))
-    half = (hi - lo)[free] / 2
-    best = np.full(p, -np.inf)
-    unit = np.linspace(-1.0, 1.0, points)
-    offsets = np.stack([g.ravel() for g in np.meshgrid(*[unit] * len(free), indexing="ij")], axis=1)
-    for _ in range(iterations):
-        trial = centre[:, None, :] + offsets[None] * half  # (P, S, f)
-        trial = np.clip(trial, lo[free], hi[free])
-        grid = np.empty((p, offsets.shape[0], n))
-        grid[..., list(axes)] = values[:, None, :]
-        grid[..., free] = trial
-        scores = ll(grid.reshape(-1, n)).reshape(p, -1)
-        j = np.argmax(scores, axis=1)
-        top = scores[np.arange(p), j]
-        better = top >= best
-        best = np.where(better, top, best)
-        centre = np.where(better[:, None], trial[np.arange(p), j], centre)
-        half = half * 0.5
-    return best
-
-
 def _fit_one(
     ll: LogLikelihood,
     analysis: Analysis,
@@ -346,7 +280,7 @@ def _fit_one(
     lo, hi = ranges[:, 0], ranges[:, 1]
     theta0 = analysis.theta0
     n = theta0.shape[0]
-    theta_hat, top = _maximise(ll, lo, hi)
+    theta_hat, top = maximise(ll, lo, hi)
     profiled = settings["profile"] == "profiled"
     levels = settings["levels"]
     intervals: dict[str, dict[str, list[tuple[float, float]]]] = {}
@@ -356,7 +290,7 @@ def _fit_one(
         line = np.tile(theta0, (k, 1))
         line[:, i] = np.linspace(lo[i], hi[i], k)
         if profiled:
-            values = _profile(ll, (i,), line[:, i : i + 1], lo, hi)
+            values = profile_max(ll, (i,), line[:, i : i + 1], lo, hi)
             q = q_statistic(values, max(top, float(values.max())))
         else:
             values = ll(line)
@@ -373,7 +307,7 @@ def _fit_one(
             mi, mj = np.meshgrid(gi, gj, indexing="ij")
             pair = np.stack([mi.ravel(), mj.ravel()], axis=1)
             if profiled:
-                values = _profile(ll, (i, j), pair, lo, hi)
+                values = profile_max(ll, (i, j), pair, lo, hi)
                 q = q_statistic(values, max(top, float(values.max())))
             else:
                 plane = np.tile(theta0, (pair.shape[0], 1))

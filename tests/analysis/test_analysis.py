@@ -10,7 +10,6 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-import tomllib
 import torch
 from click.testing import CliRunner
 
@@ -70,7 +69,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run(store: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("run")
-    config = WZStudyConfig.from_dict(tomllib.loads(TINY.format(store=store)))
+    toml = out.parent / "tiny.toml"
+    toml.write_text(TINY.format(store=store))
+    config = WZStudyConfig.from_toml(toml)
     summary = run_wz_study(config, out, progress=False, figures=False)
     return summary, out / "analysis"
 
