@@ -12,6 +12,7 @@ from madsbi.cli.fit import fit
 from madsbi.cli.mg5 import mg5
 from madsbi.cli.produce import produce
 from madsbi.cli.run import run
+from madsbi.cli.simulate import simulate
 from madsbi.cli.store import store
 from madsbi.cli.theory import basis
 from madsbi.cli.toy import toy
@@ -40,6 +41,7 @@ cli.add_command(fit)
 cli.add_command(mg5)
 cli.add_command(produce)
 cli.add_command(run)
+cli.add_command(simulate)
 cli.add_command(store)
 cli.add_command(toy)
 
