@@ -49,15 +49,61 @@ def generate(
     click.echo(f"wrote {out}: {n_events:,} toy events at θ = {theta:g} (α = {alpha:g})")
 
 
+def _parse_seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated integers such as 1,2,3,4, got {text!r}", param_hint="--seeds"
+        ) from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise click.BadParameter(
+            f"expected distinct integers >= 0, got {text!r}", param_hint="--seeds"
+        )
+    return seeds
+
+
 @toy.command()
 @study_options
-def run(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet: bool) -> None:
+@click.option(
+    "--seeds",
+    "seeds_text",
+    default=None,
+    help="Run once per seed (e.g. 1,2,3,4; overrides [study] seeds) and write mean ± std.",
+)
+def run(
+    config: Path,
+    out_dir: Path,
+    threads: int,
+    no_figures: bool,
+    quiet: bool,
+    seeds_text: str | None,
+) -> None:
     """Run the toy study CONFIG (TOML) end to end: figures and DIR/summary.json."""
     from madsbi.studies.toy import run_toy_study
     from madsbi.studies.toy_config import ToyStudyConfig
 
     settings = ToyStudyConfig.from_toml(config)
+    seeds = _parse_seeds(seeds_text)
     set_threads(threads)
+    if seeds is not None or settings.study.seeds:
+        from madsbi.studies.toy_seeds import run_toy_seeds
+
+        with locked_output_dir(out_dir):
+            result = run_toy_seeds(
+                settings, out_dir, seeds, progress=not quiet, figures=not no_figures
+            )
+        click.echo(
+            f"toy study α = {settings.study.alpha:g}, seeds {result['seeds']} → "
+            f"{out_dir / 'summary.json'}"
+        )
+        for key, metric in result["metrics"].items():
+            if key.endswith((".rms_error", "tail_error_reduction", "_reduction_learnable")):
+                values = ", ".join(f"{v:.3g}" for v in metric["values"])
+                click.echo(f"  {key:48s} {metric['mean']:.3g} ± {metric['std']:.2g}  ({values})")
+        return
     with locked_output_dir(out_dir):
         summary = run_toy_study(settings, out_dir, progress=not quiet, figures=not no_figures)
     click.echo(f"toy study α = {settings.study.alpha:g} → {out_dir / 'summary.json'}")

@@ -2,14 +2,15 @@
 
 - :class:`DerivativeEstimator`: R_i(x), R_ij(x) learned at θ0 (Sec. 2.2).
 - :class:`MorphingAwareEstimator`: one classifier per basis point (eq. 25).
-- :class:`SingleNetworkMorphingEstimator`: the MadMiner-style single-network baseline.
+- :class:`SingleNetworkMorphingEstimator`: MadMiner's jointly trained morphing baseline.
 - :mod:`madsbi.estimators.losses`: CARL, ALICE, ratio/derivative regression, eq. 55.
 - :func:`fit` with :class:`TrainingConfig`: seeds, early stopping, resumable checkpoints.
 """
 
 from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
-from madsbi.estimators.morphing import MorphingAwareEstimator, SingleNetworkMorphingEstimator
+from madsbi.estimators.morphing import MorphingAwareEstimator
+from madsbi.estimators.single_network import SingleNetworkMorphingEstimator
 from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit
 
 __all__ = [

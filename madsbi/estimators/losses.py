@@ -92,3 +92,21 @@ def symmetric_mse_loss(
     numerator = label.to(torch.bool).unsqueeze(0)
     per_event = torch.where(numerator, (1.0 / r - 1.0 / r_hat) ** 2, (r - r_hat) ** 2)
     return _weighted_mean(per_event, weights)
+
+
+def score_mse_loss(
+    score_hat: torch.Tensor,
+    score: torch.Tensor,
+    label: torch.Tensor,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The score term of ALICES/RASCAL (MadMiner's ``ratio_score_mse_num``), per member.
+
+    Weighted mean over *all* events of [label_e = 1] Σ_i (t̂_i(x_e|θ_e) − t_i(z_e|θ_e))²:
+    only numerator events (drawn at θ_e, label 1) carry the joint score t(z|θ) = ∂_θ log
+    p(z|θ); reference events count in the mean with zero, as in MadMiner. ``score_hat`` is
+    (M, B, n), ``score`` (B, n), ``label`` (B,).
+    """
+    mask = label.to(score_hat.dtype).reshape(1, -1, 1)
+    per_event = mask * (score_hat - score.to(score_hat.dtype).unsqueeze(0)) ** 2
+    return _weighted_mean(per_event, weights)

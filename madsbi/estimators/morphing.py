@@ -9,9 +9,9 @@ with a(θ) = W⁻ᵀ φ(θ − θ0) the morphing weights.
 - :class:`MorphingAwareEstimator` (this paper): one network per basis point, each trained
   independently as a classifier between the events at θ_b and at θ0 (ALICE, eq. 11; CARL,
   eq. 8; or the MSE of eq. 55).
-- :class:`SingleNetworkMorphingEstimator` (the MadMiner-style baseline of Fig. 3): one network
-  with K outputs r̂_b(x), combined by morphing inside the loss, trained by ratio regression
-  (eq. 17) with θ drawn from a Gaussian prior.
+- :class:`~madsbi.estimators.single_network.SingleNetworkMorphingEstimator` (the MadMiner
+  baseline of Fig. 3, in its own module): the component ratios combined by morphing inside
+  one loss, trained jointly with θ drawn from a prior.
 """
 
 from __future__ import annotations
@@ -34,17 +34,11 @@ from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import InputError
 from madsbi.estimators.data import HypothesisSample, as_tensor, input_tensor
 from madsbi.estimators.io import load_estimator, save_estimator
-from madsbi.estimators.losses import (
-    alice_loss,
-    carl_loss,
-    ratio_regression_loss,
-    symmetric_mse_loss,
-)
+from madsbi.estimators.losses import alice_loss, carl_loss, symmetric_mse_loss
 from madsbi.estimators.network import StandardisedNetwork, seeded_network
 from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit
 from madsbi.nn.mlp import NetworkConfig
 from madsbi.theory.morphing import MorphingBasis
-from madsbi.theory.polynomial import polynomial_features
 
 LOSSES = ("alice", "carl", "mse")
 
@@ -285,102 +279,3 @@ class MorphingAwareEstimator(_MorphingBase):
 
     def _describe(self) -> dict[str, Any]:
         return {**super()._describe(), "loss": self.loss}
-
-
-class SingleNetworkMorphingEstimator(_MorphingBase):
-    """The MadMiner-style baseline: one network with K outputs log r̂_b(x), morphed in the loss.
-
-    Training pairs (x_e, θ_e) take every event of the pooled basis samples with its own θ_e
-    drawn from the prior N(θ0, prior_std²); the event is reweighted to θ_e exactly,
-    w_e = p(z_e|θ_e) / ((1/K) Σ_b p(z_e|θ_b)) (each sample carries the same total weight),
-    and the loss is the ratio regression of eq. 17 on r(z_e|θ_e, θ0) with
-    r̂(x|θ) = Σ_b a_b(θ) σ_b/σ(θ) r̂_b(x).
-    """
-
-    kind = "single_network_morphing"
-    extra_keys = ("prior_std",)
-
-    def __init__(
-        self,
-        basis: MorphingBasis,
-        sigma_basis: Any,
-        sigma0: float,
-        n_inputs: int,
-        network: NetworkConfig,
-        *,
-        prior_std: float = 1.0,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(basis, sigma_basis, sigma0, n_inputs, network, seed)
-        if not prior_std > 0:
-            raise InputError(f"prior_std: expected > 0, got {prior_std}")
-        self.prior_std = float(prior_std)
-        self.networks = {
-            "all": seeded_network(network, self.n_inputs, basis.n_points, self.seed * 1009)
-        }
-
-    def fit(
-        self,
-        samples: Sequence[HypothesisSample],
-        training: TrainingConfig,
-        *,
-        out_dir: Path | None = None,
-        progress: bool = True,
-    ) -> dict[str, TrainingHistory]:
-        """Train on the pooled samples at the basis points (``samples[b]`` at θ_b)."""
-        if len(samples) != self.basis.n_points:
-            raise InputError(
-                f"samples: expected one per basis point ({self.basis.n_points}), got {len(samples)}"
-            )
-        data = self._regression_data(samples)
-        net = self.networks["all"]
-        net.inputs.fit(data["x"])
-        history = fit(
-            net,
-            self._loss,
-            data,
-            training,
-            checkpoint_dir=None if out_dir is None else Path(out_dir) / "all",
-            fingerprint=f"{self.kind}:{self.prior_std}:{asdict(self.config)}",
-            progress=progress,
-            label="single-network morphing",
-        )
-        return {"all": history}
-
-    def _regression_data(self, samples: Sequence[HypothesisSample]) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng(self.seed)
-        theta0 = self.basis.theta0
-        coefficients = np.concatenate([s.coefficients for s in samples])
-        x = np.concatenate([s.x for s in samples])
-        # Every sample enters with the same total weight, so the pool follows the equal-share
-        # mixture (1/K) Σ_b p(z|θ_b) whatever the sample sizes.
-        own = np.concatenate([s.weights / s.weights.sum() * len(samples) for s in samples])
-        thetas = theta0 + self.prior_std * rng.standard_normal((x.shape[0], theta0.shape[0]))
-        a, sigma = self.basis.weights(thetas, self.sigma_basis)
-        if sigma is None:  # pragma: no cover - sigma_basis given
-            raise InputError("sigma_basis missing")
-        phi_basis = self.basis.matrix  # (K, K): rows φ(θ_b − θ0)
-        density_basis = (coefficients @ phi_basis.T) / self.sigma_basis  # p(z|θ_b) up to norm
-        mixture = density_basis.mean(axis=1)
-        phi = polynomial_features(thetas, theta0)
-        dsigma = np.einsum("ek,ek->e", coefficients, phi)
-        weight = own * (dsigma / sigma) / mixture
-        joint = dsigma / coefficients[:, 0] * self.sigma0 / sigma
-        return {
-            "x": as_tensor(x),
-            "morph": as_tensor(a * self.sigma_basis / sigma[:, None]),
-            "joint": as_tensor(joint),
-            "weight": as_tensor(weight / weight.mean()),
-        }
-
-    @staticmethod
-    def _loss(predictions: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        r_hat = (predictions.exp() * batch["morph"].unsqueeze(0)).sum(-1)
-        return ratio_regression_loss(r_hat, batch["joint"], batch["weight"])
-
-    def basis_ratios(self, x: Any) -> torch.Tensor:
-        """Ensemble of r̂_b(x), (M, N, K)."""
-        return self.networks["all"].predict(input_tensor(x, self.n_inputs)).exp()
-
-    def _describe(self) -> dict[str, Any]:
-        return {**super()._describe(), "prior_std": self.prior_std}

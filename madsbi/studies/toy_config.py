@@ -33,8 +33,13 @@ class StudySettings:
     band_sigmas: float = field(default=2.0, metadata=bounds(gt=0))
     expected_events0: float = field(default=1000.0, metadata=bounds(gt=0))
     project_nonnegative: bool = True
+    seeds: tuple[int, ...] = field(default=(), metadata=bounds(ge=0))
+    """Run the study once per seed (``[study] seed`` ignored), each in OUT/seed_<s>/, and
+    write mean ± std of every metric over them into OUT/summary.json (empty: one run)."""
 
     def __post_init__(self) -> None:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"[study] seeds: expected distinct seeds, got {list(self.seeds)}")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise ConfigError(f"[study] methods: expected some of {METHODS}, got {self.methods}")
@@ -65,12 +70,25 @@ class MorphingSettings:
     """Morphing-aware loss and the single-network baseline."""
 
     loss: str = "alice"
-    single_network_hidden: tuple[int, ...] = (45, 45, 45)
+    single_network_hidden: tuple[int, ...] = (32, 32, 32)
+    """Hidden layers of *each* component network of the single-network baseline."""
+    single_network_loss: str = "alice"
+    """alice, alices, carl or mse (MadMiner's ROLR form), see
+    :class:`madsbi.estimators.single_network.SingleNetworkMorphingEstimator`."""
+    prior: str = "gauss"
+    """θ prior of the baseline's training pairs: gauss N(0, prior_std²), uniform ±prior_std."""
     prior_std: float = 1.0
 
     def __post_init__(self) -> None:
         if self.loss not in ("alice", "carl", "mse"):
             raise ConfigError(f"[morphing] loss: expected alice, carl or mse, got {self.loss!r}")
+        if self.single_network_loss not in ("alice", "alices", "carl", "mse"):
+            raise ConfigError(
+                "[morphing] single_network_loss: expected alice, alices, carl or mse, got "
+                f"{self.single_network_loss!r}"
+            )
+        if self.prior not in ("gauss", "uniform"):
+            raise ConfigError(f"[morphing] prior: expected gauss or uniform, got {self.prior!r}")
         if not self.prior_std > 0:
             raise ConfigError(f"[morphing] prior_std: expected > 0, got {self.prior_std}")
 

@@ -1,4 +1,4 @@
-"""Estimators on the toy (paper Sec. 3): derivative learning and the two morphing estimators."""
+"""Estimators on the toy (paper Sec. 3): derivative learning and per-basis morphing."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from madsbi.errors import InputError, MissingFileError, StoreFormatError
 from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
-from madsbi.estimators.morphing import MorphingAwareEstimator, SingleNetworkMorphingEstimator
+from madsbi.estimators.morphing import MorphingAwareEstimator
 from madsbi.estimators.trainer import TrainingConfig
 from madsbi.nn.mlp import NetworkConfig
 from madsbi.simulate.toy import ToyModel
@@ -311,84 +311,4 @@ def test_morphing_bad_input(rng: np.random.Generator) -> None:
         estimator.basis_ratios(np.zeros((3, 2)))
 
 
-# -- single-network morphing (MadMiner-style baseline) ----------------------------------------
-
-
-def expected_moments(prior_std: float) -> tuple[float, float]:
-    """E over θ ~ N(0, s²) of E[z|θ] and of P(|z − α| < 0.5 | θ) at parton level."""
-    t = np.linspace(-12 * prior_std, 12 * prior_std, 200_001)
-    prior = np.exp(-0.5 * (t / prior_std) ** 2) / (prior_std * math.sqrt(2 * math.pi))
-    bsm = t**2 / (1 + t**2)
-    p_sm = math.erf(2.0 / math.sqrt(2)) / 2 - math.erf(1.0 / math.sqrt(2)) / 2  # Φ(2) − Φ(1)
-    p_bsm = math.erf(5.0 / math.sqrt(2))  # |N(α, 0.1) − α| < 0.5
-    mean_z = float(np.trapezoid(prior * bsm * ALPHA, t))
-    window = float(np.trapezoid(prior * (bsm * p_bsm + (1 - bsm) * p_sm), t))
-    return mean_z, window
-
-
-def check_pooled_moments(sizes: tuple[int, int, int], prior_std: float, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    samples = [
-        toy_sample(n, theta, rng, parton=True) for n, theta in zip(sizes, BASIS_POINTS, strict=True)
-    ]
-    estimator = SingleNetworkMorphingEstimator(
-        basis(), SIGMA_BASIS, 1.0, 1, NETWORK, prior_std=prior_std, seed=seed
-    )
-    data = estimator._regression_data(samples)
-    z = data["x"].double().numpy()[:, 0]
-    w = data["weight"].double().numpy()
-    n_eff = w.sum() ** 2 / (w**2).sum()
-    mean_z, window = expected_moments(prior_std)
-    inside = (np.abs(z - ALPHA) < 0.5).astype(float)
-    for values, expected in ((z, mean_z), (inside, window)):
-        got = (w * values).sum() / w.sum()
-        error = values.std() / math.sqrt(n_eff)
-        assert abs(got - expected) < 5 * error, (sizes, got, expected, error)
-
-
-@pytest.mark.parametrize("prior_std", [0.5, 1.0])
-def test_single_network_weights_represent_the_prior(prior_std: float) -> None:
-    # Reweighted pool of the basis samples: the weighted z follow ∫ dθ N(θ; 0, s²) p(z|θ).
-    check_pooled_moments((30_000, 30_000, 30_000), prior_std, seed=11)
-
-
-def test_single_network_weights_unequal_sample_sizes() -> None:
-    check_pooled_moments((15_000, 60_000, 15_000), 1.0, seed=12)
-
-
-def test_single_network_joint_and_morphing(rng: np.random.Generator) -> None:
-    samples = [toy_sample(500, theta, rng, parton=True) for theta in BASIS_POINTS]
-    estimator = SingleNetworkMorphingEstimator(basis(), SIGMA_BASIS, 1.0, 1, NETWORK, seed=3)
-    data = estimator._regression_data(samples)
-    z = data["x"].double().numpy()[:, 0]
-    morph = data["morph"].double().numpy()
-    joint = data["joint"].double().numpy()
-    # Σ_b a_b σ_b / σ(θ) = 1, and morphing the exact basis ratios gives the joint ratio.
-    np.testing.assert_allclose(morph.sum(1), 1.0, rtol=1e-6)
-    r_basis = np.column_stack(
-        [MODEL.parton_density(z, t) / MODEL.parton_density(z, 0.0) for t in BASIS_POINTS]
-    )
-    np.testing.assert_allclose((morph * r_basis).sum(1), joint, rtol=1e-5, atol=1e-6)
-    assert data["weight"].double().mean().item() == pytest.approx(1.0, rel=1e-6)
-    assert bool((data["weight"] >= 0).all())
-
-
-def test_single_network_fit_save_load(rng: np.random.Generator, tmp_path: Path) -> None:
-    samples = [toy_sample(400, theta, rng) for theta in BASIS_POINTS]
-    network = NetworkConfig(hidden=(8,), members=2)
-    estimator = SingleNetworkMorphingEstimator(
-        basis(), SIGMA_BASIS, 1.0, 1, network, prior_std=0.8, seed=4
-    )
-    histories = estimator.fit(samples, TrainingConfig(epochs=2, batch_size=128), progress=False)
-    assert set(histories) == {"all"}
-    x = np.linspace(-3.0, 3.0, 11)
-    ratios = estimator.basis_ratios(x)
-    assert ratios.shape == (2, 11, 3)
-    assert bool((ratios > 0).all())
-    loaded = SingleNetworkMorphingEstimator.load(estimator.save(tmp_path / "s"))
-    np.testing.assert_array_equal(loaded.event_coefficients(x), estimator.event_coefficients(x))
-    assert loaded.prior_std == 0.8
-    with pytest.raises(InputError, match="prior_std: expected > 0"):
-        SingleNetworkMorphingEstimator(basis(), SIGMA_BASIS, 1.0, 1, network, prior_std=0.0)
-    with pytest.raises(InputError, match="samples: expected one per basis point"):
-        estimator.fit(samples[:2], TrainingConfig(epochs=1), progress=False)
+# The single-network (jointly trained) baseline: tests/estimators/test_single_network.py.
