@@ -11,6 +11,8 @@ from madsbi.events import schema
 from madsbi.events.convert import convert_lhe
 from madsbi.events.inspect import describe_store, format_description
 from madsbi.events.merge import merge_stores
+from madsbi.events.recentre import recentre_store
+from madsbi.events.store import EventStore
 from madsbi.events.verify import verify_store
 
 
@@ -33,7 +35,7 @@ _COMPRESSION = click.option(
 
 @click.group()
 def store() -> None:
-    """Event stores: convert, inspect, verify, merge."""
+    """Event stores: convert, inspect, verify, merge, recentre."""
 
 
 @store.command()
@@ -53,6 +55,12 @@ def store() -> None:
 )
 @_COMPRESSION
 @click.option("--no-rwgt", is_flag=True, help="Do not keep the raw <rwgt> weights.")
+@click.option(
+    "--theta0",
+    default=None,
+    help="Reference point of the coefficients, e.g. cHWB=0,cW=0,cHq3=0 or 0,0,0 "
+    "(default: the param card's point, where the events were generated).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def convert(
@@ -66,6 +74,7 @@ def convert(
     holdout_tolerance: float,
     compression: str,
     no_rwgt: bool,
+    theta0: str | None,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -83,6 +92,7 @@ def convert(
         keep_rwgt=not no_rwgt,
         overwrite=overwrite,
         progress=not quiet,
+        theta0=theta0,
     )
     rate = report.decompressed_bytes / 1e6 / max(report.seconds, 1e-9)
     click.echo(
@@ -124,6 +134,41 @@ def verify(path: Path) -> None:
     click.echo(report.summary())
     if not report.ok:
         raise SystemExit(2)
+
+
+@store.command()
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--theta0",
+    required=True,
+    help="New reference point, e.g. cHWB=0,cW=0,cHq3=0 or values in parameter order.",
+)
+@_COMPRESSION
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def recentre(
+    source: Path, output: Path, theta0: str, compression: str, overwrite: bool, quiet: bool
+) -> None:
+    """Copy SOURCE to OUTPUT with the coefficients expanded around another θ0.
+
+    σ(θ) and every event's weight as a function of θ stay the same; /meta/theta_gen keeps
+    the generation point and /parton/weight the weights there.
+    """
+    path = recentre_store(
+        source,
+        output,
+        theta0,
+        overwrite=overwrite,
+        compression=_compression(compression),
+        progress=not quiet,
+    )
+    with EventStore(path) as written:
+        meta = written.meta
+        click.echo(
+            f"wrote {path}: θ0 = {meta.space.theta0} (generated at θ_gen = {meta.theta_gen}), "
+            f"σ(θ0) = {written.cross_section(meta.space.theta0_array)[0]:.6g} pb"
+        )
 
 
 @store.command()

@@ -27,6 +27,7 @@ from madsbi.errors import (
 from madsbi.events import schema
 from madsbi.events.lhe import LheChunk, LheFile, LheHeader
 from madsbi.events.meta import ShardInfo, StoreMeta
+from madsbi.events.recentre import recentre_chunk, resolve_theta0
 from madsbi.events.reweighting import (
     ReweightPoint,
     choose_basis,
@@ -115,6 +116,7 @@ class ConversionReport:
     excluded_weights: dict[str, str]
     decompressed_bytes: int
     seconds: float
+    theta_gen: tuple[float, ...] = ()
 
     def to_json(self) -> str:
         """The report as JSON text."""
@@ -213,6 +215,7 @@ def convert_lhe(
     compression: str | None = schema.DEFAULT_COMPRESSION,
     keep_rwgt: bool = True,
     progress: bool = False,
+    theta0: Sequence[float] | str | None = None,
 ) -> ConversionReport:
     """Convert a MadGraph LHE file with ``<rwgt>`` weights into an event store.
 
@@ -236,6 +239,11 @@ def convert_lhe(
         Convert only the first events (for small test stores).
     keep_rwgt : bool
         Keep the raw ``<rwgt>`` weights as ``/parton/rwgt``.
+    theta0 : sequence of float or str, optional
+        Reference point of the coefficients (``"cW=0,cHWB=0"`` or values in parameter order);
+        default: the param card's point, where the events were generated. The coefficients
+        are re-expanded around it (:mod:`madsbi.events.recentre`); ``/meta/theta_gen`` keeps
+        the generation point.
 
     Returns
     -------
@@ -278,6 +286,8 @@ def convert_lhe(
             sample_id=sample_id,
             cards={k: v for k, v in cards.items() if v},
         )
+        if theta0 is not None:
+            meta = meta.recentred(resolve_theta0(theta0, plan.space.names))
         names = {"rwgt": header.weight_ids}
         writer = StoreWriter(output, meta, overwrite=overwrite, compression=compression)
         total = max_events or header.n_events_declared
@@ -295,6 +305,14 @@ def convert_lhe(
                 if not header.weight_ids:
                     arrays.pop("rwgt", None)
                 arrays["coefficients"] = _solve_chunk(chunk, header, plan, checks)
+                if theta0 is not None:
+                    arrays["coefficients"] = recentre_chunk(
+                        arrays["coefficients"],
+                        plan.space.theta0_array,
+                        meta.space.theta0,
+                        chunk.start,
+                        str(source),
+                    )
                 writer.append(schema.PARTON, arrays, names=names)
                 bar.update(chunk.n_events)
                 if max_events is not None and n_file >= max_events:
@@ -320,7 +338,8 @@ def convert_lhe(
                 output=str(output),
                 n_events=n_events,
                 parameters=plan.space.names,
-                theta0=plan.space.theta0,
+                theta0=meta.space.theta0,
+                theta_gen=plan.space.theta0,
                 basis_ids=meta.basis_ids,
                 condition_number=plan.basis.condition_number,
                 holdouts=tuple(c.to_dict() for c in checks),

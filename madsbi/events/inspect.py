@@ -51,9 +51,12 @@ def describe_store(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
                     "block": p.block,
                     "code": p.code,
                     "theta0": t0,
+                    "theta_gen": t_gen,
                     "range": list(p.range) if p.range else None,
                 }
-                for p, t0 in zip(space.parameters, space.theta0, strict=True)
+                for p, t0, t_gen in zip(
+                    space.parameters, space.theta0, meta.theta_gen or (), strict=True
+                )
             ],
             "coefficient_labels": coefficient_labels(space.names),
             "basis": {
@@ -96,7 +99,10 @@ def format_description(info: dict[str, Any]) -> str:
     for p in info["parameters"]:
         where = f"{p['block']} {p['code']}" if p["block"] else "-"
         rng = f"[{p['range'][0]:g}, {p['range'][1]:g}]" if p["range"] else "-"
-        lines.append(f"    {p['name']:<12} {where:<12} θ0 = {p['theta0']:<10g} range {rng}")
+        lines.append(
+            f"    {p['name']:<12} {where:<12} θ0 = {p['theta0']:<10g} "
+            f"θ_gen = {p['theta_gen']:<10g} range {rng}"
+        )
     basis = info["basis"]
     lines.append(
         f"  basis        K = {len(basis['ids'])}, cond(W) = {basis['condition_number']:.4g}"

@@ -58,6 +58,9 @@ class StoreMeta:
         One entry per merged shard.
     basis_cross_sections : ndarray, shape (K,), or None
         σ(θ_b) in pb; derived from the events by the writer (``None`` before writing).
+    theta_gen : tuple of float, or None
+        The point the events were generated at (their ``/parton/weight``); ``None`` means
+        θ0 (and is stored as θ0). θ0 is the reference point of the coefficients.
     """
 
     space: ParameterSpace
@@ -70,9 +73,15 @@ class StoreMeta:
     attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
     shards: tuple[ShardInfo, ...] = ()
     basis_cross_sections: FloatArray | None = None
+    theta_gen: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         n, k = self.space.n_parameters, self.space.n_coefficients
+        gen = self.space.theta0 if self.theta_gen is None else self.theta_gen
+        gen_arr = as_float_array(gen, "theta_gen", (n,))
+        if not np.all(np.isfinite(gen_arr)):
+            raise InputError(f"theta_gen: values must be finite, got {gen_arr.tolist()}")
+        object.__setattr__(self, "theta_gen", tuple(float(v) for v in gen_arr))
         points = as_float_array(self.basis_points, "basis_points", (k, n))
         object.__setattr__(self, "basis_points", points)
         object.__setattr__(self, "basis_ids", tuple(self.basis_ids))
@@ -91,6 +100,20 @@ class StoreMeta:
     def n_coefficients(self) -> int:
         """K."""
         return self.space.n_coefficients
+
+    @property
+    def theta_gen_array(self) -> FloatArray:
+        """θ_gen as a float64 array of shape (n,)."""
+        return np.asarray(self.theta_gen, dtype=np.float64)
+
+    def recentred(self, theta0: Any) -> StoreMeta:
+        """A copy with reference point ``theta0`` (θ_gen and the basis points kept).
+
+        σ(θ_b) is dropped: the writer recomputes it from the re-expanded coefficients.
+        """
+        values = as_float_array(theta0, "theta0", (self.space.n_parameters,))
+        space = ParameterSpace(self.space.parameters, tuple(float(v) for v in values))
+        return replace(self, space=space, basis_cross_sections=None)
 
     def with_shards(self, shards: tuple[ShardInfo, ...]) -> StoreMeta:
         """A copy with other shard records."""
@@ -116,6 +139,7 @@ class StoreMeta:
             "parameter_codes": [p.code if p.code is not None else -1 for p in params],
             "parameter_ranges": [list(p.range) if p.range else None for p in params],
             "theta0": list(self.space.theta0),
+            "theta_gen": list(self.theta_gen or ()),
             "basis_ids": list(self.basis_ids),
             "basis_points": self.basis_points.tolist(),
             "cards": cards,
@@ -157,6 +181,7 @@ def write_meta(group: Any, meta: StoreMeta) -> None:
         [p.range if p.range else (np.nan, np.nan) for p in params], dtype=np.float64
     ).reshape(-1, 2)
     group["theta0"] = meta.space.theta0_array
+    group["theta_gen"] = meta.theta_gen_array
     group["basis_ids"] = _strings(list(meta.basis_ids))
     group["basis_points"] = meta.basis_points
     group["morphing_matrix"] = meta.basis.matrix
@@ -214,6 +239,10 @@ def read_meta(group: Any, where: str) -> StoreMeta:
             )
         )
         sigma = group["basis_cross_sections"][()] if "basis_cross_sections" in group else None
+        # Format version 1 has no θ_gen: its events were generated at θ0.
+        theta_gen = (
+            tuple(float(v) for v in group["theta_gen"][()]) if "theta_gen" in group else None
+        )
         return StoreMeta(
             space=space,
             basis_ids=tuple(_text_list(group, "basis_ids")),
@@ -227,6 +256,7 @@ def read_meta(group: Any, where: str) -> StoreMeta:
             attributes=json.loads(str(group.attrs["attributes"])),
             shards=shards,
             basis_cross_sections=sigma,
+            theta_gen=theta_gen,
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise StoreFormatError(f"{where}: /meta is incomplete or malformed ({exc})") from None

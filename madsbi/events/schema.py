@@ -1,9 +1,9 @@
 """The event-store format: the one place that defines groups, datasets, dtypes and units.
 
-Layout (format version 1)::
+Layout (format version 2)::
 
-    /                 attrs: format = "madsbi-event-store", format_version = 1, madsbi_version
-    /meta             parameters, θ0, morphing basis, σ(θ_b), process, cards, shards
+    /                 attrs: format = "madsbi-event-store", format_version = 2, madsbi_version
+    /meta             parameters, θ0, θ_gen, morphing basis, σ(θ_b), process, cards, shards
     /parton           per-event parton-level data; /parton/coefficients (N, K) float64
     /reco             optional: reco-level observables x (N, D), weights, smearing bookkeeping
     /generated        optional: generated events (BINN) with σ_pred/p per event
@@ -11,6 +11,10 @@ Layout (format version 1)::
 Weights are in pb and normalised like MadGraph's ``event_norm = average``: the mean over
 a store's events is the cross-section, σ(θ) = mean_e c_e·φ(θ − θ0). Merging shards is then
 plain concatenation. Momenta are (E, px, py, pz) in GeV.
+
+Versions: 2 adds ``/meta/theta_gen``, the point the events were generated at, which may differ
+from the reference point θ0 of the coefficients (``/parton/weight`` = c_e·φ(θ_gen − θ0)).
+Version-1 stores read with θ_gen = θ0, which is what they meant.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FORMAT_NAME = "madsbi-event-store"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Versions :class:`~madsbi.events.store.EventStore` reads.
-READABLE_VERSIONS = (1,)
+READABLE_VERSIONS = (1, 2)
 
 META = "meta"
 PARTON = "parton"
@@ -103,6 +107,7 @@ IDENTITY_FIELDS = (
     "parameter_codes",
     "parameter_ranges",
     "theta0",
+    "theta_gen",
     "basis_ids",
     "basis_points",
     "cards",

@@ -27,6 +27,7 @@ from madsbi.events import schema
 from madsbi.events.convert import HoldoutCheck
 from madsbi.events.lhe import LheChunk, LheFile
 from madsbi.events.meta import ShardInfo, StoreMeta
+from madsbi.events.recentre import check_reference_weights
 from madsbi.events.reweighting import process_description
 from madsbi.events.tempfiles import temporary_path
 from madsbi.events.writer import StoreWriter
@@ -71,6 +72,7 @@ class PluginReport:
     lhe_weights: bool
     seconds_matrix_element: float
     seconds: float
+    theta_gen: tuple[float, ...] = ()
 
     def to_json(self) -> str:
         """The report as JSON text."""
@@ -249,6 +251,7 @@ def run_reweighting(
                 "generator": "madsbi reweight plugin (reweight=madsbi)",
                 "matrix_element": "helicity-summed, double precision",
             },
+            theta_gen=plan.card_theta,
         )
         writer = StoreWriter(store, meta)
         lhe_tmp = temporary_path(events) if lhe_weights else None
@@ -270,6 +273,14 @@ def run_reweighting(
                     ratio = me[:, points.column] / me[:, :1]
                     weights = chunk.arrays["weight"][:, None] * ratio
                     coefficients = plan.basis.coefficients(weights[:, :k])
+                    check_reference_weights(
+                        coefficients,
+                        chunk.arrays["weight"][:, None],
+                        chunk.start,
+                        plan.space.theta0,
+                        str(events),
+                        "the generation point (param card)",
+                    )
                     dependence = np.maximum(dependence, _dependence(coefficients, n))
                     largest = np.abs(weights).max(axis=1)
                     predicted = coefficients @ extra_phi.T
@@ -319,6 +330,7 @@ def run_reweighting(
                     n_events=writer.n_events(),
                     parameters=plan.space.names,
                     theta0=plan.space.theta0,
+                    theta_gen=plan.card_theta,
                     basis_ids=plan.basis_ids,
                     basis_points=tuple(tuple(map(float, p)) for p in plan.basis.points),
                     condition_number=plan.basis.condition_number,

@@ -8,6 +8,7 @@ never deletes, unlike the reweight card when ``reweight=OFF`` is switched)::
     parameter cHWB SMEFT 9  -1 1
     parameter cW   SMEFT 2  -1 1
     theta0 0 0                               # default: the run's param-card values
+                                             # (or by name: theta0 cHWB=0 cW=0)
     basis auto                               # or: basis explicit, then K `basis_point` lines
     basis_point p00 0 0
     point p10_holdout 0.3 -0.7               # extra points: LHE weights and held-out checks
@@ -26,7 +27,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from madsbi.errors import ConfigError
+from madsbi.errors import ConfigError, InputError
+from madsbi.events.recentre import parse_theta0
 from madsbi.theory.polynomial import n_coefficients
 
 #: Commands the plugin understands (besides ``change`` and ``launch``).
@@ -150,6 +152,7 @@ class SettingsBuilder:
     sample_id: str = ""
     rwgt_dir: str | None = None
     lines: list[str] = field(default_factory=list)
+    theta0_named: tuple[str, str] | None = None
     n_commands: int = 0
     launched: bool = False
 
@@ -255,6 +258,12 @@ class SettingsBuilder:
     def _cmd_theta0(self, args: list[str], where: str, line: int) -> None:
         if not args:
             raise ConfigError(f"{where}: 'theta0' needs one value per parameter")
+        if any("=" in a for a in args):
+            # by name: resolved in finish(), once every parameter line is known
+            self.theta0_named = (",".join(a.strip(",") for a in args if a.strip(",")), where)
+            self.theta0 = None
+            return
+        self.theta0_named = None
         self.theta0 = self._values(args, "theta0", where)
 
     def _cmd_basis(self, args: list[str], where: str, line: int) -> None:
@@ -305,6 +314,12 @@ class SettingsBuilder:
             )
         n = len(self.parameters)
         k = n_coefficients(n)
+        if self.theta0_named is not None:
+            text, where = self.theta0_named
+            try:
+                self.theta0 = parse_theta0(text, [p.name for p in self.parameters])
+            except InputError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
         if self.theta0 is not None and len(self.theta0) != n:
             raise ConfigError(
                 f"{self.source}: theta0 has {len(self.theta0)} values, expected {n} (one per "

@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from madsbi.cli.main import cli
 from madsbi.data import sample_path
+from madsbi.events import schema
 from madsbi.events.store import EventStore
 
 from helpers.lhe import read_text, write_lhe
@@ -90,7 +91,7 @@ def test_store_inspect_text(wz_store: Path) -> None:
     result = run("store", "inspect", wz_store)
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "madsbi event store v1" in out
+    assert f"madsbi event store v{schema.FORMAT_VERSION}" in out
     assert "/parton: 1,000" in out
     assert "MadGraph     3.5.7" in out
     assert "K = 10" in out
@@ -104,7 +105,7 @@ def test_store_inspect_json(wz_store: Path) -> None:
     result = run("store", "inspect", wz_store, "--json")
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
-    assert info["format_version"] == 1
+    assert info["format_version"] == schema.FORMAT_VERSION
     assert info["n_events"] == {"parton": 1000}
     assert info["mg5_version"] == "3.5.7"
     assert [p["name"] for p in info["parameters"]] == ["chwb", "cw", "chq3"]

@@ -187,3 +187,38 @@ def test_plain_lhe_input(run_dir: Path) -> None:
     run_reweighting(plain, run_dir / "madsbi.h5", _plan(plain), QuadraticME(), lhe_weights=True)
     with LheFile(plain) as lhe:
         assert "check2" in lhe.header.weight_ids
+
+
+@pytest.mark.parametrize("theta0_line", ["theta0 0.5 -0.25 1", "theta0 cHq3=1 cHWB=0.5 cW=-0.25"])
+def test_theta0_apart_from_the_generation_point(
+    run_dir: Path, rng: np.random.Generator, theta0_line: str
+) -> None:
+    events = run_dir / "unweighted_events.lhe.gz"
+    theta0 = np.array([0.5, -0.25, 1.0])
+    me = QuadraticME()
+    plan = _plan(events, CARD + theta0_line + "\n")
+    report = run_reweighting(events, run_dir / "madsbi.h5", plan, me, chunk_size=400)
+    assert report.theta0 == tuple(theta0)
+    assert report.theta_gen == plan.card_theta
+    with EventStore(run_dir / "madsbi.h5") as store:
+        assert store.meta.space.theta0 == tuple(theta0)
+        assert store.meta.theta_gen == plan.card_theta
+        data = store.read("parton", ["coefficients", "weight"])
+    with LheFile(events) as lhe:
+        chunk = next(lhe.chunks(2000))
+    card_me = me.evaluate(chunk, [{}])[:, 0]
+    for theta in (*rng.uniform(-3, 3, size=(3, 3)), np.asarray(plan.card_theta)):
+        truth = (
+            chunk.arrays["weight"]
+            * me.evaluate(chunk, [dict(zip(KEYS, theta, strict=True))])[:, 0]
+            / card_me
+        )
+        phi = polynomial_features_reference(np.asarray(theta)[None], theta0)[0]
+        np.testing.assert_allclose(data["coefficients"] @ phi, truth, rtol=1e-10)
+    np.testing.assert_array_equal(data["weight"], chunk.arrays["weight"])
+
+
+def test_theta0_by_unknown_name_is_refused(run_dir: Path) -> None:
+    events = run_dir / "unweighted_events.lhe.gz"
+    with pytest.raises(ConfigError, match=r"card line 6: theta0: unknown parameter 'cX'"):
+        _plan(events, CARD + "theta0 cX=1 cW=0 cHq3=0\n")
