@@ -31,6 +31,7 @@ from madsbi.estimators.trainer import TrainingHistory
 from madsbi.events import schema
 from madsbi.events.store import EventStore
 from madsbi.inference.coverage import CoverageResult, run_coverage
+from madsbi.inference.expected import expected_limits_1d
 from madsbi.inference.likelihood import (
     NonNegativeRatio,
     RateModel,
@@ -38,7 +39,7 @@ from madsbi.inference.likelihood import (
     exact_event_coefficients,
     scan,
 )
-from madsbi.inference.limits import asimov_weights, best_fit, intervals_1d, q_statistic
+from madsbi.inference.limits import asimov_weights
 from madsbi.simulate.smearing import plan_copies
 from madsbi.simulate.toy import ToyModel, generate_toy_store
 from madsbi.studies._common import (
@@ -433,18 +434,15 @@ class _Study:
             "theta_grid": grid.tolist(),
         }
         for name, (c_events, rate, features, log1p) in inputs.items():
-            result = scan(
-                c_events, features, rate, thetas=grid[:, None], weights=weights, log1p=log1p
+            limits[name] = expected_limits_1d(
+                c_events,
+                features,
+                rate,
+                thetas=grid[:, None],
+                weights=weights,
+                expected_events0=s.expected_events0,
+                log1p=log1p,
             )
-            ll = result.log_full_ratio(s.expected_events0)[0]
-            theta_hat, top = best_fit(grid, ll)
-            q = q_statistic(ll, top)
-            limits[name] = {
-                "theta_hat": float(theta_hat[0]),
-                "q": q.tolist(),
-                "interval_68": intervals_1d(grid, q, 0.68),
-                "interval_95": intervals_1d(grid, q, 0.95),
-            }
         self.summary["expected_limits"] = limits
         return limits
 
