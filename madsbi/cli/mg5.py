@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from madsbi.madgraph.doctor import diagnose
 from madsbi.madgraph.install import install_plugin, install_pythonpath, pythonpath_instructions
+from madsbi.madgraph.plugin_shim import ENVIRONMENT_FILE
 
 
 @click.group()
@@ -34,6 +36,11 @@ def install_plugin_cmd(mg5_dir: Path | None, pythonpath_dir: Path | None, force:
     if mg5_dir is not None:
         path = install_plugin(mg5_dir, force=force)
         click.echo(f"installed {path}")
+        click.echo(
+            f"recorded madsbi's environment ({sys.executable}, Python "
+            f"{sys.version_info[0]}.{sys.version_info[1]}) in {path.parent / ENVIRONMENT_FILE}: "
+            "MadGraph started with another Python of this version finds madsbi through it"
+        )
         click.echo(f"check it with: madsbi mg5 doctor --mg5-dir {mg5_dir}")
     elif pythonpath_dir is None:
         raise click.UsageError("give --mg5-dir (or --pythonpath-dir)")

@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from madsbi.errors import BackendError
-from madsbi.madgraph.install import PLUGIN_NAME, PYTHONPATH_FOLDER, mg5_version
+from madsbi.madgraph.install import (
+    PLUGIN_NAME,
+    PYTHONPATH_FOLDER,
+    mg5_version,
+    read_environment_record,
+)
 
 #: Run in MadGraph's Python: prints one JSON object.
 _PROBE = r"""
@@ -44,6 +49,12 @@ for d in dirs:
         entry["versions"] = [list(getattr(mod, k, ())) for k in (
             "minimal_mg5amcnlo_version", "maximal_mg5amcnlo_version", "latest_validated_version")]
         entry["new_reweight"] = sorted(getattr(mod, "new_reweight", {}))
+        finder = getattr(mod, "_find_madsbi", None)
+        if finder is not None:
+            try:
+                entry["madsbi_found"] = finder()
+            except ImportError as exc:
+                entry["madsbi_find_error"] = str(exc)
         try:
             import madgraph.various.misc as misc
             entry["supported"] = bool(misc.is_plugin_supported(mod))
@@ -112,6 +123,8 @@ class DoctorReport:
         for plugin in self.probe.get("plugins", []):
             state = "imports" if "import_error" not in plugin else "FAILS to import"
             lines.append(f"plugin:          {plugin['path']} ({plugin['module']}) {state}")
+            if str(plugin.get("madsbi_found", "")).startswith("added from"):
+                lines.append(f"  finds madsbi:  {plugin['madsbi_found']}")
             if "new_reweight" in plugin:
                 lines.append(f"  new_reweight:  {plugin['new_reweight']}")
                 lines.append(
@@ -192,9 +205,16 @@ def diagnose(
         return report
     report.probe = json.loads(payload[-1][len(marker) :])
     if "madsbi_error" in report.probe:
+        shim_errors = [
+            p["madsbi_find_error"]
+            for p in report.probe.get("plugins", [])
+            if "madsbi_find_error" in p
+        ]
         report.problems.append(
             f"madsbi is not importable by MadGraph's Python {interpreter}:\n"
+            + "".join(f"{e}\n" for e in shim_errors)
             + report.probe["madsbi_error"]
+            + _fix(root, interpreter, report.probe)
         )
     for plugin in report.probe.get("plugins", []):
         if "import_error" in plugin:
@@ -209,6 +229,34 @@ def diagnose(
             )
     report.problems.extend(report.probe.get("errors", []))
     return report
+
+
+def _fix(root: Path, interpreter: str, probe: dict[str, Any]) -> str:
+    """The exact commands that make madsbi importable for MadGraph."""
+    plugins = [Path(p["path"]) for p in probe.get("plugins", [])]
+    record = read_environment_record(plugins[0]) if plugins else None
+    env_python = str(record["python"]) if record and record.get("python") else sys.executable
+    mg5_script = root / "bin" / "mg5_aMC"
+    lines = [
+        "",
+        "How to fix (either):",
+        "  1. start MadGraph with the Python of the environment that has madsbi:",
+        f"       {env_python} {mg5_script}",
+        "  2. or install madsbi into MadGraph's Python:",
+        f"       {interpreter} -m pip install madsbi",
+    ]
+    running = str(probe.get("python_version", "?"))
+    if record is None:
+        lines.append(
+            f"  (or run `madsbi mg5 install-plugin --mg5-dir {root}` from madsbi's environment: "
+            "the plugin then finds madsbi itself when MadGraph's Python has the same version)"
+        )
+    elif not running.startswith(f"{record.get('python_version')}."):
+        lines.append(
+            f"  (the plugin finds madsbi by itself only when MadGraph's Python has madsbi's "
+            f"version {record.get('python_version')}; MadGraph runs {running})"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def require_ok(report: DoctorReport) -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
+import site
+import sys
+import sysconfig
 from pathlib import Path
+from typing import Any
 
 import madsbi
 from madsbi.errors import InputError, MissingFileError
-from madsbi.madgraph.plugin_shim import MARKER, MINIMAL_VERSION, shim_source
+from madsbi.madgraph.plugin_shim import ENVIRONMENT_FILE, MARKER, MINIMAL_VERSION, shim_source
 
 #: Folder name MadGraph looks for on ``$PYTHONPATH``.
 PYTHONPATH_FOLDER = "MG5aMC_PLUGIN"
@@ -45,17 +50,59 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def environment_record() -> dict[str, Any]:
+    """Where this madsbi is installed, for the shim to find it from another Python.
+
+    Returns
+    -------
+    dict
+        ``python`` (this interpreter), ``python_version`` (major.minor: compiled extensions
+        load only into the same version), ``site_dirs`` (site-packages directories, added
+        with :func:`site.addsitedir` so that their ``.pth`` files, e.g. of an editable
+        install, take effect), ``paths`` (the folder holding the ``madsbi`` package when it is
+        in none of them) and ``madsbi_version``.
+    """
+    config = sysconfig.get_paths()
+    candidates = [*site.getsitepackages(), config["purelib"], config["platlib"]]
+    if site.ENABLE_USER_SITE:
+        candidates.append(site.getusersitepackages())
+    site_dirs = [d for d in dict.fromkeys(candidates) if d in sys.path and Path(d).is_dir()]
+    package_parent = str(Path(madsbi.__file__).resolve().parent.parent)
+    in_site = any(Path(package_parent) == Path(d).resolve() for d in site_dirs)
+    return {
+        "madsbi_version": madsbi.__version__,
+        "python": sys.executable,
+        "python_version": f"{sys.version_info[0]}.{sys.version_info[1]}",
+        "site_dirs": site_dirs,
+        "paths": [] if in_site else [package_parent],
+    }
+
+
+def read_environment_record(folder: Path) -> dict[str, Any] | None:
+    """The record :func:`install_plugin` wrote into the shim ``folder`` (None if absent)."""
+    try:
+        record = json.loads((folder / ENVIRONMENT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def _write_shim(folder: Path, force: bool) -> Path:
     init = folder / "__init__.py"
     if init.exists() and not init.read_text().startswith(MARKER) and not force:
         raise InputError(f"{init} exists and was not written by madsbi; pass --force to replace it")
     folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(folder / ENVIRONMENT_FILE, json.dumps(environment_record(), indent=1) + "\n")
     _write_atomic(init, shim_source(madsbi.__version__))
     return init
 
 
 def install_plugin(mg5_dir: str | Path, *, force: bool = False) -> Path:
     """Write the shim into ``<mg5_dir>/PLUGIN/madsbi/__init__.py``; returns its path.
+
+    Beside it, ``environment.json`` records where this madsbi is installed
+    (:func:`environment_record`), so that the shim finds madsbi when MadGraph runs another
+    Python of the same version (e.g. ``bin/mg5_aMC`` with the system ``python3``).
 
     Raises
     ------
