@@ -50,6 +50,7 @@ from madsbi.studies._common import (
     train_seconds,
     write_json,
 )
+from madsbi.studies.wz_closure import heldout_reports
 from madsbi.studies.wz_config import WZStudyConfig
 from madsbi.studies.wz_data import pool_stores, save_study_analysis
 from madsbi.theory.morphing import MorphingBasis
@@ -366,6 +367,7 @@ def run_wz_study(
     analysis.expected_limits()
     summary = analysis.summary
     summary["analysis_dir"] = str(save_study_analysis(analysis, out / "analysis"))
+    summary["heldout"] = heldout_reports(analysis, Path(summary["analysis_dir"]))
     summary.update(
         {
             "config": asdict(config),
