@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from madsbi import _checkpoint as checkpoint
-from madsbi.errors import MissingFileError, StoreFormatError
+from madsbi.errors import CheckpointError, MissingFileError, StoreFormatError
 
 DESCRIPTION_NAME = "estimator.json"
 WEIGHTS_NAME = "weights.pt"
@@ -39,7 +39,15 @@ def load_estimator(path: Path, kind: str) -> tuple[dict[str, Any], dict[str, dic
     for name in (DESCRIPTION_NAME, WEIGHTS_NAME):
         if not (path / name).is_file():
             raise MissingFileError(f"{path}: not an estimator directory (no {name})")
-    description = json.loads((path / DESCRIPTION_NAME).read_text())
+    try:
+        description = json.loads((path / DESCRIPTION_NAME).read_text(encoding="utf-8"))
+    except ValueError as exc:  # JSON or UTF-8
+        raise CheckpointError(
+            f"{path / DESCRIPTION_NAME}: cannot be read (truncated or corrupt: {exc}); remove "
+            f"{path} to train afresh"
+        ) from None
+    if not isinstance(description, dict):
+        raise CheckpointError(f"{path / DESCRIPTION_NAME}: expected a JSON object")
     if description.get("format_version") != FORMAT_VERSION:
         raise StoreFormatError(
             f"{path / DESCRIPTION_NAME}: format_version {description.get('format_version')!r}, "

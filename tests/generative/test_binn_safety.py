@@ -180,3 +180,15 @@ def test_estimator_weights_crafted(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"weights\.pt: refused to load"):
         load_estimator(tmp_path, "derivative")
     assert not marker.exists()
+
+
+def test_estimator_description_truncated(tmp_path: Path) -> None:
+    network = seeded_network(NetworkConfig(kind="mlp", hidden=(4,), members=1), 1, 1, 0)
+    save_estimator(tmp_path, {"kind": "derivative"}, {"f": network})
+    description = tmp_path / "estimator.json"
+    description.write_text(description.read_text()[:10])
+    with pytest.raises(CheckpointError, match=r"estimator\.json: cannot be read \(truncated"):
+        load_estimator(tmp_path, "derivative")
+    description.write_text("[1, 2]")
+    with pytest.raises(CheckpointError, match=r"estimator\.json: expected a JSON object"):
+        load_estimator(tmp_path, "derivative")
