@@ -192,3 +192,30 @@ def test_stale_temporaries_of_dead_processes_are_removed(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*kept, "s.h5"])
     assert remove_stale_temporaries(tmp_path) == []
     assert remove_stale_temporaries(tmp_path / "missing") == []
+
+
+def test_two_store_convert_commands_to_one_new_path(tmp_path: Path, data_dir: Path) -> None:
+    """The issue's case: exactly one of two concurrent conversions writes; the other refuses."""
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "s.h5"
+    command = [sys.executable, "-c", "from madsbi.cli.main import main; main()"]
+    args = ["store", "convert", str(data_dir / "wz_parton_1k.lhe.gz"), str(target), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    processes = [
+        subprocess.Popen(
+            [*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=300) for p in processes]
+    codes = sorted(p.returncode for p in processes)
+    assert codes == [0, 1], results
+    outputs = [o + e for o, e in results]
+    assert sum(text.startswith(f"wrote {target}") for text in outputs) == 1
+    loser = next(text for text in outputs if not text.startswith("wrote"))
+    assert "StoreExistsError" in loser
+    assert str(target) in loser
+    assert sorted(p.name for p in out.iterdir()) == ["s.h5"]
+    with EventStore(target) as store:
+        assert store.n_events() == 1000
