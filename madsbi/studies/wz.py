@@ -88,6 +88,7 @@ class _Analysis:
             seed=a.seed,
             test_fraction=a.test_fraction,
             validation_fraction=a.validation_fraction,
+            rate_only=a.rate_stores,
         )
         pooled = self.pooled
         self.theta0 = pooled.theta0

@@ -38,7 +38,9 @@ class AnalysisSettings:
     per channel by multiple importance weighting (:mod:`madsbi.studies.wz_data`). Every
     store's events are split once (seeded) into a test part of ``test_fraction``, a
     validation part of ``validation_fraction`` (for choosing hyper-parameters; not trained
-    on) and the training part. ``bsm_stores`` are samples generated at the BSM point
+    on) and the training part. ``rate_stores`` (samples generated at basis or BSM points)
+    join the test part whole: they make the rate model σ(θ) and the truth curves cover the
+    θ range, and are never trained on. ``bsm_stores`` are samples generated at the BSM point
     (never trained on): the study reports ⟨log r⟩ on them and fits them for closure
     (:mod:`madsbi.studies.wz_closure`);
     the SM test sample is the test part with its generation weights, the BSM test sample the
@@ -54,6 +56,7 @@ class AnalysisSettings:
 
     store: str = "wz_parton"
     stores: tuple[str, ...] = ()
+    rate_stores: tuple[str, ...] = ()
     bsm_stores: tuple[str, ...] = ()
     methods: tuple[str, ...] = METHODS
     features: tuple[str, ...] = ("log_s", "log_minus_t", "charge")

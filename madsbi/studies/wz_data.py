@@ -97,8 +97,13 @@ def pool_stores(
     seed: int,
     test_fraction: float,
     validation_fraction: float = 0.0,
+    rate_only: Sequence[str] = (),
 ) -> PooledStores:
     """Read, check, split and weight the stores ``names`` (paths or shipped names).
+
+    The stores ``rate_only`` (e.g. generated at basis or BSM points) go whole into the test
+    part: they widen the rate model's and the truth curves' coverage of θ, and no network
+    trains on them.
 
     Raises
     ------
@@ -107,7 +112,7 @@ def pool_stores(
     """
     events = [
         read_store(store_path(n), features, need_coefficients=True, optional=sorted(OBSERVABLES))
-        for n in names
+        for n in [*names, *rate_only]
     ]
     first = events[0]
     for e in events[1:]:
@@ -123,8 +128,11 @@ def pool_stores(
                 f"{first.path}",
                 "/meta/theta0",
             )
+    n_trained = len(names)
     splits = [
         _split(e.n_events, seed, i, test_fraction, validation_fraction)
+        if i < n_trained
+        else _split(e.n_events, seed, i, 1.0, 0.0)
         for i, e in enumerate(events)
     ]
     common = sorted(set.intersection(*(set(e.observables) for e in events)))

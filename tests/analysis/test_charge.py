@@ -110,3 +110,20 @@ def test_wpm_study_writes_an_analysis_that_fits_each_charge(
     assert "test split" in minus_fit.data["events_used"]
     plus_only = analysis.fit(plus, select=["charge=1"], **common)
     assert plus_only.data["n_events"] == minus_fit.data["n_events"] == 300
+
+
+def test_rate_only_stores_join_the_test_part_whole(stores: tuple[Path, Path]) -> None:
+    plus, minus = stores
+    pooled = pool_stores(
+        [str(plus)],
+        FEATURES,
+        seed=1,
+        test_fraction=0.3,
+        validation_fraction=0.1,
+        rate_only=[str(minus)],
+    )
+    counts = {k: p.n_events for k, p in pooled.parts.items()}
+    assert counts == {"test": 300 + 1000, "validation": 100, "train": 600}
+    train_charge = pooled.parts["train"].x[:, FEATURES.index("charge")]
+    assert np.all(train_charge == 1.0)
+    assert pooled.records[1].test_indices.shape == (1000,)
