@@ -64,6 +64,10 @@ def pid_alive(pid: int) -> bool:
 
 def _is_stale(match: re.Match[str]) -> bool:
     host = match.group("host")
+    if host is None and match.group("hex") is None and not match.group("name").endswith(".h5"):
+        # ".NAME.tmp-DIGITS" is the first plugin's store name only; elsewhere the digits may
+        # be another tool's random token, not a PID.
+        return False
     if host is not None and host != _host():
         return False  # another machine's process: its PID means nothing here
     return not pid_alive(int(match.group("pid")))

@@ -183,6 +183,7 @@ def test_stale_temporaries_of_dead_processes_are_removed(
         f".e.h5.tmp-{host}x-{dead}-0123abcd",  # another host: its PID means nothing here
         f".f.h5.tmp-{dead}-notahex1",  # not a madsbi name
         "notes.txt",
+        f".plan.json.tmp-{dead}",  # digits that need not be a PID (not a store)
         f"g.h5.tmp-{dead}-0123abcd",  # not hidden
     ]
     for name in stale + kept:
