@@ -3,6 +3,7 @@ or corrupt file is a CheckpointError naming it (never silently retrained over)."
 
 from __future__ import annotations
 
+import ast
 import pickle
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -192,3 +193,31 @@ def test_estimator_description_truncated(tmp_path: Path) -> None:
     description.write_text("[1, 2]")
     with pytest.raises(CheckpointError, match=r"estimator\.json: expected a JSON object"):
         load_estimator(tmp_path, "derivative")
+
+
+def _torch_load_calls(path: Path) -> list[ast.Call]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "load"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "torch"
+    ]
+
+
+def test_every_torch_file_is_read_through_the_weights_only_loader() -> None:
+    """``torch.load`` is called only in :mod:`madsbi._checkpoint`, with weights_only=True."""
+    package = Path(__file__).resolve().parents[2] / "madsbi"
+    calls = {
+        str(path.relative_to(package)): found
+        for path in package.rglob("*.py")
+        if (found := _torch_load_calls(path))
+    }
+    assert sorted(calls) == ["_checkpoint.py"]
+    for call in calls["_checkpoint.py"]:
+        flags = {k.arg: k.value for k in call.keywords}
+        assert isinstance(flags["weights_only"], ast.Constant)
+        assert flags["weights_only"].value is True
