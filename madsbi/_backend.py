@@ -9,12 +9,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from madsbi.errors import BackendError, ConfigError, InputError
-
-if TYPE_CHECKING:
-    import torch
+from madsbi.errors import BackendError, InputError
 
 #: Every value a ``backend`` argument can take; each function accepts "auto" and its kernels.
 BACKENDS = ("auto", "core", "cuda", "numpy")
@@ -149,28 +146,3 @@ def call_cuda(name: str, *args: Any, what: str = "backend='cuda'") -> Any:
         raise InputError(str(exc)) from None
     except RuntimeError as exc:
         raise BackendError(f"{what}: CUDA kernel {name} failed: {exc}") from None
-
-
-def resolve_device(name: str, what: str = "training.device") -> torch.device:
-    """The torch device for ``name``: ``"auto"`` → CUDA when available, else CPU.
-
-    Anything else as torch understands it (``"cpu"``, ``"cuda"``, ``"cuda:1"``). torch is
-    imported here, not when this module is, so that ``import madsbi`` stays torch-free.
-
-    Raises
-    ------
-    ConfigError
-        If torch does not know ``name``, or it names CUDA and CUDA is not available; the
-        message starts with ``what`` (the setting's name).
-    """
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"{what}: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"{what}: {name!r} requested but CUDA is not available")
-    return device

@@ -1,4 +1,4 @@
-"""The one backend switch (``resolve_backend``) and the torch device switch (``resolve_device``)."""
+"""The one backend switch (``resolve_backend``) and the torch device (``resolve_device``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from madsbi import _backend
-from madsbi._backend import BACKENDS, CPU_KERNELS, resolve_backend, resolve_device
+from madsbi._backend import BACKENDS, CPU_KERNELS, resolve_backend
+from madsbi._device import resolve_device
 from madsbi.errors import BackendError, ConfigError, InputError
 from madsbi.inference.gridscan import log_ratio_sums
 from madsbi.simulate.smearing import copy_counts, regroup_survivors, target_statistics

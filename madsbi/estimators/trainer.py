@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from madsbi import _checkpoint as checkpoint
-from madsbi._backend import resolve_device
+from madsbi._device import resolve_device
 from madsbi._progress import progress_bar
 from madsbi.errors import CheckpointError, ConfigError, InputError
 

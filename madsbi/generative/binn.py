@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from madsbi import _checkpoint as checkpoint
-from madsbi._backend import resolve_device
+from madsbi._device import resolve_device
 from madsbi._progress import progress_bar
 from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import CheckpointError, ConfigError, InputError

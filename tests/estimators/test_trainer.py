@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from madsbi._backend import resolve_device
+from madsbi._device import resolve_device
 from madsbi.errors import ConfigError, InputError
 from madsbi.estimators.losses import weighted_mse
 from madsbi.estimators.network import seeded_network
