@@ -52,7 +52,7 @@ from madsbi.studies._common import (
 )
 from madsbi.studies.wz_closure import heldout_reports
 from madsbi.studies.wz_config import WZStudyConfig
-from madsbi.studies.wz_data import pool_stores, save_study_analysis
+from madsbi.studies.wz_data import pool_stores, rate_report, save_study_analysis
 from madsbi.theory.morphing import MorphingBasis
 from madsbi.theory.polynomial import polynomial_features
 
@@ -369,6 +369,8 @@ def run_wz_study(
     summary = analysis.summary
     summary["analysis_dir"] = str(save_study_analysis(analysis, out / "analysis"))
     summary["heldout"] = heldout_reports(analysis, Path(summary["analysis_dir"]))
+    rate_points = np.vstack([analysis.basis_points, config.analysis.bsm_point])
+    summary["rate_model"] = rate_report(analysis.pooled, rate_points)
     summary.update(
         {
             "config": asdict(config),

@@ -23,7 +23,7 @@ from madsbi.analysis.rate import GeneratedSample, mis_weights
 from madsbi.analysis.save import StoreRecord
 from madsbi.data import SAMPLES, sample_path
 from madsbi.errors import StoreMismatchError
-from madsbi.events.features import OBSERVABLES
+from madsbi.processes.wz_parton import OBSERVABLES
 from madsbi.theory.polynomial import polynomial_features
 
 PARTS = ("train", "validation", "test")
@@ -214,3 +214,32 @@ def save_study_analysis(study: Any, path: Path) -> Path:
         },
         config=asdict(study.config),
     )
+
+
+def rate_report(pooled: PooledStores, thetas: FloatArray) -> dict[str, Any]:
+    """σ̂(θ) of the rate model (MIS over the test parts) with MC errors, next to eq. 34.
+
+    ``eq34`` is the estimate from the first store's test part alone (eq. 34 with exact
+    coefficients when that store was generated at θ0): the single-sample rate of before.
+    """
+    from madsbi.analysis.rate import cross_section
+
+    samples = [
+        _generated(e, r.test_indices) for e, r in zip(pooled.events, pooled.records, strict=True)
+    ]
+    mis = cross_section(samples, pooled.theta0, thetas)
+    single = cross_section(samples[:1], pooled.theta0, thetas)
+    return {
+        "thetas": np.asarray(thetas).tolist(),
+        "n_events": [s.coefficients.shape[0] for s in samples],
+        "theta_gen": [s.theta_gen.tolist() for s in samples],
+        "sigma_pb": mis.sigma.tolist(),
+        "sigma_error_pb": mis.sigma_error.tolist(),
+        "ratio": mis.ratio.tolist(),
+        "ratio_error": mis.ratio_error.tolist(),
+        "eq34": {
+            "store": pooled.records[0].path,
+            "sigma_pb": single.sigma.tolist(),
+            "sigma_error_pb": single.sigma_error.tolist(),
+        },
+    }

@@ -127,3 +127,29 @@ def test_rate_only_stores_join_the_test_part_whole(stores: tuple[Path, Path]) ->
     train_charge = pooled.parts["train"].x[:, FEATURES.index("charge")]
     assert np.all(train_charge == 1.0)
     assert pooled.records[1].test_indices.shape == (1000,)
+
+
+def test_rate_report_pools_the_test_parts(stores: tuple[Path, Path]) -> None:
+    from madsbi.analysis.rate import GeneratedSample, cross_section
+    from madsbi.studies.wz_data import rate_report
+
+    plus, minus = stores
+    pooled = pool_stores([str(plus), str(minus)], FEATURES, seed=1, test_fraction=0.3)
+    thetas = np.array([[0.0, 0.0, 0.0], [1.0, 0.1, 0.1]])
+    report = rate_report(pooled, thetas)
+    assert report["n_events"] == [300, 300]
+    # Two channels: σ̂ = σ̂(W⁺) + σ̂(W⁻); the first store alone is eq. 34 of the W⁺ channel.
+    single = np.asarray(report["eq34"]["sigma_pb"])
+    e, record = pooled.events[1], pooled.records[1]
+    assert e.coefficients is not None
+    minus_channel = GeneratedSample(
+        e.coefficients[record.test_indices],
+        e.weights[record.test_indices],
+        e.theta_gen,
+        e.sigma_gen,
+        e.process,
+    )
+    minus_sigma = cross_section([minus_channel], pooled.theta0, thetas).sigma
+    np.testing.assert_allclose(report["sigma_pb"], single + minus_sigma, rtol=1e-12)
+    assert report["ratio"][0] == pytest.approx(1.0, abs=1e-12)
+    assert all(e > 0 for e in report["sigma_error_pb"])
