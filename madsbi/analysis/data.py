@@ -28,7 +28,7 @@ from madsbi.errors import (
     WeightError,
 )
 from madsbi.events import schema
-from madsbi.events.features import OBSERVABLES, PARTON_FIELDS, parton_features
+from madsbi.processes.wz_parton import OBSERVABLES, PARTON_FIELDS, parton_features
 
 DATA_MODES = ("counts", "asimov")
 FB_PER_PB = 1000.0

@@ -20,7 +20,7 @@ from madsbi._validate import FloatArray, as_float_array, as_grid
 from madsbi.analysis.data import Selection, StoreEvents, read_store, selection_mask
 from madsbi.analysis.save import FORMAT, FORMAT_VERSION, MANIFEST_NAME
 from madsbi.errors import InputError, MissingFileError, StoreFormatError
-from madsbi.events.features import parton_features
+from madsbi.processes.wz_parton import parton_features
 
 if TYPE_CHECKING:
     from madsbi.analysis.fit import FitResult

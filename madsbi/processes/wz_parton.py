@@ -1,7 +1,7 @@
 """W±Z parton-level observables computed from an event store's LHE record.
 
 Process-specific, so they live here rather than in the process-agnostic ``madsbi.events``
-(``madsbi.events.features`` re-exports them for existing imports).
+(which must not import this stage: see ``.importlinter``).
 
 The WZ analysis of paper Sec. 4.1 learns on the Mandelstam variables s and t and the W
 charge. Every observable here is a function of the ``/parton`` fields ``pdg_id``,

@@ -9,8 +9,8 @@ from typing import Any
 from madsbi.config import bounds, build_sections, read_toml
 from madsbi.errors import ConfigError
 from madsbi.estimators.trainer import TrainingConfig
-from madsbi.events.features import OBSERVABLES
 from madsbi.nn.mlp import NetworkConfig
+from madsbi.processes.wz_parton import OBSERVABLES
 
 METHODS = ("derivative", "morphing_aware")
 PROJECTIONS = ("keep_reference", "full", "none")

@@ -1,4 +1,4 @@
-"""Parton observables (madsbi.events.features) against hand-built kinematics."""
+"""W±Z parton observables (madsbi.processes.wz_parton) against hand-built kinematics."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from madsbi.data import sample_path
 from madsbi.errors import InputError
-from madsbi.events.features import OBSERVABLES, parton_features
 from madsbi.events.store import EventStore
+from madsbi.processes.wz_parton import OBSERVABLES, parton_features
 
 
 def _event(rng: np.random.Generator, n: int, quark_first: Any, w_sign: Any) -> dict[str, Any]:
