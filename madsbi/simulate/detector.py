@@ -70,6 +70,8 @@ class LeptonResponse:
     isolation_delta_r: float
     isolation_pt_min: float
     isolation_pt_ratio_max: float
+    ecal_c: float = 0.0
+    ecal_s: float = 0.0
 
     @classmethod
     def from_table(cls, table: dict[str, Any], where: str) -> LeptonResponse:
@@ -91,8 +93,19 @@ class LeptonResponse:
             float(_floats(table, f"isolation_{k}", where))
             for k in ("delta_r", "pt_min", "pt_ratio_max")
         ]
+        ecal = [
+            float(_floats(table, k, where)) if k in table else 0.0 for k in ("ecal_c", "ecal_s")
+        ]
         return cls(
-            int(table.get("pdg", 0)), eta_edges, pt_edges, tracking * ident, res_edges, a, b, *iso
+            int(table.get("pdg", 0)),
+            eta_edges,
+            pt_edges,
+            tracking * ident,
+            res_edges,
+            a,
+            b,
+            *iso,
+            *ecal,
         )
 
     def efficiency_of(self, pt_: FloatArray, abs_eta: FloatArray) -> FloatArray:
@@ -103,9 +116,18 @@ class LeptonResponse:
         return result
 
     def resolution_of(self, pt_: FloatArray, abs_eta: FloatArray) -> FloatArray:
-        """Relative resolution σ(p_T)/p_T = sqrt(a² + (b·p_T)²) (last bin beyond the table)."""
+        """Relative p_T resolution (last bin beyond the table).
+
+        The track's sqrt(a² + (b·p_T)²), combined with the calorimeter's
+        sqrt(C² + S²/E) (E = p_T cosh η) when the card gives ``ecal_c``/``ecal_s``.
+        """
         i, _ = _bin(abs_eta, self.resolution_eta_edges)
-        result: FloatArray = np.hypot(self.resolution_a[i], self.resolution_b[i] * pt_)
+        track: FloatArray = np.hypot(self.resolution_a[i], self.resolution_b[i] * pt_)
+        if self.ecal_c == 0 and self.ecal_s == 0:
+            return track
+        energy = np.maximum(pt_ * np.cosh(abs_eta), 1e-12)
+        calo = np.sqrt(self.ecal_c**2 + self.ecal_s**2 / energy)
+        result: FloatArray = track * calo / np.hypot(track, calo)
         return result
 
 
