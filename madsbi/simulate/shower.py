@@ -252,6 +252,7 @@ def run_shower(
         if not pythia.init():
             raise InputError(f"Pythia failed to initialise on {path} with settings {settings}")
         batch = pythia.nextBatch(m, "none")
+        hadronising = bool(pythia.flag("HadronLevel:all"))
     if hook.index != m - 1 or len(batch) != m:
         raise InputError(
             f"Pythia processed {hook.index + 1} of {m} LHE events ({len(batch)} returned); "
@@ -260,6 +261,8 @@ def run_shower(
     prt = batch.prt
     final = prt[prt.status > 0]
     counts = ak.to_numpy(ak.num(final)).astype(np.int64)
+    if not hadronising:  # the hook that records success runs after hadronisation only
+        ok[:] = counts > 0
     counts[~ok] = 0
     final = final[ok]
     flat = ak.flatten(final)

@@ -130,3 +130,11 @@ def test_missing_pythia_names_the_extra(wz_store, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pythia8mc", None)
     with pytest.raises(OptionalDependencyError, match=r"madsbi\[reco\]"):
         simulate_reco(wz_store, tmp_path / "x.h5", CONFIG, stop=2)
+
+
+def test_pythia_settings_apply_and_hadronisation_can_be_off(wz_store, tmp_path):
+    config = RecoConfig(seed=2, smear=False, shower="fast", pythia=("HadronLevel:all = off",))
+    report = simulate_reco(wz_store, tmp_path / "partons.h5", config, stop=3)
+    assert report.shower_failures == 0
+    with pytest.raises(InputError, match="Key = value"):
+        RecoConfig(pythia=("HadronLevel:all",))
