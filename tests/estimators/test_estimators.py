@@ -50,7 +50,6 @@ def basis() -> MorphingBasis:
 
 @pytest.fixture(scope="module")
 def derivative() -> tuple[DerivativeEstimator, HypothesisSample]:
-    torch.set_num_threads(1)
     sample = toy_sample(3000, 0.0, module_rng("derivative"))
     # At θ0 = 0 the linear coefficient 2 θ0 D2 vanishes identically: train only t_2.
     np.testing.assert_array_equal(sample.coefficients[:, 1], 0.0)

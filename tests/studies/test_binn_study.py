@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from madsbi.cli.binn import binn
@@ -18,8 +17,6 @@ from madsbi.studies.binn import run_binn_study
 from madsbi.studies.binn_config import BINNStudyConfig
 
 from helpers.training import StepCounter
-
-torch.set_num_threads(1)
 
 TINY = """
 [study]
