@@ -73,6 +73,11 @@ def locked_output_dir(path: Path, option: str = "--out") -> Iterator[Path]:
                 f"{option} {path}: another madsbi run (process {holder}) is writing into this "
                 "directory; wait for it to finish or choose another output directory"
             ) from None
+        except OSError as exc:  # a file system without locks
+            raise OutputError(
+                f"{option} {path}: cannot lock {lock.name} ({exc.strerror or exc}); choose an "
+                "output directory on a local file system"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         try:

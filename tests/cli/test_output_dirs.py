@@ -136,3 +136,12 @@ def test_lock_is_released_after_a_failure(tmp_path: Path) -> None:
         second = locked_output_dir(tmp_path / "o")
         with pytest.raises(OutputError, match=f"process {os.getpid()}"):
             second.__enter__()
+
+
+def test_file_system_without_locks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr("madsbi._outdir.fcntl.flock", no_locks)
+    with pytest.raises(OutputError, match=r"cannot lock \.madsbi\.lock \(No locks available\)"):
+        locked_output_dir(tmp_path / "o").__enter__()
