@@ -66,7 +66,11 @@ def fit(
     points_profile: int,
     no_figures: bool,
 ) -> None:
-    """Fit DATA (an event store) with ANALYSIS: DIR/fit.json and q figures."""
+    """Fit DATA (an event store) with ANALYSIS: DIR/fit.json and q figures.
+
+    ANALYSIS is an analysis directory (OUT/analysis of ``madsbi run``) or the name of a
+    shipped analysis. A store the analysis was trained on is fitted on its test split only.
+    """
     from madsbi.analysis import load_analysis
     from madsbi.analysis.plots import fit_figures
     from madsbi.studies._common import write_json
@@ -89,7 +93,11 @@ def fit(
     if not no_figures:
         document["figures"] = [p.name for p in fit_figures(document, out_dir)]
     write_json(out_dir / "fit.json", document)
-    click.echo(f"{document['data']['n_events']:,} events ({data_mode}) → {out_dir / 'fit.json'}")
+    data_info = document["data"]
+    click.echo(
+        f"{data_info['n_events']:,} events ({data_mode}; {data_info['events_used']}) → "
+        f"{out_dir / 'fit.json'}"
+    )
     for name, best in document["best_fit"].items():
         text = ", ".join(f"{p} = {v:+.4g}" for p, v in best.items())
         click.echo(f"  {name:16s} best fit {text}")

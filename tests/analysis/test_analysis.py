@@ -159,6 +159,9 @@ def test_save_load_round_trip_gives_identical_log_ratio(store: Path, tmp_path: P
         expected = np.log(np.einsum("mnk,gk->mng", c, phi)) - np.log(rate.ratio(phi))[:, None]
         got = loaded.log_ratio(x[:50], thetas, name)
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+        w = events.weights[:50]
+        mean = loaded.mean_log_ratio(x[:50], thetas, name, weights=w)
+        np.testing.assert_allclose(mean, (expected * w[:, None]).sum(1) / w.sum(), atol=1e-10)
         assert isinstance(loaded.estimators[name], type(estimator))
 
 
