@@ -5,6 +5,12 @@ replacement), scans log r_full(θ) over a grid that contains θ_true, and record
 q(θ_true) = −2 (log r_full(θ_true) − max_θ log r_full(θ)). The true point lies inside the
 γ region when p(θ_true) = 1 − F_χ²(q|k) > 1 − γ, i.e. q ≤ F⁻¹_χ²(γ|k). For a correct
 likelihood the fraction of toys where it does is γ (within the binomial error).
+
+Two ways to the same q(θ_true): ``method="dense"`` (the default) forms log R(x_e|θ_g) once
+per grid chunk for the whole test sample and multiplies the toys' event counts into it
+(:mod:`madsbi.inference.dense`); ``method="per_toy"`` scans every toy's events with the grid
+kernel (:func:`madsbi.inference.likelihood.scan`), the reference. Both draw their toys through
+:func:`madsbi.inference.dense.draw_toys`: the same generator gives the same toys.
 """
 
 from __future__ import annotations
@@ -17,6 +23,13 @@ import numpy as np
 from madsbi._progress import progress_bar
 from madsbi._validate import FloatArray, as_float_array, as_grid
 from madsbi.errors import InputError
+from madsbi.inference.dense import (
+    DenseBackend,
+    draw_toys,
+    toy_counts,
+    toy_log_likelihoods,
+    toy_statistics,
+)
 from madsbi.inference.likelihood import RateModel, scan
 from madsbi.inference.limits import best_fit, chi2_quantile, p_value
 
@@ -56,6 +69,10 @@ def _fractions(q_true: FloatArray, levels: FloatArray, dof: int) -> tuple[FloatA
     return fractions, np.sqrt(np.maximum(fractions * (1 - fractions), 1.0 / n) / n)
 
 
+#: Values of ``method``.
+METHODS = ("dense", "per_toy")
+
+
 def run_coverage(
     coefficients: Any,
     features: Any,
@@ -69,6 +86,8 @@ def run_coverage(
     gammas: Any = (0.68, 0.95),
     log1p: bool = False,
     rng: np.random.Generator,
+    method: str = "dense",
+    backend: DenseBackend | None = None,
     progress: bool = True,
     label: str = "coverage",
 ) -> CoverageResult:
@@ -83,10 +102,31 @@ def run_coverage(
     rate : RateModel
         ρ(θ) = σ(θ)/σ(θ0) (one member).
     expected_events0 : float
-        ν0 = L σ(θ0).
+        ν0 = L σ(θ0) (with any K-factor: :func:`madsbi.inference.likelihood.expected_events`).
     expected_events_true : float
         L σ(θ_true): the mean of the Poisson number of events of each toy.
+    n_toys : int
+    gammas : sequence of float
+        Confidence levels of the fractions.
+    log1p : bool
+        C_e0 = Φ_0 = 1 (the derivative form).
+    rng : numpy.random.Generator
+        Draws the toys (:func:`madsbi.inference.dense.draw_toys`).
+    method : {"dense", "per_toy"}
+        "dense": counts × log R as a matrix product over grid chunks
+        (:func:`madsbi.inference.dense.toy_statistics`); "per_toy": one grid scan per toy (the
+        reference). Same toys, same q(θ_true) to rounding.
+    backend : DenseBackend, optional
+        Where the dense product runs (NumPy float64 BLAS by default; a torch device through
+        :class:`madsbi.nn.dense_sums.TorchDense`). Ignored by "per_toy".
+
+    Raises
+    ------
+    InputError
+        Bad ``true_index``, ``n_toys``, ``method``, or inputs the scan refuses.
     """
+    if method not in METHODS:
+        raise InputError(f"method: expected 'dense' or 'per_toy', got {method!r}")
     c = as_float_array(coefficients, "coefficients", (None, None))
     phi = as_float_array(features, "features", (None, c.shape[1]))
     grid = as_grid(thetas)
@@ -96,18 +136,50 @@ def run_coverage(
         raise InputError(f"n_toys: expected >= 1, got {n_toys}")
     levels = as_float_array(gammas, "gammas", (None,))
     dof = grid.shape[1]
-    q_true = np.empty(n_toys)
-    with progress_bar(n_toys, label, unit="toy", enabled=progress) as bar:
-        for t in range(n_toys):
-            n = max(int(rng.poisson(expected_events_true)), 1)
-            picked = rng.integers(0, c.shape[0], n)
-            result = scan(c[picked], phi, rate, thetas=grid, log1p=log1p)
-            ll = result.log_full_ratio(expected_events0)[0]
-            _, top = best_fit(grid, ll)
-            q_true[t] = max(0.0, -2.0 * (ll[true_index] - top))
-            bar.update(1)
+    if method == "dense":
+        counts = toy_counts(rng, c.shape[0], expected_events_true, n_toys)
+        if dof == 1:
+            # A line: the whole (T, G) array is small, and best_fit refines each maximum by
+            # its parabola exactly as the per-toy path does.
+            ll_all = toy_log_likelihoods(
+                counts, c, phi, rate, expected_events0=expected_events0, log1p=log1p,
+                backend=backend,
+            )  # fmt: skip
+            tops = np.array([best_fit(grid, row)[1] for row in ll_all])
+            q_true = np.maximum(-2.0 * (ll_all[:, true_index] - tops), 0.0)
+        else:  # best_fit is the grid maximum: stream over grid chunks
+            stats = toy_statistics(
+                counts,
+                c,
+                phi,
+                rate,
+                true_index=true_index,
+                expected_events0=expected_events0,
+                log1p=log1p,
+                backend=backend,
+                progress=progress,
+                label=label,
+            )
+            q_true = stats.q_true
+    else:
+        q_true = np.empty(n_toys)
+        toys = draw_toys(rng, c.shape[0], expected_events_true, n_toys)
+        with progress_bar(n_toys, label, unit="toy", enabled=progress) as bar:
+            for t, picked in enumerate(toys):
+                result = scan(c[picked], phi, rate, thetas=grid, log1p=log1p)
+                ll = result.log_full_ratio(expected_events0)[0]
+                _, top = best_fit(grid, ll)
+                q_true[t] = max(0.0, -2.0 * (ll[true_index] - top))
+                bar.update(1)
     fractions, errors = _fractions(q_true, levels, dof)
     return CoverageResult(levels, fractions, errors, q_true, dof)
+
+
+def dense_coverage(
+    coefficients: Any, features: Any, rate: RateModel, **kwargs: Any
+) -> CoverageResult:
+    """:func:`run_coverage` with ``method="dense"`` (the toys as one matrix product per chunk)."""
+    return run_coverage(coefficients, features, rate, method="dense", **kwargs)
 
 
 def p_values_at_truth(result: CoverageResult) -> FloatArray:
