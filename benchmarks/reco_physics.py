@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--smeared", type=int, default=1500)
     parser.add_argument("--common", type=int, default=400)
     parser.add_argument("--resolution", type=int, default=400)
+    parser.add_argument("--reuse", action="store_true", help="analyse the stores of a former run")
     args = parser.parse_args()
     DIR.mkdir(parents=True, exist_ok=True)
     rows, times = [], {}
@@ -133,6 +134,20 @@ def main() -> None:
         ("smeared_fast", RecoConfig(seed=8, smear=True, shower="fast"), args.smeared),
         ("common_default", RecoConfig(seed=9, smear=False, shower="default"), args.common),
     ):
+        if args.reuse:
+            with open_store(DIR / f"{name}.h5") as store:
+                reco = store.read(schema.RECO, ["cuts", "smearing_weight"])
+            flow = (reco["cuts"].cumprod(axis=1) * reco["smearing_weight"][:, None]).sum(0)
+            flow = flow / reco["smearing_weight"].sum()
+            rows.append(
+                {
+                    "name": name,
+                    **dict(zip(wz.CUTS, flow.round(4).tolist(), strict=True)),
+                    "copies": reco.n_events,
+                    "passed": int(reco["cuts"].all(axis=1).sum()),
+                }
+            )
+            continue
         row, seconds = run(name, config, stop)
         rows.append(row)
         times[name] = {

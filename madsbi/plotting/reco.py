@@ -131,16 +131,23 @@ def plot_distributions(
     return out
 
 
-def chi2_per_ndf(a: tuple[Any, Any], b: tuple[Any, Any], edges: Any) -> tuple[float, int]:
-    """χ²/ndf of two weighted, normalised histograms with Σw² errors (bins empty in both skipped).
+def chi2_per_ndf(
+    a: tuple[Any, Any], b: tuple[Any, Any], edges: Any, *, min_expected: float = 5.0
+) -> tuple[float, int]:
+    """χ²/ndf of the shapes of two weighted histograms (same distribution expected).
+
+    Each dataset's normalised histogram h_X has variance p_b / N_X, with p_b the pooled
+    shape (both datasets, weighted by N_X) and N_X = (Σw)²/Σw² its effective number of
+    events; using the pooled p_b instead of each bin's own Σw² keeps bins with few entries
+    from inflating χ². Bins where either dataset expects fewer than ``min_expected`` effective
+    events are left out; ndf is the number of compared bins minus one (the normalisation).
 
     Returns
     -------
     chi2_ndf : float
     ndf : int
-        Number of compared bins minus one (the normalisation).
     """
-    hists = []
+    shapes, n_eff = [], []
     for values, weights in (a, b):
         v = np.asarray(values, dtype=np.float64)
         w = np.asarray(weights, dtype=np.float64)
@@ -149,11 +156,14 @@ def chi2_per_ndf(a: tuple[Any, Any], b: tuple[Any, Any], edges: Any) -> tuple[fl
         total = h.sum()
         if not total > 0:
             raise InputError("chi2_per_ndf: a dataset has no weight inside the bins")
-        hists.append((h / total, h2 / total**2))
-    (ha, va), (hb, vb) = hists
-    use = (va + vb) > 0
+        shapes.append(h / total)
+        n_eff.append(total**2 / h2.sum())
+    (ha, hb), (na, nb) = shapes, n_eff
+    pooled = (na * ha + nb * hb) / (na + nb)
+    use = (pooled * min(na, nb)) >= min_expected
     ndf = int(use.sum()) - 1
     if ndf < 1:
-        raise InputError("chi2_per_ndf: fewer than two non-empty bins")
-    chi2 = float((((ha - hb) ** 2)[use] / (va + vb)[use]).sum())
+        raise InputError("chi2_per_ndf: fewer than two bins with enough expected entries")
+    variance = pooled[use] * (1.0 / na + 1.0 / nb)
+    chi2 = float((((ha - hb)[use]) ** 2 / variance).sum())
     return chi2 / ndf, ndf

@@ -11,6 +11,18 @@ from madsbi.plotting.reco import chi2_per_ndf, plot_distributions, plot_smearing
 pytest.importorskip("matplotlib")
 
 
+def test_chi2_is_about_one_for_independent_samples_of_one_distribution(rng):
+    values = [
+        chi2_per_ndf(
+            (rng.normal(size=2000), np.ones(2000)),
+            (rng.normal(size=3000), np.full(3000, 0.3)),
+            np.linspace(-3, 3, 16),
+        )[0]
+        for _ in range(40)
+    ]
+    assert 0.8 < np.mean(values) < 1.2
+
+
 def test_chi2_of_weighted_copies_agrees_with_unit_weights(rng):
     n = 20_000
     x = rng.normal(size=n)
@@ -28,6 +40,8 @@ def test_chi2_of_weighted_copies_agrees_with_unit_weights(rng):
 def test_chi2_needs_weight_in_the_bins():
     with pytest.raises(InputError, match="no weight"):
         chi2_per_ndf(([10.0], [1.0]), ([0.5], [1.0]), [0, 1, 2])
+    with pytest.raises(InputError, match="enough expected"):
+        chi2_per_ndf(([0.5, 1.5], [1.0, 1.0]), ([0.5], [1.0]), [0, 1, 2])
 
 
 def test_figures_are_written(tmp_path, rng):
