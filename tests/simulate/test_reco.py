@@ -15,6 +15,7 @@ from madsbi.processes import wz
 from madsbi.production.plan import ClusterSettings
 from madsbi.simulate.reco import RecoConfig, plan_chunk, run_statistics, simulate_reco
 from madsbi.simulate.reco_jobs import run_reco_jobs
+from madsbi.simulate.shower import ShowerResult
 from madsbi.simulate.smearing import regroup_survivors
 
 CONFIG = RecoConfig(seed=5, smear=True, threshold=0.5, max_copies=3, shower="fast")
@@ -138,3 +139,48 @@ def test_pythia_settings_apply_and_hadronisation_can_be_off(wz_store, tmp_path):
     assert report.shower_failures == 0
     with pytest.raises(InputError, match="Key = value"):
         RecoConfig(pythia=("HadronLevel:all",))
+
+
+def test_pythia_failures_are_counted_and_the_other_events_kept(wz_store, tmp_path, monkeypatch):
+    import madsbi.simulate.reco as reco_module
+
+    real = reco_module.run_shower
+
+    def failing_first(parton, rows, seeds, energies, settings):
+        result = real(parton, rows, seeds, energies, settings)
+        ok = result.ok.copy()
+        ok[0] = False
+        fs = result.final_state
+        keep = fs.event != 0
+        return ShowerResult(fs.select(keep), ok)
+
+    monkeypatch.setattr(reco_module, "run_shower", failing_first)
+    out = tmp_path / "failed.h5"
+    config = RecoConfig(seed=4, smear=False, shower="fast")
+    report = simulate_reco(wz_store, out, config, stop=4, chunk_size=2)
+    assert report.shower_failures == 2  # the first copy of each of the two chunks
+    with open_store(out) as store:
+        reco = store.read(schema.RECO)
+    assert reco.n_events == 4
+    assert reco["cuts"][:, 0].tolist() == [0, 1, 0, 1]
+    assert not reco["cuts"][[0, 2], 1].any()  # no leptons without a shower
+
+
+def test_cli_runs_one_process_and_jobs(wz_store, tmp_path):
+    from click.testing import CliRunner
+
+    from madsbi.cli.main import cli
+
+    base = ["simulate", "reco", str(wz_store)]
+    opts = ["--seed", "3", "--shower", "fast", "--max-copies", "2", "--stop", "6", "--quiet"]
+    one = CliRunner().invoke(cli, [*base, str(tmp_path / "one.h5"), *opts])
+    assert one.exit_code == 0, one.output
+    assert "6 events" in one.output
+    jobs = CliRunner().invoke(
+        cli, [*base, str(tmp_path / "two.h5"), *opts, "--jobs", "2", "--workers", "1"]
+    )
+    assert jobs.exit_code == 0, jobs.output
+    _assert_identical(tmp_path / "one.h5", tmp_path / "two.h5")
+    bad = CliRunner().invoke(cli, [*base, str(tmp_path / "x.h5"), "--shower", "slow"])
+    assert bad.exit_code != 0
+    assert "slow" in bad.output
