@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from madsbi._progress import progress_bar
-from madsbi.errors import ConfigError, InputError
+from madsbi.errors import ConfigError, InputError, StoreExistsError
 from madsbi.events.merge import merge_stores
 from madsbi.events.store import EventStore
 from madsbi.production.cluster import import_distributed, open_client
@@ -129,6 +129,10 @@ def run_reco_jobs(
         ``n_jobs == 1`` runs in this process.
     """
     out = Path(out)
+    if out.exists() and not overwrite:
+        raise StoreExistsError(
+            f"{out} exists; pass overwrite=True (CLI: --overwrite) to replace it"
+        )
     with EventStore(store) as parton:
         n_total = parton.n_events()
         stop = n_total if stop is None else stop

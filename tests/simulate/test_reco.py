@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from madsbi.data import sample_path
-from madsbi.errors import InputError, OptionalDependencyError
+from madsbi.errors import ConfigError, InputError, OptionalDependencyError, StoreExistsError
 from madsbi.events import open_store, schema
 from madsbi.processes import wz
 from madsbi.production.plan import ClusterSettings
@@ -99,6 +99,11 @@ def test_two_jobs_merge_to_the_one_process_run(wz_store, one_process, tmp_path):
     stamps = [s.stat().st_mtime_ns for s in shards]
     run_reco_jobs(wz_store, merged, CONFIG, n_jobs=2, stop=N, cluster=cluster, overwrite=True)
     assert [s.stat().st_mtime_ns for s in shards] == stamps
+    with pytest.raises(StoreExistsError, match=r"merged\.h5 exists"):
+        run_reco_jobs(wz_store, merged, CONFIG, n_jobs=2, stop=N, cluster=cluster)
+    other = RecoConfig(seed=6, max_copies=3, shower="fast")
+    with pytest.raises(ConfigError, match="other settings"):
+        run_reco_jobs(wz_store, merged, other, n_jobs=2, stop=N, cluster=cluster, overwrite=True)
 
 
 def test_plan_does_not_depend_on_the_split(wz_store):
