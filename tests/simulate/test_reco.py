@@ -130,6 +130,9 @@ def test_other_processes_are_refused_by_name(tmp_path):
     with pytest.raises(InputError, match=r"drell_yan.h5.*W±Z"):
         simulate_reco(sample_path("drell_yan"), tmp_path / "x.h5", CONFIG, stop=2)
     assert not (tmp_path / "x.h5").exists()
+    # W⁺Z without decays: the right process, but no leptons in the record
+    with pytest.raises(InputError, match=r"wz_parton.h5: event 0 has 0 charged leptons"):
+        simulate_reco(sample_path("wz_parton"), tmp_path / "y.h5", CONFIG, stop=2)
 
 
 def test_missing_pythia_names_the_extra(wz_store, tmp_path, monkeypatch):
