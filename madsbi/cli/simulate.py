@@ -53,6 +53,16 @@ def simulate() -> None:
     help="Dask jobs (shards in OUT.shards/, resumable, merged into OUT).",
 )
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--passed-only", is_flag=True, help="Keep only the copies passing every cut (training sets)."
+)
+@click.option(
+    "--compression",
+    type=click.Choice(["none", "lzf", "gzip"]),
+    default="none",
+    show_default=True,
+    help="HDF5 filter of the output (compress small or shipped stores).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def reco(
@@ -70,6 +80,8 @@ def reco(
     chunk_size: int,
     n_jobs: int,
     workers: int,
+    passed_only: bool,
+    compression: str,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -81,6 +93,7 @@ def reco(
     from madsbi.simulate.reco_jobs import run_reco_jobs
 
     config = RecoConfig(seed, smear, threshold, max_copies, shower, card, pythia_lines)
+    filter_ = None if compression == "none" else compression
     if n_jobs == 1:
         report = simulate_reco(
             store,
@@ -91,6 +104,8 @@ def reco(
             chunk_size=chunk_size,
             overwrite=overwrite,
             progress=not quiet,
+            passed_only=passed_only,
+            compression=filter_,
         )
         click.echo(report.describe())
         return
@@ -105,5 +120,7 @@ def reco(
         cluster=ClusterSettings(n_workers=workers),
         overwrite=overwrite,
         progress=not quiet,
+        passed_only=passed_only,
+        compression=filter_,
     )
     click.echo(f"wrote {path}")

@@ -212,6 +212,8 @@ def simulate_reco(
     overwrite: bool = False,
     progress: bool = False,
     shard_id: str | None = None,
+    passed_only: bool = False,
+    compression: str | None = schema.DEFAULT_COMPRESSION,
 ) -> RecoReport:
     """Simulate rows ``start .. stop`` of a W±Z parton store into a new store ``out``.
 
@@ -229,6 +231,12 @@ def simulate_reco(
         Parent events per Pythia initialisation and per write.
     shard_id : str, optional
         Provenance id of the output (default: derived from the input and the rows).
+    passed_only : bool
+        Keep only the copies that pass every cut (training samples: a few % of the copies);
+        the cut flow of all copies is then in the shard's report (``/meta`` shards).
+    compression : {None, "lzf", "gzip"}
+        HDF5 filter (compress small or shipped stores: uncompressed chunks are allocated
+        whole).
 
     Raises
     ------
@@ -252,7 +260,7 @@ def simulate_reco(
         total_weight = 0.0
         n_copies = n_passed = 0
         with (
-            StoreWriter(out, meta, overwrite=overwrite) as writer,
+            StoreWriter(out, meta, overwrite=overwrite, compression=compression) as writer,
             progress_bar(stop - start, "reco", unit="ev", enabled=progress) as bar,
         ):
             for chunk in _chunks(store, tuple(store.fields()), start, stop, chunk_size):
@@ -265,15 +273,25 @@ def simulate_reco(
                     for k in parton
                     if (schema.PARTON, k) in schema.NAMED_FIELDS
                 }
-                writer.append(schema.PARTON, parton, names=names)
-                writer.append(schema.RECO, reco, names=RECO_NAMES)
-                failures += failed
                 cumulative = np.cumprod(reco["cuts"], axis=1).astype(bool)
+                writer.append(schema.PARTON, parton, names=names)
+                keep = cumulative[:, -1] if passed_only else slice(None)
+                writer.append(schema.RECO, {k: v[keep] for k, v in reco.items()}, names=RECO_NAMES)
+                failures += failed
                 flow += (reco["smearing_weight"][:, None] * cumulative).sum(axis=0)
                 total_weight += float(reco["smearing_weight"].sum())
                 n_copies += plan.n_copies
                 n_passed += int(cumulative[:, -1].sum())
                 bar.update(chunk.n_events)
-            writer.set_shards((ShardInfo(sid, stop - start, config.seed, store.path.name),))
-        cut_flow = dict(zip(wz.CUTS, (flow / total_weight).tolist(), strict=True))
+            cut_flow = dict(zip(wz.CUTS, (flow / total_weight).tolist(), strict=True))
+            summary = {
+                "copies": n_copies,
+                "passed": n_passed,
+                "shower_failures": failures,
+                "passed_only": passed_only,
+                "cut_flow": cut_flow,
+            }
+            writer.set_shards(
+                (ShardInfo(sid, stop - start, config.seed, store.path.name, json.dumps(summary)),)
+            )
         return RecoReport(Path(out), stop - start, n_copies, n_passed, failures, cut_flow)

@@ -22,6 +22,7 @@ import numpy as np
 
 from madsbi._progress import progress_bar
 from madsbi.errors import ConfigError, InputError, StoreExistsError
+from madsbi.events import schema
 from madsbi.events.merge import merge_stores
 from madsbi.events.store import EventStore
 from madsbi.production.cluster import import_distributed, open_client
@@ -56,6 +57,7 @@ def _run_job(
     mean: list[float],
     std: list[float],
     chunk_size: int,
+    options: dict[str, Any],
 ) -> str:
     stats = RunStatistics(np.array(mean), np.array(std))
     simulate_reco(
@@ -67,6 +69,8 @@ def _run_job(
         stats=stats,
         chunk_size=chunk_size,
         shard_id=f"{Path(store).stem}-reco-job{job.index}-rows{job.start}-{job.stop}",
+        passed_only=bool(options["passed_only"]),
+        compression=options["compression"],
     )
     return str(job.shard)
 
@@ -117,10 +121,13 @@ def run_reco_jobs(
     cluster: ClusterSettings | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    passed_only: bool = False,
+    compression: str | None = schema.DEFAULT_COMPRESSION,
 ) -> Path:
     """Run the reco simulation as ``n_jobs`` Dask jobs and merge their shards into ``out``.
 
-    Shards live in ``<out>.shards/``; a rerun skips jobs whose shard exists.
+    Shards live in ``<out>.shards/``; a rerun skips jobs whose shard exists. ``passed_only``
+    and ``compression`` as in :func:`~madsbi.simulate.reco.simulate_reco`.
 
     Parameters
     ----------
@@ -145,6 +152,7 @@ def run_reco_jobs(
         "config": asdict(config),
         "rows": [start, stop],
         "n_jobs": n_jobs,
+        "passed_only": passed_only,
     }
     _check_settings(folder, json.loads(json.dumps(settings)))
     jobs = [
@@ -153,20 +161,32 @@ def run_reco_jobs(
     ]
     todo = [j for j in jobs if not j.shard.exists()]
     mean, std = stats.mean.tolist(), stats.std.tolist()
+    options: dict[str, Any] = {"passed_only": passed_only, "compression": compression}
     with progress_bar(len(jobs), "reco jobs", unit="job", enabled=progress) as bar:
         bar.update(len(jobs) - len(todo))
         if todo and cluster is None and n_jobs == 1:
-            _run_job(str(store), todo[0], config, mean, std, chunk_size)
+            _run_job(str(store), todo[0], config, mean, std, chunk_size, options)
             bar.update(1)
         elif todo:
             with _client(cluster or ClusterSettings()) as client:
                 futures = [
                     client.submit(
-                        _run_job, str(store), job, config, mean, std, chunk_size, pure=False
+                        _run_job,
+                        str(store),
+                        job,
+                        config,
+                        mean,
+                        std,
+                        chunk_size,
+                        options,
+                        pure=False,
                     )
                     for job in todo
                 ]
                 for future in import_distributed().as_completed(futures):
                     future.result()
                     bar.update(1)
-    return merge_stores(out, [j.shard for j in jobs], overwrite=overwrite, progress=progress)
+    shards = [j.shard for j in jobs]
+    return merge_stores(
+        out, shards, overwrite=overwrite, progress=progress, compression=compression
+    )

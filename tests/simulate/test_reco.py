@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -192,3 +193,21 @@ def test_cli_runs_one_process_and_jobs(wz_store, tmp_path):
     bad = CliRunner().invoke(cli, [*base, str(tmp_path / "x.h5"), "--shower", "slow"])
     assert bad.exit_code != 0
     assert "slow" in bad.output
+
+
+def test_passed_only_keeps_exactly_the_passing_copies(wz_store, one_process, tmp_path):
+    out, report = one_process
+    kept = tmp_path / "passed.h5"
+    simulate_reco(
+        wz_store, kept, CONFIG, stop=N, chunk_size=N, passed_only=True, compression="gzip"
+    )
+    full, passed = _datasets(out), _datasets(kept)
+    mask = full[(schema.RECO, "cuts")].all(axis=1)
+    assert passed[(schema.RECO, "x")].shape[0] == int(mask.sum()) == report.n_passed
+    for (group, name), values in full.items():
+        expected = values[mask] if group == schema.RECO else values
+        assert np.array_equal(passed[(group, name)], expected), (group, name)
+    with open_store(kept) as store:
+        summary = json.loads(store.meta.shards[0].report)
+    assert summary["copies"] == report.n_copies
+    assert summary["cut_flow"] == pytest.approx(report.cut_flow)
