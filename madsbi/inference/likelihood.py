@@ -29,6 +29,29 @@ from madsbi.inference.gridscan import GridScanResult, log_ratio_sums
 from madsbi.theory.polynomial import polynomial_features, project_nonnegative
 
 
+def expected_events(luminosity: Any, cross_section: Any, k_factor: float = 1.0) -> FloatArray:
+    """ν = K L σ: the expected count of every likelihood (eq. 49, binned, rate-only).
+
+    The one place where an (NLO) K-factor enters: a constant multiplying σ(θ) at every θ, so
+    it scales ν0 = L σ(θ0) (and each ν_b of a binned likelihood) and leaves ρ(θ) unchanged.
+    ``luminosity`` and ``cross_section`` in reciprocal units (fb⁻¹ and fb, or pb⁻¹ and pb);
+    arrays broadcast.
+
+    Raises
+    ------
+    InputError
+        If ``k_factor`` is not a finite value > 0, or the luminosity is negative.
+    """
+    k = float(k_factor)
+    if not (np.isfinite(k) and k > 0):
+        raise InputError(f"k_factor: expected a finite value > 0, got {k_factor!r}")
+    lumi = as_float_array(luminosity, "luminosity")
+    if (lumi < 0).any():
+        raise InputError(f"luminosity: expected >= 0, got {lumi.min()}")
+    result: FloatArray = k * lumi * as_float_array(cross_section, "cross_section")
+    return result
+
+
 class RatioModel(Protocol):
     """What the inference needs from an estimator (or from the exact truth)."""
 

@@ -1,0 +1,263 @@
+"""Binned and rate-only likelihoods: the analyst's baselines of paper Sec. 4.2 (Figs. 10–11).
+
+A histogram of one observable with Poisson counts in every bin, each bin with its exact
+quadratic in θ: with per-event coefficients C_e (C_e·Φ(θ) = dσ(x_e|θ)/dσ(x_e|θ0), the exact
+c_e/c_e0 or a learned Ĉ_e) and event weights w_e (each event's share of σ(θ0)),
+
+    σ_b(θ) = Σ_{e in b} w_e C_e·Φ(θ) = s_b·Φ(θ),        ν_b(θ) = K L σ_b(θ),
+
+    log L(θ) = Σ_b [n_b log ν_b(θ) − ν_b(θ)],        q(θ) = −2 (log L(θ) − max_θ log L),
+
+with the observed counts n_b, or the Asimov counts n_b = ν_b(θ_A). The rate-only
+likelihood is the same with one bin that holds every event. Everything is vectorised over
+the grid (the (G, B) expectations in one product), in float64. K is the K-factor of
+:func:`madsbi.inference.likelihood.expected_events`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from madsbi._validate import FloatArray, IntArray, as_float_array
+from madsbi.errors import InputError, ShapeError
+from madsbi.inference.likelihood import RateModel, expected_events
+
+#: The m_T^WZ bin edges of the paper's histogram (GeV).
+MT_WZ_EDGES_GEV = (200.0, 400.0, 600.0, 800.0, 1000.0, 1500.0, 2500.0)
+
+
+def bin_index(
+    observable: Any, edges: Any, *, underflow: bool = True, overflow: bool = True
+) -> IntArray:
+    """The bin of every event; −1 for events outside the configured bins.
+
+    Bins are [edges[i], edges[i+1]), preceded by (−∞, edges[0]) with ``underflow`` and
+    followed by [edges[-1], ∞) with ``overflow``. No edges: one bin that holds everything.
+
+    Raises
+    ------
+    InputError
+        If the edges are not strictly increasing or the observable is not finite.
+    """
+    x = as_float_array(observable, "observable", (None,))
+    e = as_float_array(edges, "edges", (None,))
+    if e.size == 0:
+        return np.zeros(x.shape[0], dtype=np.int64)
+    if not (np.diff(e) > 0).all():
+        raise InputError(f"edges: expected strictly increasing values, got {e.tolist()}")
+    raw = np.searchsorted(e, x, side="right")  # 0: below edges[0]; len(e): at/above the last
+    index = raw - (0 if underflow else 1)
+    outside = ((raw == 0) & (not underflow)) | ((raw == e.size) & (not overflow))
+    index[outside] = -1
+    return index.astype(np.int64)
+
+
+def n_bins(edges: Any, *, underflow: bool = True, overflow: bool = True) -> int:
+    """Number of bins of :func:`bin_index` for these edges and flags."""
+    n = int(np.size(edges))
+    return 1 if n == 0 else n - 1 + int(underflow) + int(overflow)
+
+
+@dataclass(frozen=True, eq=False)
+class BinnedModel:
+    """σ_b(θ) = s_b·Φ(θ) per bin of one observable; s has shape (B, K).
+
+    Attributes
+    ----------
+    coefficients : (B, K)
+        s_b = Σ_{e in b} w_e C_e.
+    edges : (E,)
+        Bin edges (empty for the rate-only model: one bin).
+    underflow, overflow : bool
+        Whether the bins below the first and above the last edge exist.
+    """
+
+    coefficients: FloatArray
+    edges: FloatArray
+    underflow: bool = True
+    overflow: bool = True
+
+    @classmethod
+    def from_events(
+        cls,
+        observable: Any,
+        coefficients: Any,
+        *,
+        edges: Any,
+        weights: Any | None = None,
+        underflow: bool = True,
+        overflow: bool = True,
+    ) -> BinnedModel:
+        """Per-bin quadratics from the events of a θ0 sample.
+
+        Parameters
+        ----------
+        observable : (N,)
+            The binned observable of every event (e.g. m_T^WZ in GeV).
+        coefficients : (N, K)
+            C_e: the exact c_e/c_e0 (:func:`madsbi.inference.likelihood.exact_event_coefficients`)
+            or a learned Ĉ_e (an ensemble mean).
+        edges : (E,)
+            Bin edges (e.g. :data:`MT_WZ_EDGES_GEV`).
+        weights : (N,), optional
+            w_e, each event's share of σ(θ0) (σ(θ0)/N for unweighted events); unit weights by
+            default (then σ_b is a count of the sample).
+        underflow, overflow : bool
+            Keep the bins below the first and above the last edge (else their events are
+            dropped from the likelihood).
+        """
+        c = as_float_array(coefficients, "coefficients", (None, None))
+        index = bin_index(observable, edges, underflow=underflow, overflow=overflow)
+        if index.shape[0] != c.shape[0]:
+            raise ShapeError(
+                f"observable: expected {c.shape[0]} values like coefficients, got {index.shape[0]}"
+            )
+        w = np.ones(c.shape[0]) if weights is None else as_float_array(weights, "weights")
+        if w.shape != (c.shape[0],):
+            raise ShapeError(f"weights: expected shape ({c.shape[0]},), got {w.shape}")
+        n = n_bins(edges, underflow=underflow, overflow=overflow)
+        s = np.zeros((n, c.shape[1]))
+        keep = index >= 0
+        np.add.at(s, index[keep], w[keep, None] * c[keep])
+        return cls(s, as_float_array(edges, "edges", (None,)), underflow, overflow)
+
+    @classmethod
+    def rate_only(cls, coefficients: Any, weights: Any | None = None) -> BinnedModel:
+        """The cross-section-only model: one bin with every event, σ(θ) = Σ_e w_e C_e·Φ(θ)."""
+        c = as_float_array(coefficients, "coefficients", (None, None))
+        return cls.from_events(np.zeros(c.shape[0]), c, edges=(), weights=weights)
+
+    @property
+    def n_bins(self) -> int:
+        """B."""
+        return int(self.coefficients.shape[0])
+
+    def cross_sections(self, features: Any) -> FloatArray:
+        """σ_b(θ) for Φ of shape (G, K): (G, B)."""
+        phi = as_float_array(features, "features", (None, self.coefficients.shape[1]))
+        result: FloatArray = phi @ self.coefficients.T
+        return result
+
+    def expected(self, features: Any, luminosity: float, k_factor: float = 1.0) -> FloatArray:
+        """ν_b(θ) = K L σ_b(θ), (G, B)."""
+        return expected_events(luminosity, self.cross_sections(features), k_factor)
+
+    def counts(self, observable: Any, weights: Any | None = None) -> FloatArray:
+        """Observed counts n_b of events (Σ of their weights if given), (B,)."""
+        index = bin_index(observable, self.edges, underflow=self.underflow, overflow=self.overflow)
+        w = np.ones(index.shape[0]) if weights is None else as_float_array(weights, "weights")
+        if w.shape != index.shape:
+            raise ShapeError(f"weights: expected shape {index.shape}, got {w.shape}")
+        keep = index >= 0
+        result: FloatArray = np.bincount(index[keep], w[keep], minlength=self.n_bins).astype(
+            np.float64
+        )
+        return result
+
+
+def poisson_log_likelihood(expected: Any, observed: Any) -> FloatArray:
+    """Σ_b [n_b log ν_b − ν_b] for expectations (G, B) and counts (B,): (G,).
+
+    The constant −Σ_b log n_b! is dropped (it cancels in q). 0·log ν = 0; a point where some
+    ν_b < 0, or ν_b = 0 with n_b > 0 (a learned model outside its domain), gets −∞ (q = ∞:
+    excluded).
+
+    Raises
+    ------
+    InputError
+        If a count is negative or not finite.
+    """
+    nu = as_float_array(expected, "expected", (None, None))
+    n = as_float_array(observed, "observed", (nu.shape[1],))
+    if (n < 0).any():
+        raise InputError(f"observed: expected counts >= 0, got {n.min()}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(n > 0, n * np.log(np.where(nu > 0, nu, 1.0)), 0.0) - nu
+    invalid = ((nu < 0) | ((nu == 0) & (n > 0))).any(axis=1)
+    result: FloatArray = terms.sum(axis=1)
+    result[invalid] = -np.inf
+    return result
+
+
+@dataclass(frozen=True, eq=False)
+class BinnedScan:
+    """log L(θ) and q(θ) of a binned (or rate-only) likelihood over G grid points."""
+
+    log_likelihood: FloatArray
+    q: FloatArray
+    best_index: int
+    observed: FloatArray
+
+
+def binned_scan(
+    model: BinnedModel,
+    features: Any,
+    *,
+    luminosity: float,
+    observed: Any | None = None,
+    asimov_features: Any | None = None,
+    k_factor: float = 1.0,
+) -> BinnedScan:
+    """Q(θ) = −2 (log L(θ) − max_θ log L) over a grid, with observed or Asimov counts.
+
+    Parameters
+    ----------
+    model : BinnedModel
+    features : (G, K)
+        Φ(θ) at the grid points.
+    luminosity : float
+        L, in the units reciprocal to the model's σ.
+    observed : (B,), optional
+        Observed counts n_b (:meth:`BinnedModel.counts`).
+    asimov_features : (K,), optional
+        Φ(θ_A): Asimov counts n_b = ν_b(θ_A) (Φ(θ0) = (1, 0, …, 0) in the derivative form).
+        Exactly one of ``observed`` and ``asimov_features``.
+    k_factor : float
+        K-factor multiplying every σ_b (:func:`madsbi.inference.likelihood.expected_events`).
+
+    Raises
+    ------
+    InputError
+        Neither or both of ``observed`` and ``asimov_features``; counts that are negative;
+        no grid point with a finite likelihood.
+    """
+    if (observed is None) == (asimov_features is None):
+        raise InputError("binned_scan: expected exactly one of observed and asimov_features")
+    nu = model.expected(features, luminosity, k_factor)
+    if asimov_features is not None:
+        phi_a = as_float_array(asimov_features, "asimov_features", (model.coefficients.shape[1],))
+        n = model.expected(phi_a[None], luminosity, k_factor)[0]
+    else:
+        n = as_float_array(observed, "observed", (model.n_bins,))
+    ll = poisson_log_likelihood(nu, n)
+    if not np.isfinite(ll).any():
+        raise InputError("binned_scan: no grid point has ν_b > 0 wherever n_b > 0")
+    best = int(np.argmax(ll))
+    q: FloatArray = np.maximum(-2.0 * (ll - ll[best]), 0.0)
+    return BinnedScan(ll, q, best, n)
+
+
+def rate_only_scan(
+    rate: RateModel, features: Any, *, expected_events0: float, observed: float | None = None
+) -> BinnedScan:
+    """Cross-section-only q(θ) from ρ(θ) = σ(θ)/σ(θ0): ν(θ) = ν0 ρ(θ), one Poisson count.
+
+    ``expected_events0`` is ν0 = K L σ(θ0) (:func:`madsbi.inference.likelihood.expected_events`);
+    without ``observed`` the Asimov count n = ν0. The same as :meth:`BinnedModel.rate_only`
+    for a rate built from the same events (:meth:`RateModel.from_event_coefficients`).
+    """
+    if rate.coefficients.shape[0] != 1:
+        raise InputError(
+            f"rate: expected one member, got {rate.coefficients.shape[0]} rows of coefficients"
+        )
+    nu = float(expected_events0) * rate.ratio(features)[0]
+    n = float(expected_events0) if observed is None else float(observed)
+    ll = poisson_log_likelihood(nu[:, None], [n])
+    if not np.isfinite(ll).any():
+        raise InputError("rate_only_scan: no grid point has ν > 0")
+    best = int(np.argmax(ll))
+    q: FloatArray = np.maximum(-2.0 * (ll - ll[best]), 0.0)
+    return BinnedScan(ll, q, best, np.array([n]))
