@@ -105,12 +105,17 @@ class _NumpySums:
         n_toys, n_events = self._counts.shape
         step = max(1, self._block // max(1, phi_t.shape[1]))
         sums = np.zeros((n_toys, phi_t.shape[1]))
+        # One buffer for the blocks of L: fresh memory per block costs page faults.
+        buffer = np.empty((min(step, n_events), phi_t.shape[1]))
         for e0 in range(0, n_events, step):
-            logs = self._coef[e0 : e0 + step] @ phi_t  # (E_b, G_c)
+            coef = self._coef[e0 : e0 + step]
+            logs = buffer[: coef.shape[0]]
+            np.matmul(coef, phi_t, out=logs)  # (E_b, G_c) arguments
             with np.errstate(all="ignore"):  # outside the domain: clamped below
                 (np.log1p if self._log1p else np.log)(logs, out=logs)
-            bad = ~np.isfinite(logs)
-            if bad.any():
+                total = float(np.sum(logs))  # finite iff every term is (no overflow here)
+            if not np.isfinite(total):
+                bad = ~np.isfinite(logs)
                 logs[bad] = self._log_floor
                 self._clamped += int(np.count_nonzero(bad))
             sums += self._counts[:, e0 : e0 + step].astype(np.float64) @ logs
