@@ -60,8 +60,8 @@ def assert_close_ll(dense: np.ndarray, ref: np.ndarray) -> None:
     np.testing.assert_allclose(q_dense, q_ref, rtol=1e-9, atol=1e-11 * float(scale.max()))
 
 
-@pytest.mark.parametrize("log1p", [True, False])
-def test_dense_equals_per_toy_scans(log1p: bool) -> None:
+@pytest.mark.parametrize(("log1p", "sparse"), [(True, False), (False, False), (True, True)])
+def test_dense_equals_per_toy_scans(log1p: bool, sparse: bool) -> None:
     rng = np.random.default_rng(11)
     c = quadratic_events(rng, 400, 3)
     phi = polynomial_features(cube(3, 5), np.zeros(3))
@@ -70,7 +70,15 @@ def test_dense_equals_per_toy_scans(log1p: bool) -> None:
     picks = list(draw_toys(np.random.default_rng(3), c.shape[0], 150.0, 7))
     assert counts.dtype == np.uint16
     np.testing.assert_array_equal(counts.sum(1), [p.size for p in picks])
-    ll = toy_log_likelihoods(counts, c, phi, rate, expected_events0=140.0, log1p=log1p)
+    ll = toy_log_likelihoods(
+        counts,
+        c,
+        phi,
+        rate,
+        expected_events0=140.0,
+        log1p=log1p,
+        backend=NumpyDense(block_elements=5000, sparse=sparse),
+    )
     ref = reference_log_likelihoods(picks, c, phi, rate, 140.0, log1p=log1p)
     assert ll.shape == (7, 125)
     assert_close_ll(ll, ref)
@@ -89,10 +97,19 @@ def test_clamped_pairs_match_the_scan() -> None:
         counts, c, phi, rate, true_index=40, expected_events0=80.0, log1p=True, grid_chunk=10
     )
     assert stats.clamped_pairs > 0
-    ll = toy_log_likelihoods(counts, c, phi, rate, expected_events0=80.0, log1p=True)
     ref = reference_log_likelihoods(picks, c, phi, rate, 80.0, log1p=True)
     assert np.any(ref < -700.0)  # the clamped pairs are in there
-    assert_close_ll(ll, ref)
+    for sparse in (False, True):
+        ll = toy_log_likelihoods(
+            counts,
+            c,
+            phi,
+            rate,
+            expected_events0=80.0,
+            log1p=True,
+            backend=NumpyDense(sparse=sparse),
+        )
+        assert_close_ll(ll, ref)
 
 
 def test_streaming_statistics_equal_the_full_array() -> None:
@@ -120,6 +137,20 @@ def test_streaming_statistics_equal_the_full_array() -> None:
     q = stats.q_true
     np.testing.assert_allclose(q, np.maximum(-2.0 * (full[:, 100] - full.max(1)), 0.0))
     assert np.all(q >= 0.0)
+    # Gathering each toy's events from L agrees with the dense product.
+    gathered = toy_statistics(
+        counts,
+        c,
+        phi,
+        rate,
+        true_index=100,
+        expected_events0=5.0,
+        log1p=True,
+        grid_chunk=50,
+        backend=NumpyDense(block_elements=700, sparse=True),
+    )
+    np.testing.assert_allclose(gathered.log_likelihood_max, stats.log_likelihood_max, rtol=1e-12)
+    np.testing.assert_array_equal(gathered.best_index, stats.best_index)
 
 
 @pytest.mark.parametrize("n_params", [1, 3])
