@@ -22,7 +22,7 @@ class StandardisedNetwork(nn.Module):
     def __init__(self, config: NetworkConfig, n_in: int, n_out: int, *, positive: bool = False):
         super().__init__()
         self.positive = positive
-        self.inputs = Standardiser(n_in)
+        self.inputs = input_standardiser(config, n_in)
         self.targets = Standardiser(n_out)
         self.core = build_network(config, n_in, n_out)
         self.n_members = int(self.core.n_members)  # type: ignore[arg-type]
@@ -47,6 +47,17 @@ class StandardisedNetwork(nn.Module):
             xb = x[start : start + batch_size].to(device=device, dtype=torch.float32)
             parts.append(self.targets.inverse(self(xb).to(torch.float64)).cpu())
         return torch.cat(parts, dim=1)
+
+
+def input_standardiser(config: NetworkConfig, n_in: int) -> Standardiser:
+    """The input map of ``config``'s network: per-column, or Lorentz-covariant for L-GATr."""
+    if config.kind == "lgatr" and config.lgatr is not None:
+        from madsbi.nn.lgatr import LorentzStandardiser
+        from madsbi.nn.lgatr_config import resolve_layout
+
+        momenta = resolve_layout(config.lgatr, n_in).momentum_columns
+        return LorentzStandardiser(n_in, momenta)
+    return Standardiser(n_in)
 
 
 def seeded_network(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from madsbi.errors import ConfigError
+from madsbi.nn.lgatr_config import LGATrConfig
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "silu": nn.SiLU,
@@ -15,7 +17,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
     "gelu": nn.GELU,
 }
-KINDS = ("mlp", "ensemble", "bayesian")
+KINDS = ("mlp", "ensemble", "bayesian", "lgatr")
 
 
 def activation(name: str) -> nn.Module:
@@ -34,11 +36,11 @@ class NetworkConfig:
 
     Attributes
     ----------
-    kind : {"mlp", "ensemble", "bayesian"}
+    kind : {"mlp", "ensemble", "bayesian", "lgatr"}
         Plain MLP (M = 1), repulsive ensemble (M members), Bayesian MLP (M weight draws at
-        prediction time).
+        prediction time), L-GATr (:mod:`madsbi.nn.lgatr`; M members, repulsive for M ≥ 2).
     hidden : tuple of int
-        Widths of the hidden layers.
+        Widths of the hidden layers (MLP kinds; L-GATr takes its sizes from ``lgatr``).
     activation : str
     members : int
         Ensemble members, or weight draws of a Bayesian MLP at prediction time.
@@ -51,6 +53,9 @@ class NetworkConfig:
         same accuracy (benchmarks/RESULTS.md).
     prior_std : float
         Width of the Gaussian weight prior of a Bayesian MLP.
+    lgatr : LGATrConfig, optional
+        Sizes, token layout and symmetry breakers of ``kind = "lgatr"`` (a TOML table
+        ``[network.lgatr]`` or a JSON object is converted); defaults to ``LGATrConfig()``.
     """
 
     kind: str = "ensemble"
@@ -59,8 +64,20 @@ class NetworkConfig:
     members: int = 5
     repulsion: float = 100.0
     prior_std: float = 1.0
+    lgatr: LGATrConfig | None = None
 
     def __post_init__(self) -> None:
+        given: object = self.lgatr
+        if isinstance(given, Mapping):
+            from madsbi.config import build
+
+            # JSON null (global_scalars = None) is the default; TOML has no null.
+            table = {k: v for k, v in given.items() if v is not None}
+            object.__setattr__(self, "lgatr", build(LGATrConfig, table, "network.lgatr"))
+        elif self.kind == "lgatr" and given is None:
+            object.__setattr__(self, "lgatr", LGATrConfig())
+        elif given is not None and not isinstance(given, LGATrConfig):
+            raise ConfigError(f"network.lgatr: expected a table, got {given!r}")
         if self.kind not in KINDS:
             raise ConfigError(f"network.kind: expected one of {KINDS}, got {self.kind!r}")
         if not self.hidden or any(int(h) < 1 for h in self.hidden):
@@ -110,6 +127,11 @@ def build_network(config: NetworkConfig, n_in: int, n_out: int) -> nn.Module:
     from madsbi.nn.ensemble import EnsembleMLP
 
     hidden = tuple(int(h) for h in config.hidden)
+    if config.kind == "lgatr":
+        from madsbi.nn.lgatr import LGATrEnsemble
+
+        lgatr_config = config.lgatr if config.lgatr is not None else LGATrConfig()
+        return LGATrEnsemble(lgatr_config, n_in, n_out, config.members, config.repulsion)
     if config.kind == "mlp":
         return MLP(n_in, n_out, hidden, config.activation)
     if config.kind == "ensemble":
