@@ -29,6 +29,14 @@ README_SIGMA = {
     "p10_holdout": (21.7395, 0.311799),
 }
 WZ = {"wz_parton": 0, "wz_leptonic": 1}
+#: Excerpts of the paper-scale samples (examples/wz/README.md): first shard(s) of each
+#: `madsbi produce` plan, generation point θ_gen, process line, shard seeds.
+PAPER_EXCERPTS = {
+    "wmz_parton": ((0.0, 0.0, 0.0), "generate p p > w- z NP<=1", (200001,)),
+    "wpz_parton_bsm": ((1.0, 0.1, 0.1), "generate p p > w+ z NP<=1", (300001,)),
+    "wmz_parton_bsm": ((1.0, 0.1, 0.1), "generate p p > w- z NP<=1", (400001,)),
+    "wmz_leptonic": ((0.0, 0.0, 0.0), "generate p p > w- z, w- > l- vl~", (600001, 600002)),
+}
 
 
 def _closure(name: str) -> dict[str, Any]:
@@ -52,7 +60,7 @@ def _closure(name: str) -> dict[str, Any]:
 
 
 def test_all_samples_exist() -> None:
-    assert SAMPLES == ("wz_parton", "wz_leptonic", "drell_yan")
+    assert ("wz_parton", "wz_leptonic", "drell_yan", *PAPER_EXCERPTS) == SAMPLES
     for name in SAMPLES:
         assert sample_path(name).is_file()
     with pytest.raises(InputError, match="unknown shipped sample 'ttbar'"):
@@ -114,3 +122,26 @@ def test_drell_yan() -> None:
     # every event has an e+ e- pair
     assert np.all((parton["pdg_id"] == 11).sum(axis=1) == 1)
     assert np.all((parton["pdg_id"] == -11).sum(axis=1) == 1)
+
+
+@pytest.mark.parametrize("name", list(PAPER_EXCERPTS))
+def test_paper_scale_excerpts(name: str) -> None:
+    """θ0 = SM for all (the BSM ones recentred), θ_gen kept; closure in double precision."""
+    theta_gen, process, seeds = PAPER_EXCERPTS[name]
+    result = _closure(name)
+    assert result["n"] == 20000
+    # the plugin writes the <rwgt> weights in full double precision
+    assert result["rel"].max() <= 1e-12
+    assert result["sigma_store_rel"] <= 1e-12
+    with EventStore(sample_path(name)) as store:
+        meta = store.meta
+        parton = store.read(fields=["coefficients", "weight"])
+        assert meta.mg5_version == "3.5.7"
+        assert meta.space.theta0 == (0.0, 0.0, 0.0)
+        assert meta.theta_gen == theta_gen
+        assert process in meta.process
+        assert [s.seed for s in meta.shards] == list(seeds)
+        np.testing.assert_array_equal(meta.basis_points, [THETAS[b] for b in meta.basis_ids])
+    # the event weight is the weight at the generation point
+    phi = polynomial_features_reference(np.array([theta_gen]), np.zeros(3))[0]
+    np.testing.assert_allclose(parton["coefficients"] @ phi, parton["weight"], rtol=1e-12)
