@@ -119,7 +119,8 @@ class LheHeader:
         n_match = re.search(r"Number of Events\s*:\s*(\d+)", info)
         return cls(
             text=text,
-            mg5_version=_section(text, "MGVersion").strip(),
+            # gridpack runs write "#3.5.7"
+            mg5_version=_section(text, "MGVersion").strip().lstrip("#").strip(),
             proc_card=_section(text, "MG5ProcCard"),
             run_card=_section(text, "MGRunCard"),
             param_card=_section(text, "slha"),
