@@ -167,6 +167,23 @@ def simulate_chunk(
     return arrays, int((~shower.ok).sum())
 
 
+#: Reduced reco stores shipped in ``madsbi/data/reco`` (see the README there).
+SHIPPED_RECO = ("wz_reco_train", "wz_reco_test")
+
+
+def shipped_reco_path(name: str) -> Path:
+    """Path of a shipped reco store (:data:`SHIPPED_RECO`).
+
+    Raises
+    ------
+    InputError
+        For an unknown name.
+    """
+    if name not in SHIPPED_RECO:
+        raise InputError(f"unknown shipped reco store {name!r}; available: {list(SHIPPED_RECO)}")
+    return Path(__file__).parents[1] / "data" / "reco" / f"{name}.h5"
+
+
 #: Column names of the named /reco fields.
 RECO_NAMES = {"x": list(wz.OBSERVABLES), "cuts": list(wz.CUTS)}
 
