@@ -8,7 +8,9 @@ R_ii/2 for the squares and R_ij for the mixed terms, so that
     R̂(x|θ, θ0) = (1, t̂_1(x), …, t̂_{K−1}(x)) · φ(θ − θ0).
 
 Every network is an ensemble (or a Bayesian MLP); member m of the combined estimate takes
-a randomly permuted member of every network (App. A, second method).
+a randomly permuted member of every network (App. A, second method). A joint estimator
+(the default for L-GATr, whose global token gives all outputs at once, Sec. 2.4) trains
+one network with one output per coefficient; its members are already joint estimates.
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ from madsbi.estimators.losses import derivative_regression_loss
 from madsbi.estimators.network import seeded_network
 from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit
 from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.standardise import Standardiser
 from madsbi.theory.polynomial import n_coefficients, polynomial_features, square_index
 
 KIND = "derivative"
+JOINT = "t"
+"""Name of the one network of a joint estimator."""
 
 
 class DerivativeEstimator:
@@ -52,6 +57,9 @@ class DerivativeEstimator:
         Keep the coefficients of θ_i² non-negative (softplus output): they are |M_i|²-like
         and ≥ 0 for every event, so their reco-level means are too. Without this, small
         regression errors where the truth is ≈ 0 make R̂(x|θ) negative at large θ.
+    joint : bool, optional
+        One network for all targets (outputs t̂_k side by side, loss summed over them)
+        instead of one network per target. Default: joint for ``network.kind = "lgatr"``.
     """
 
     def __init__(
@@ -63,6 +71,7 @@ class DerivativeEstimator:
         targets: Sequence[int] | None = None,
         combination_seed: int = 0,
         positive_squares: bool = True,
+        joint: bool | None = None,
     ) -> None:
         self.theta0 = as_float_array(theta0, "theta0", (None,))
         self.n_coefficients = n_coefficients(self.theta0.shape[0])
@@ -79,6 +88,18 @@ class DerivativeEstimator:
         n = self.theta0.shape[0]
         squares = {square_index(i, n) for i in range(n)} if positive_squares else set()
         self.positive = {k: k in squares for k in self.targets}
+        self.joint = network.kind == "lgatr" if joint is None else bool(joint)
+        if self.joint:
+            self.networks = {
+                JOINT: seeded_network(
+                    network,
+                    self.n_inputs,
+                    len(self.targets),
+                    self.combination_seed * 1009,
+                    positive=[self.positive[k] for k in self.targets],
+                )
+            }
+            return
         self.networks = {
             f"t{k}": seeded_network(
                 network,
@@ -104,9 +125,9 @@ class DerivativeEstimator:
         out_dir: Path | None = None,
         progress: bool = True,
     ) -> dict[str, TrainingHistory]:
-        """Train one network per target on ``sample`` (events at θ0).
+        """Train the networks (one per target, or the joint one) on ``sample`` (events at θ0).
 
-        Returns the training history of every network, keyed ``t<k>``.
+        Returns the training history of every network, keyed ``t<k>`` (``t`` when joint).
         """
         if sample.x.shape[1] != self.n_inputs:
             raise InputError(f"sample.x: expected {self.n_inputs} columns, got {sample.x.shape[1]}")
@@ -118,18 +139,26 @@ class DerivativeEstimator:
         ratios = sample.coefficients / sample.coefficients[:, :1]
         x = as_tensor(sample.x)
         w = as_tensor(sample.weights, torch.float64)
-        histories = {}
         for k in self.targets:
-            name = f"t{k}"
-            net = self.networks[name]
-            target = torch.as_tensor(ratios[:, k : k + 1], dtype=torch.float64)
-            net.inputs.fit(x, w)
-            if self.positive[k] and (target < 0).any():
+            if self.positive[k] and (ratios[:, k] < 0).any():
                 raise InputError(
                     f"coefficients[:, {k}]: the coefficient of a square must be >= 0 for every "
                     "event; pass positive_squares=False if your model allows otherwise"
                 )
-            net.targets.fit(target, w, center=not self.positive[k])
+        groups = (
+            [(JOINT, list(self.targets))] if self.joint else [(f"t{k}", [k]) for k in self.targets]
+        )
+        histories = {}
+        for name, ks in groups:
+            net = self.networks[name]
+            target = torch.as_tensor(ratios[:, ks], dtype=torch.float64)
+            net.inputs.fit(x, w)
+            net.targets.fit(target, w)
+            positive = [j for j, k in enumerate(ks) if self.positive[k]]
+            if positive:  # only scaled, so that the softplus output stays >= 0
+                scaled = Standardiser(len(ks)).fit(target, w, center=False)
+                net.targets.mean[positive] = 0.0
+                net.targets.scale[positive] = scaled.scale[positive]
             data = {
                 "x": x,
                 "target": net.targets(target).to(torch.float32),
@@ -154,6 +183,11 @@ class DerivativeEstimator:
         m = self.n_members
         out = torch.zeros(m, xt.shape[0], self.n_coefficients, dtype=torch.float64)
         out[..., 0] = 1.0
+        if self.joint:
+            pred = self.networks[JOINT].predict(xt)
+            for j, k in enumerate(self.targets):
+                out[..., k] = pred[..., j]
+            return out
         generator = torch.Generator().manual_seed(self.combination_seed)
         for k in self.targets:
             pred = self.networks[f"t{k}"].predict(xt)[..., 0]
@@ -189,6 +223,7 @@ class DerivativeEstimator:
             "network": asdict(self.config),
             "combination_seed": self.combination_seed,
             "positive_squares": self.positive_squares,
+            "joint": self.joint,
         }
         return save_estimator(path, description, dict(self.networks))
 
@@ -205,6 +240,7 @@ class DerivativeEstimator:
             targets=description["targets"],
             combination_seed=description["combination_seed"],
             positive_squares=description["positive_squares"],
+            joint=bool(description.get("joint", False)),
         )
         for name, network in estimator.networks.items():
             network.load_state_dict(states[name])

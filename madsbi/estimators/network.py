@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
+from madsbi.errors import InputError
 from madsbi.nn.mlp import NetworkConfig, build_network
 from madsbi.nn.standardise import Standardiser
 
@@ -16,12 +19,24 @@ class StandardisedNetwork(nn.Module):
     Classifiers (output log r̂) keep the identity target map. With ``positive=True`` the
     output passes through a softplus and the target map only scales (fit it with
     ``center=False``): for targets that are ≥ 0 by physics, such as the coefficient of θ_i²
-    (|M_i|²), whose conditional mean the network then cannot push below zero.
+    (|M_i|²), whose conditional mean the network then cannot push below zero. A sequence of
+    ``n_out`` flags does this for the flagged outputs only (a network with several targets).
     """
 
-    def __init__(self, config: NetworkConfig, n_in: int, n_out: int, *, positive: bool = False):
+    def __init__(
+        self,
+        config: NetworkConfig,
+        n_in: int,
+        n_out: int,
+        *,
+        positive: bool | Sequence[bool] = False,
+    ):
         super().__init__()
         self.positive = positive
+        flags = [bool(positive)] * n_out if isinstance(positive, bool) else list(positive)
+        if len(flags) != n_out:
+            raise InputError(f"positive: expected {n_out} flags, got {len(flags)}")
+        self.positive_outputs = tuple(flags)
         self.inputs = input_standardiser(config, n_in)
         self.targets = Standardiser(n_out)
         self.core = build_network(config, n_in, n_out)
@@ -30,7 +45,12 @@ class StandardisedNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Predictions (M, B, n_out) in standardised target units for inputs (B, n_in)."""
         out: torch.Tensor = self.core(self.inputs(x))
-        return torch.nn.functional.softplus(out) if self.positive else out
+        if all(self.positive_outputs):
+            return torch.nn.functional.softplus(out)
+        if any(self.positive_outputs):
+            mask = torch.tensor(self.positive_outputs, device=out.device)
+            return torch.where(mask, torch.nn.functional.softplus(out), out)
+        return out
 
     def regulariser(self, predictions: torch.Tensor, n_train: int) -> torch.Tensor:
         """The core network's repulsion or KL term."""
@@ -61,7 +81,12 @@ def input_standardiser(config: NetworkConfig, n_in: int) -> Standardiser:
 
 
 def seeded_network(
-    config: NetworkConfig, n_in: int, n_out: int, seed: int, *, positive: bool = False
+    config: NetworkConfig,
+    n_in: int,
+    n_out: int,
+    seed: int,
+    *,
+    positive: bool | Sequence[bool] = False,
 ) -> StandardisedNetwork:
     """A :class:`StandardisedNetwork` initialised from ``seed`` (global RNG untouched)."""
     with torch.random.fork_rng(devices=[]):

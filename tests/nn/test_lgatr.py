@@ -268,10 +268,13 @@ def test_derivative_estimator_with_lgatr_saves_and_loads(tmp_path: Path) -> None
     histories = estimator.fit(
         sample, TrainingConfig(epochs=1, batch_size=64, device="cpu"), progress=False
     )
-    assert set(histories) == {"t1", "t2"}
+    # L-GATr is joint by default: one network, the global token gives both t_1 and t_2.
+    assert set(histories) == {"t"}
+    assert estimator.networks["t"].positive_outputs == (False, True)
     path = estimator.save(tmp_path / "est")
     loaded = DerivativeEstimator.load(path)
     assert loaded.config == network
+    assert loaded.joint
     assert loaded.n_members == 2
     ratios = estimator.predict_ratios(x[:50])
     torch.testing.assert_close(loaded.predict_ratios(x[:50]), ratios, rtol=0, atol=0)
