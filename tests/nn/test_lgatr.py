@@ -147,6 +147,24 @@ def test_beam_and_time_references(variant: str, beam: str) -> None:
             assert relative(net(transform(x, SYNTH["momenta"], lam)), reference) > CHANGED
 
 
+@pytest.mark.parametrize("variant", ["slim", "full"])
+def test_references_are_the_only_breakers(variant: str) -> None:
+    """Transforming the particles and the reference vectors together leaves the output."""
+    rng = np.random.default_rng(8)
+    net = ensemble(members=2, variant=variant, beam_reference="lightlike", time_reference=True)
+    x = synthetic_x(rng, 32)
+    with torch.no_grad():
+        reference = net(x)
+        lam = random_lorentz(rng)
+        moved = transform(x, SYNTH["momenta"], lam)
+        assert relative(net(moved), reference) > CHANGED
+        for member in net.members:
+            refs = member.references.clone()  # (R, 16): vectors in the components 1–4
+            refs[:, 1:5] = refs[:, 1:5] @ torch.as_tensor(lam).T
+            member.references = refs
+        assert relative(net(moved), reference) <= 1e-10
+
+
 def wz_rows(rng: np.random.Generator, n: int) -> np.ndarray:
     """Rows in the layout of OBSERVABLES with random leptons, E_T^miss and observables."""
     x = rng.normal(size=(n, len(OBSERVABLES)))
@@ -230,13 +248,14 @@ def test_members_differ_and_repulsion_pushes_them_apart() -> None:
 def test_training_lowers_the_loss_on_an_invariant_target() -> None:
     """Target: log of the Minkowski product p_0 · p_1 (standardised), a Lorentz scalar."""
     rng = np.random.default_rng(6)
-    x = synthetic_x(rng, 512).to(torch.float32)
+    x = synthetic_x(rng, 1536).to(torch.float32)
     a, b = x[:, 0:4], x[:, 4:8]
     dot = torch.log(a[:, 0] * b[:, 0] - (a[:, 1:] * b[:, 1:]).sum(1))
     target = ((dot - dot.mean()) / dot.std()).unsqueeze(1)
-    config = LGATrConfig(**{**SMALL, **SYNTH})  # type: ignore[arg-type]
+    # The default sizes: the SMALL network learns this pair invariant only slowly.
+    config = LGATrConfig(**SYNTH)  # type: ignore[arg-type]
     torch.manual_seed(6)
-    net = LGATrEnsemble(config, N_SYNTH, 1, members=2, repulsion_strength=1.0)
+    net = LGATrEnsemble(config, N_SYNTH, 1, members=1)
 
     def loss(predictions: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return ((predictions - batch["target"].unsqueeze(0)) ** 2).mean(dim=(1, 2))
@@ -248,12 +267,12 @@ def test_training_lowers_the_loss_on_an_invariant_target() -> None:
         net,
         loss,
         data,
-        TrainingConfig(epochs=4, batch_size=32, learning_rate=1e-2, patience=0, device="cpu"),
+        TrainingConfig(epochs=4, batch_size=64, learning_rate=3e-3, patience=0, device="cpu"),
         progress=False,
     )
     with torch.no_grad():
         after = float(loss(net(x), data).mean())
-    assert after < 0.95 * before
+    assert after < 0.5 * before
     assert history.train_loss[-1] < history.train_loss[0]
 
 
