@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import re
 import time
 from pathlib import Path
 
@@ -43,6 +44,9 @@ def build_input(copies: int) -> Path:
         text = f.read()
     head, rest = text.split("<event>", 1)
     body = "<event>" + rest.rsplit("</LesHouchesEvents>", 1)[0]
+    # the reader checks the header's event count against the events in the file
+    n_events = body.count("<event>") * copies
+    head = re.sub(r"(Number of Events\s*:\s*)\d+", rf"\g<1>{n_events}", head)
     tmp = target.with_suffix(".tmp")
     with gzip.open(tmp, "wt", compresslevel=6) as f:
         f.write(head)

@@ -3,10 +3,14 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
+#include <limits>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 
 namespace madsbi {
 
@@ -21,15 +25,87 @@ inline const char* skip_space(const char* p, const char* end) {
   return p;
 }
 
-// from_chars rejects a leading '+', which LHE files use for every signed number.
+// A number ends at white space, at the next tag or at the end of the text. Without this
+// check from_chars would read the longest prefix that is a number ("1.81x02e+01" as 1.81,
+// "0x1.2p4" as 0) and leave the rest to be skipped or misread.
+inline bool at_token_end(const char* p, const char* end) {
+  return p == end || is_space(*p) || *p == '<';
+}
+
+// from_chars reports out_of_range for a decimal number that rounds to zero or to infinity,
+// where Python's float() (and strtod) return ±0.0 or ±inf. Such a number is either below
+// 1e-300 or above 1e300 in magnitude, so the sign of its decimal exponent tells which.
+inline double out_of_range_value(const char* p, const char* end) {
+  bool negative = false;
+  if (p < end && (*p == '-' || *p == '+')) negative = *p++ == '-';
+  bool point = false, nonzero = false;
+  long long before = 0, zeros_after = 0;  // digits before the point from the first nonzero
+  for (; p < end && ((*p >= '0' && *p <= '9') || *p == '.'); ++p) {
+    if (*p == '.') {
+      point = true;
+    } else if (nonzero) {
+      before += point ? 0 : 1;
+    } else if (*p != '0') {
+      nonzero = true;
+      before = point ? 0 : 1;
+    } else if (point) {
+      ++zeros_after;
+    }
+  }
+  long long exponent = 0;
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    ++p;
+    bool negative_exponent = false;
+    if (p < end && (*p == '-' || *p == '+')) negative_exponent = *p++ == '-';
+    for (; p < end && *p >= '0' && *p <= '9'; ++p) {
+      exponent = std::min(exponent * 10 + (*p - '0'), 1LL << 40);
+    }
+    if (negative_exponent) exponent = -exponent;
+  }
+  const long long leading = before > 0 ? before - 1 : -(zeros_after + 1);
+  const double magnitude =
+      leading + exponent > 0 ? std::numeric_limits<double>::infinity() : 0.0;
+  return negative ? -magnitude : magnitude;
+}
+
+// Parses one whole token as T (integers in decimal, doubles in decimal or scientific
+// notation, "inf"/"nan" accepted as from_chars reads them: the caller checks finiteness),
+// with the value Python's float() gives the same text. from_chars rejects a leading '+',
+// which LHE files use for every signed number, so one '+' is skipped here ("+-1" and "++1"
+// stay errors). Integers out of the range of T are errors.
 template <typename T>
 inline bool parse_number(const char*& p, const char* end, T& out) {
   p = skip_space(p, end);
-  if (p < end && *p == '+') ++p;
-  const auto result = std::from_chars(p, end, out);
-  if (result.ec != std::errc()) return false;
+  const char* q = p;
+  if (q < end && *q == '+') {
+    ++q;
+    if (q < end && (*q == '-' || *q == '+')) return false;
+  }
+  const auto result = std::from_chars(q, end, out);
+  if (!at_token_end(result.ptr, end)) return false;
+  if (result.ec == std::errc::result_out_of_range) {
+    if constexpr (!std::is_floating_point_v<T>) return false;
+    out = static_cast<T>(out_of_range_value(q, result.ptr));
+  } else if (result.ec != std::errc()) {
+    return false;
+  }
   p = result.ptr;
   return true;
+}
+
+// The text of a value for an error message: its first 40 characters, control characters
+// (other than spaces) shown as '?'.
+std::string shown(std::string_view text) {
+  const std::size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return "";
+  text.remove_prefix(first);
+  text = text.substr(0, text.find_last_not_of(" \t\r\n") + 1);
+  std::string out(text.substr(0, 40));
+  for (char& ch : out) {
+    if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) == 0x7f) ch = '?';
+  }
+  if (text.size() > 40) out += "...";
+  return out;
 }
 
 }  // namespace
@@ -43,11 +119,11 @@ struct LheReader::ParticleColumns {
 LheReader::LheReader(const std::string& path, std::size_t block_bytes)
     : path_(path), block_bytes_(std::max<std::size_t>(block_bytes, 1 << 16)) {
   // Open here so that a missing file fails at construction, in the caller's thread.
-  gzFile probe = gzopen(path_.c_str(), "rb");
+  std::FILE* probe = std::fopen(path_.c_str(), "rb");
   if (probe == nullptr) {
     throw std::invalid_argument("cannot open LHE file '" + path_ + "': " + std::strerror(errno));
   }
-  gzclose(probe);
+  std::fclose(probe);
   producer_ = std::thread([this]() { produce(); });
   try {
     const std::size_t init_end = find_or_fill("</init>", 0);
@@ -78,8 +154,11 @@ LheReader::~LheReader() {
   if (producer_.joinable()) producer_.join();
 }
 
+// Inflates with zlib's inflate() rather than gzread(), which silently ignores bytes after
+// the end of the gzip data. Every gzip member is read (a concatenated gzip, e.g. from pigz or
+// `cat a.gz b.gz`, is one valid gzip stream); anything after the last member that is not a
+// gzip member is an error. Input that does not start with the gzip magic bytes is plain text.
 void LheReader::produce() {
-  gzFile file = gzopen(path_.c_str(), "rb");
   auto push = [this](Block&& block) {
     std::unique_lock<std::mutex> lock(mutex_);
     cv_.wait(lock, [this]() { return stop_ || queue_.size() < kQueueDepth; });
@@ -88,33 +167,124 @@ void LheReader::produce() {
     cv_.notify_all();
     return true;
   };
+  auto push_error = [&push](std::string message) {
+    Block block;
+    block.error = std::move(message);
+    push(std::move(block));
+  };
+  std::FILE* file = std::fopen(path_.c_str(), "rb");
   if (file == nullptr) {
-    Block b;
-    b.error = std::string("cannot open: ") + std::strerror(errno);
-    push(std::move(b));
+    push_error(std::string("cannot open: ") + std::strerror(errno));
     return;
   }
-  gzbuffer(file, 1 << 18);
+  struct Closer {
+    std::FILE* f;
+    ~Closer() { std::fclose(f); }
+  } closer{file};
+
+  std::vector<unsigned char> in(std::size_t{1} << 18);
+  std::size_t in_have = 0, in_pos = 0;
+  std::uint64_t in_offset = 0;  // compressed bytes before in[0]
+  bool in_eof = false;
+  // Moves the unread input to the front and reads more; false (after pushing the error) if
+  // reading fails.
+  auto refill = [&]() {
+    std::memmove(in.data(), in.data() + in_pos, in_have - in_pos);
+    in_offset += in_pos;
+    in_have -= in_pos;
+    in_pos = 0;
+    while (!in_eof && in_have < in.size()) {
+      const std::size_t n = std::fread(in.data() + in_have, 1, in.size() - in_have, file);
+      in_have += n;
+      if (n == 0) {
+        if (std::ferror(file)) {
+          push_error(std::string("read error: ") + std::strerror(errno));
+          return false;
+        }
+        in_eof = true;
+      }
+    }
+    return true;
+  };
+  if (!refill()) return;
+  const bool gzip = in_have >= 2 && in[0] == 0x1f && in[1] == 0x8b;
+
+  if (!gzip) {
+    for (;;) {
+      Block block;
+      while (block.data.size() < block_bytes_) {
+        if (in_pos == in_have) {
+          if (in_eof) break;
+          if (!refill()) return;
+          if (in_pos == in_have) break;
+        }
+        const std::size_t more = std::min(block_bytes_ - block.data.size(), in_have - in_pos);
+        block.data.append(reinterpret_cast<const char*>(in.data() + in_pos), more);
+        in_pos += more;
+      }
+      block.eof = in_pos == in_have && in_eof;
+      const bool eof = block.eof;
+      if (!push(std::move(block)) || eof) return;
+    }
+  }
+
+  z_stream zs{};
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+    push_error("cannot initialise zlib");
+    return;
+  }
+  struct InflateEnd {
+    z_stream* zs;
+    ~InflateEnd() { inflateEnd(zs); }
+  } inflate_end{&zs};
+  std::size_t member = 1;
   for (;;) {
     Block block;
     block.data.resize(block_bytes_);
-    const int n = gzread(file, block.data.data(), static_cast<unsigned>(block_bytes_));
-    int errnum = Z_OK;
-    const char* message = gzerror(file, &errnum);
-    if (n < 0 || (errnum != Z_OK && errnum != Z_STREAM_END)) {
-      block.data.clear();
-      block.error = (errnum == Z_BUF_ERROR)
-                        ? std::string("gzip stream is truncated (unexpected end of file)")
-                        : std::string("gzip stream is corrupt: ") + (message ? message : "?");
-      push(std::move(block));
-      break;
+    zs.next_out = reinterpret_cast<Bytef*>(block.data.data());
+    zs.avail_out = static_cast<uInt>(block_bytes_);
+    bool end = false;
+    while (zs.avail_out > 0 && !end) {
+      if (in_pos == in_have) {
+        if (!refill()) return;
+        if (in_have == 0) {
+          push_error("gzip stream is truncated (unexpected end of file in gzip member " +
+                     std::to_string(member) + ")");
+          return;
+        }
+      }
+      zs.next_in = in.data() + in_pos;
+      zs.avail_in = static_cast<uInt>(in_have - in_pos);
+      const int ret = inflate(&zs, Z_NO_FLUSH);
+      in_pos = in_have - zs.avail_in;
+      if (ret == Z_STREAM_END) {
+        // The end of a member: another member follows, or the end of the file, or junk.
+        if (in_have - in_pos < 2 && !in_eof && !refill()) return;
+        const std::size_t left = in_have - in_pos;
+        if (left == 0) {
+          end = true;
+        } else if (left >= 2 && in[in_pos] == 0x1f && in[in_pos + 1] == 0x8b) {
+          inflateReset(&zs);
+          ++member;
+        } else {
+          push_error("the file goes on after the end of its gzip data (gzip member " +
+                     std::to_string(member) + " ends at compressed byte " +
+                     std::to_string(in_offset + in_pos) +
+                     ", followed by bytes that are not a gzip member): data appended to "
+                     "the file, or a damaged file");
+          return;
+        }
+      } else if (ret != Z_OK && !(ret == Z_BUF_ERROR && zs.avail_in == 0)) {
+        push_error(std::string("gzip stream is corrupt: ") +
+                   (zs.msg != nullptr ? std::string(zs.msg) : "zlib error " + std::to_string(ret)) +
+                   " (gzip member " + std::to_string(member) + ")");
+        return;
+      }
     }
-    block.data.resize(static_cast<std::size_t>(n));
-    if (static_cast<std::size_t>(n) < block_bytes_) block.eof = gzeof(file) != 0 || n == 0;
-    const bool eof = block.eof;
-    if (!push(std::move(block)) || eof) break;
+    block.data.resize(block_bytes_ - zs.avail_out);
+    block.eof = end;
+    if (!push(std::move(block)) || end) return;
   }
-  gzclose(file);
 }
 
 LheReader::Block LheReader::next_block() {
@@ -183,6 +353,35 @@ void LheReader::fail(const std::string& what) {
   throw LheError(where + what);
 }
 
+void LheReader::check_after_end() {
+  for (;;) {
+    const char* data = buf_.data();
+    const char* text = skip_space(data + pos_, data + buf_.size());
+    if (text == data + buf_.size()) {
+      pos_ = buf_.size();
+      if (!fill()) return;
+      continue;
+    }
+    pos_ = static_cast<std::size_t>(text - data);
+    // Enough of the rest to recognise a comment or a second document's opening tag.
+    while (buf_.size() - pos_ < 256 && fill()) {
+    }
+    const std::string_view rest = std::string_view(buf_).substr(pos_, 256);
+    if (rest.substr(0, 4) == "<!--") {  // an XML comment cannot hold events
+      const std::size_t close = find_or_fill("-->", pos_ + 4);
+      if (close == std::string::npos) fail("unclosed <!-- comment after </LesHouchesEvents>");
+      pos_ = close + 3;
+      continue;
+    }
+    if (rest.find("<LesHouchesEvents") != std::string_view::npos) {
+      fail("a second Les Houches document follows </LesHouchesEvents>: files joined "
+           "together (e.g. `cat a.lhe.gz b.lhe.gz`) are not one LHE file; convert each "
+           "file separately and merge the stores");
+    }
+    fail("unexpected text after </LesHouchesEvents>: '" + shown(rest) + "'");
+  }
+}
+
 void LheReader::set_weight_ids(const std::vector<std::string>& ids) {
   weight_ids_ = ids;
   weight_index_.clear();
@@ -204,9 +403,11 @@ LheEventChunk LheReader::read(std::size_t max_events) {
     // Only the gap before the next event can hold the closing tag.
     const std::string_view gap = std::string_view(buf_).substr(
         pos_, start == std::string::npos ? std::string::npos : start - pos_);
-    if (gap.find("</LesHouchesEvents>") != std::string_view::npos) {
+    const std::size_t closing = gap.find("</LesHouchesEvents>");
+    if (closing != std::string_view::npos) {
+      pos_ += closing + std::strlen("</LesHouchesEvents>");
+      check_after_end();
       finished_ = true;
-      pos_ += gap.size();
       break;
     }
     if (start == std::string::npos) {
@@ -369,11 +570,20 @@ void LheReader::parse_event(const char* begin, const char* end, LheEventChunk& c
       col = it->second;
     }
     expected = static_cast<std::size_t>(col) + 1;
+    // The whole text up to </wgt> must be one number: no trailing junk, no second number.
+    const std::size_t close = rest.find("</wgt>", gt);
+    if (close == std::string_view::npos || close > rw_end) {
+      fail("event " + std::to_string(events_read_) + ": weight id '" + std::string(id) +
+           "' has no </wgt> before </rwgt>");
+    }
     const char* v = rest.data() + gt + 1;
+    const char* v_end = rest.data() + close;
     double value = 0.0;
-    if (!parse_number(v, rest.data() + rw_end, value)) {
-      fail("event " + std::to_string(events_read_) + ": unreadable value of weight '" +
-           std::string(id) + "'");
+    if (!parse_number(v, v_end, value) || skip_space(v, v_end) != v_end) {
+      fail("event " + std::to_string(events_read_) + ", weight id '" + std::string(id) +
+           "': value '" + shown(rest.substr(gt + 1, close - gt - 1)) +
+           "' is not one decimal number (expected e.g. +1.8170265e+01 between <wgt> and "
+           "</wgt>)");
     }
     if (weight_seen_[col]) {
       fail("event " + std::to_string(events_read_) + " lists weight id '" + std::string(id) +
@@ -381,7 +591,7 @@ void LheReader::parse_event(const char* begin, const char* end, LheEventChunk& c
     }
     weight_seen_[col] = 1;
     chunk.rwgt[row + col] = value;
-    at = static_cast<std::size_t>(v - rest.data());
+    at = close + std::strlen("</wgt>");
   }
   for (std::size_t k = 0; k < n_ids; ++k) {
     if (!weight_seen_[k]) {

@@ -183,7 +183,11 @@ class LheFile:
     MissingFileError
         If ``path`` does not exist.
     LheFormatError
-        If the file is not LHE, is truncated or gzip-corrupt (also while iterating).
+        If the file is not LHE, is truncated or gzip-corrupt, holds a number that is not one
+        whole decimal token, has anything but white space after ``</LesHouchesEvents>``
+        (e.g. a second document: ``cat a.lhe.gz b.lhe.gz``), or holds another number of events
+        than its ``<MGGenerationInfo>`` declares (also while iterating; the count is checked
+        once the last chunk was read). Several gzip members are read as one stream.
     """
 
     def __init__(self, path: str | Path, *, block_bytes: int = 4 << 20) -> None:
@@ -229,10 +233,24 @@ class LheFile:
             except ValueError as exc:
                 raise LheFormatError(str(exc)) from None
             n = raw["weight"].shape[0]
-            if n == 0:
+            if n:
+                yield LheChunk(start, _rename(raw), int(self._reader.bytes_consumed))
+                start += n
+            elif not self._reader.finished:
                 break
-            yield LheChunk(start, _rename(raw), int(self._reader.bytes_consumed))
-            start += n
+        if self._reader is not None and self._reader.finished:
+            self._check_count(int(self._reader.events_read))
+
+    def _check_count(self, n_events: int) -> None:
+        """Compare the number of events in the file with the count the header declares."""
+        declared = self.header.n_events_declared
+        if declared is not None and declared != n_events:
+            raise LheFormatError(
+                f"LHE file '{self.path}': the header declares {declared} events "
+                f"(<MGGenerationInfo> 'Number of Events'), but the file holds {n_events}: "
+                "events were cut out or added after MadGraph wrote it (a truncated or joined "
+                "file?); if the edit is intended, correct the count in the header"
+            )
 
 
 def _rename(raw: dict[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:

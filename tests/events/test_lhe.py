@@ -184,7 +184,7 @@ def test_header_cards(data_dir: Path, name: str) -> None:
     assert "BLOCK SMEFT" in h.param_card
     assert "event_norm" in h.run_card
     assert "generate p p > w+ z" in h.proc_card
-    assert h.n_events_declared == 20000
+    assert h.n_events_declared == 1000
     assert h.init_cross_section is not None
     # the param card's own values are the SM point
     assert "<" not in h.param_card

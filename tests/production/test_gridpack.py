@@ -25,12 +25,13 @@ from madsbi.theory.polynomial import polynomial_features_reference
 DATA = Path(__file__).parents[1] / "data"
 
 #: Writes the template's first $1 events as events.lhe.gz, with iseed set to $2 in the run
-#: card, and records its arguments.
+#: card and the header's event count set to $1, and records its arguments.
 RUN_SH = """#!/bin/bash
 set -euo pipefail
 echo "$1 $2" > arguments.txt
 gunzip -c template.lhe.gz \\
-  | sed "s/^ *[0-9]* = iseed/ $2 = iseed/" \\
+  | sed -e "s/^ *[0-9]* = iseed/ $2 = iseed/" \\
+        -e "s/^#  Number of Events *: *[0-9]*/#  Number of Events        :       $1/" \\
   | awk -v n="$1" '/^<event/ {k++; if (k > n) skip = 1}
                   { if (!skip) print }
                   /<\\/event>/ {skip = 0}' \\

@@ -1,5 +1,7 @@
 // Streaming reader for Les Houches Event files (LHEF 1–3, plain or gzip) as MadGraph writes
 // them, with <rwgt> weights. A background thread inflates the file while the caller parses.
+// Strict: every number is a whole token; all gzip members are read, and nothing but white
+// space may follow </LesHouchesEvents> (no trailing bytes, no second document).
 #pragma once
 
 #include <condition_variable>
@@ -63,6 +65,8 @@ class LheReader {
   Block next_block();  // waits for the producer's next block
   bool fill();  // appends the next block to buf_; false at end of input
   std::size_t find_or_fill(const char* needle, std::size_t from);
+  // After </LesHouchesEvents>: reads the rest of the input, which may only be white space.
+  void check_after_end();
   // Throws LheError for malformed content, unless the gzip stream turns out to be corrupt.
   [[noreturn]] void fail(const std::string& what);
   std::string context() const;  // "LHE file '…' (after N events, at byte B): "
