@@ -99,7 +99,7 @@ class LGATrMember(nn.Module):
             self.net = lg.LGATr(
                 num_blocks=config.blocks,
                 in_mv_channels=n_vec,
-                out_mv_channels=1,
+                out_mv_channels=n_out,
                 hidden_mv_channels=config.vector_channels,
                 in_s_channels=self.n_scalars,
                 out_s_channels=n_out,
@@ -152,7 +152,11 @@ class LGATrMember(nn.Module):
         vectors, scalars = self.tokens(x)
         out_v, out_s = self.net(vectors, scalars)
         result: torch.Tensor = out_s[:, 0, :]
-        if self.readout is not None:
+        if self.readout is None:
+            # Full L-GATr: plus the scalar grade of the global token's output multivectors,
+            # the paper's readout (Sec. 2.4).
+            result = result + out_v[:, 0, :, 0]
+        else:
             v = out_v[:, 0]  # (B, V, 4) of the global token
             metric = torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=v.dtype, device=v.device)
             gram = torch.einsum("bvi,bwi->bvw", v * metric, v)

@@ -16,7 +16,15 @@ The network reads the flat input row x (one event) as tokens:
   observables), given to every token; ``None`` means every column that is no momentum or
   token scalar;
 - a global token (zero vector, its own one-hot flag) whose scalar outputs are the network's
-  outputs (Sec. 2.4; ``lgatr`` has no built-in global token).
+  outputs (Sec. 2.4; ``lgatr`` has no built-in global token): in the full variant its scalar
+  channels plus the scalar grade of its output multivectors; in the slim variant, whose
+  scalar stream sees vectors only through the attention weights, its scalar channels plus a
+  linear map of the Minkowski products of its output vectors.
+
+E_T^miss enters as the token (|E_T^miss|, E_x^miss, E_y^miss, 0) (as in the reco store's
+``tokens``), not as the paper's scalar inputs (Sec. 4.2): as scalars its components would
+break the rotation about the beam axis uncontrolled; as a vector they rotate with the
+leptons. A layout with E_T^miss as scalars is ``layout = "explicit"`` with three momenta.
 
 Every token carries a one-hot flag of its position (the leptons are ordered: Z leptons,
 then the W lepton), so the network is not permutation-invariant over tokens.
