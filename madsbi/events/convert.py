@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from madsbi._paths import refuse_output_over_inputs
 from madsbi._progress import progress_bar
 from madsbi._validate import FloatArray
 from madsbi.errors import (
@@ -256,12 +257,14 @@ def convert_lhe(
     WeightError
         Non-finite weights, zero reference weights, or held-out points off the quadratic.
     UnknownParameterError, InputError, IllConditionedBasisError
-        Bad parameter names, too few points, or an unusable basis.
+        Bad parameter names, too few points, or an unusable basis; ``output`` is ``source``
+        (the same path, or the same file through a symbolic or hard link).
     """
     started = time.perf_counter()
     source, output = Path(source), Path(output)
     if max_events is not None and max_events < 1:
         raise InputError(f"max_events: expected >= 1, got {max_events}")
+    refuse_output_over_inputs(output, [source], what="convert")
     with LheFile(source) as lhe:
         header = lhe.header
         run = parse_run_card(header.run_card)

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from madsbi._paths import refuse_output_over_inputs
 from madsbi._progress import progress_bar
 from madsbi.errors import InputError, StoreMismatchError
 from madsbi.events import schema
@@ -57,9 +58,13 @@ def merge_stores(
     StoreMismatchError
         If any identity field of ``/meta`` (basis points, parameters, cards, ...) or the set
         of groups, fields or column names differs; ``.field`` names the first difference.
+    InputError
+        If there are no inputs, a shard is in two inputs, or ``out`` is one of the inputs
+        (same path, symbolic or hard link), with or without ``overwrite``.
     """
     if not inputs:
         raise InputError("inputs: need at least one store to merge")
+    refuse_output_over_inputs(out, inputs, what="merge")
     with contextlib.ExitStack() as stack:
         stores = [stack.enter_context(EventStore(p)) for p in inputs]
         reference = stores[0]

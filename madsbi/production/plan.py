@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from madsbi._paths import same_file
 from madsbi.config import build, check_sections, read_toml
 from madsbi.errors import ConfigError
 from madsbi.events import schema
@@ -167,6 +169,37 @@ class ProductionPlan:
     production: ProductionSettings
     convert: ConvertSettings = field(default_factory=ConvertSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+
+    def __post_init__(self) -> None:
+        self._check_gridpack_path()
+
+    def _check_gridpack_path(self) -> None:
+        """The gridpack must be none of the files a production writes, replaces or clears."""
+        if not self.production.gridpack:
+            return
+        pack = Path(self.production.gridpack)
+        where = f"[production] gridpack {pack}"
+        how = same_file(self.merged_path, pack)
+        if how is not None:
+            raise ConfigError(
+                f"{where} is the merged store {self.merged_path} ({how}): merging would "
+                "replace the gridpack; choose another [production] name or output_dir"
+            )
+        real = Path(os.path.realpath(pack))
+        for folder in (self.shard_dir, self.output_dir / "scratch", self.output_dir / "logs"):
+            inside = Path(os.path.realpath(folder))
+            if real == inside or inside in real.parents:
+                raise ConfigError(
+                    f"{where} lies in {folder}, which the production writes and clears; move "
+                    "the gridpack out of the output folder's shards/, scratch/ and logs/"
+                )
+        out = Path(os.path.realpath(self.output_dir))
+        if pack.is_dir() and (out == real or real in out.parents):
+            raise ConfigError(
+                f"{where}: the output folder {self.output_dir} lies inside this unpacked "
+                "gridpack, so every job would copy the gridpack into itself; choose an "
+                "output_dir (CLI: --out) outside it"
+            )
 
     @classmethod
     def from_mapping(
