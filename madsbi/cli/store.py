@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
 
+from madsbi.errors import InputError
 from madsbi.events import schema
 from madsbi.events.convert import convert_lhe
 from madsbi.events.inspect import describe_store, format_description
@@ -16,8 +18,21 @@ from madsbi.events.store import EventStore
 from madsbi.events.verify import verify_store
 
 
-def _split(value: str | None) -> list[str] | None:
-    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+def _split(value: str | None, option: str) -> list[str] | None:
+    """A comma-separated list; an option given but empty is refused by name."""
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise InputError(f"{option}: expected a comma-separated list of names, got {value!r}")
+    return items
+
+
+def _positive(value: float, option: str) -> float:
+    """A finite number > 0 (nan would switch a check off, a negative one fail it always)."""
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"{option}: expected a finite number > 0, got {value!r}")
+    return value
 
 
 def _compression(value: str) -> str | None:
@@ -45,7 +60,12 @@ def store() -> None:
 @click.option("--basis", "basis_ids", help="Comma-separated weight ids of the K basis points.")
 @click.option("--sample-id", default="", help="Sample id shared by the shards of one production.")
 @click.option("--shard-id", default=None, help="Id of this shard (default: file name and seed).")
-@click.option("--max-events", type=int, default=None, help="Convert only the first N events.")
+@click.option(
+    "--max-events",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Convert only the first N events.",
+)
 @click.option(
     "--holdout-tolerance",
     type=float,
@@ -82,12 +102,12 @@ def convert(
     report = convert_lhe(
         source,
         output,
-        parameters=_split(parameters),
-        basis_ids=_split(basis_ids),
+        parameters=_split(parameters, "--parameters"),
+        basis_ids=_split(basis_ids, "--basis"),
         sample_id=sample_id,
         shard_id=shard_id,
         max_events=max_events,
-        holdout_tolerance=holdout_tolerance,
+        holdout_tolerance=_positive(holdout_tolerance, "--holdout-tolerance"),
         compression=_compression(compression),
         keep_rwgt=not no_rwgt,
         overwrite=overwrite,

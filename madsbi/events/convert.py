@@ -264,6 +264,14 @@ def convert_lhe(
     source, output = Path(source), Path(output)
     if max_events is not None and max_events < 1:
         raise InputError(f"max_events: expected >= 1, got {max_events}")
+    if parameters is not None and not list(parameters):
+        raise InputError("parameters: expected at least one parameter name, got none")
+    if basis_ids is not None and not list(basis_ids):
+        raise InputError("basis_ids: expected at least one weight id, got none")
+    if not (math.isfinite(holdout_tolerance) and holdout_tolerance > 0):
+        raise InputError(
+            f"holdout_tolerance: expected a finite number > 0, got {holdout_tolerance!r}"
+        )
     refuse_output_over_inputs(output, [source], what="convert")
     with LheFile(source) as lhe:
         header = lhe.header
