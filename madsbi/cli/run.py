@@ -1,4 +1,4 @@
-"""``madsbi run``: the W±Z parton-level analysis (paper Sec. 4.1) from a TOML config."""
+"""``madsbi run``: the W±Z parton (Sec. 4.1) or W⁺Z reco (Sec. 4.2) analysis from TOML."""
 
 from __future__ import annotations
 
@@ -13,7 +13,16 @@ from madsbi.cli._options import set_threads, study_options
 @click.command()
 @study_options
 def run(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet: bool) -> None:
-    """Run the analysis CONFIG (TOML) end to end: figures and DIR/summary.json."""
+    """Run the analysis CONFIG (TOML) end to end: figures and DIR/summary.json.
+
+    A config with ``[analysis] study = "wz_reco"`` runs the reco-level analysis (Sec. 4.2).
+    """
+    from madsbi.config import read_toml
+    from madsbi.studies.wz_reco_config import is_reco_config
+
+    if is_reco_config(read_toml(config)):
+        _run_reco(config, out_dir, threads, no_figures, quiet)
+        return
     from madsbi.studies.wz import run_wz_study
     from madsbi.studies.wz_config import WZStudyConfig
 
@@ -44,6 +53,32 @@ def run(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet: bool
                 f"    {parameter:6s} {name:16s} {_intervals(result['interval_68'])}  "
                 f"{_intervals(result['interval_95'])}"
             )
+
+
+def _run_reco(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet: bool) -> None:
+    from madsbi.studies.wz_reco import run_wz_reco_study
+    from madsbi.studies.wz_reco_config import WZRecoStudyConfig
+
+    settings = WZRecoStudyConfig.from_toml(config)
+    set_threads(threads)
+    with locked_output_dir(out_dir):
+        summary = run_wz_reco_study(settings, out_dir, progress=not quiet, figures=not no_figures)
+    click.echo(
+        f"W⁺Z reco analysis on {summary['n_train_entries']:,} training / "
+        f"{summary['n_test_entries']:,} test entries, ν0 = {summary['expected_events0']:.4g} "
+        f"→ {out_dir / 'summary.json'}"
+    )
+    for parameter, entry in summary["limits"]["parameters"].items():
+        for name, result in entry["methods"].items():
+            click.echo(
+                f"  {parameter:6s} {name:16s} 68 % {_intervals(result['interval_68'])}  "
+                f"95 % {_intervals(result['interval_95'])}"
+            )
+    for name, entry in summary["coverage"].get("methods", {}).items():
+        click.echo(
+            f"  coverage {name:12s} c_68 = {entry['c_68']:.3f} ± {entry['c_68_error']:.3f}, "
+            f"c_95 = {entry['c_95']:.3f} ± {entry['c_95_error']:.3f}"
+        )
 
 
 def _intervals(intervals: list[tuple[float, float]]) -> str:

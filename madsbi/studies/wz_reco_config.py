@@ -1,0 +1,144 @@
+"""Configuration of the W⁺Z reco-level analysis (``madsbi run CONFIG.toml``, paper Sec. 4.2).
+
+A TOML file with the tables ``[analysis]`` (stores, grids, luminosity, coverage),
+``[network]``/``[training]`` (the MLP ensemble) and ``[lgatr_network]``/``[lgatr_training]``
+(L-GATr, ``kind = "lgatr"``, sizes in ``[lgatr_network.lgatr]``). The study kind is told
+apart from the parton study by ``[analysis] study = "wz_reco"``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from madsbi.config import bounds, build_sections, read_toml
+from madsbi.errors import ConfigError
+from madsbi.estimators.trainer import TrainingConfig
+from madsbi.inference.binned import MT_WZ_EDGES_GEV
+from madsbi.nn.mlp import NetworkConfig
+
+#: The value of ``[analysis] study`` that selects this study in ``madsbi run``.
+STUDY_KIND = "wz_reco"
+METHODS = ("mlp", "lgatr")
+RATE_MODELS = ("exact", "learned")
+
+
+@dataclass(frozen=True)
+class RecoAnalysisSettings:
+    """Stores, grids, luminosity and coverage of the reco-level analysis.
+
+    ``train_store`` (fractionally smeared, eq. 35) trains the networks; ``test_store``
+    (unsmeared) is the Asimov SM sample of the limits, the sample the coverage toys are
+    drawn from and the source of the rate model; both are shipped names
+    (``wz_reco_train``, ``wz_reco_test``) or store paths.
+    ``bsm_store`` (empty: none) is a reco store generated at ``bsm_point``, fitted as
+    Asimov data for closure. ``rate_model`` is the rate ρ_P(θ) of the Poisson factor of eq. 49:
+    ``"exact"`` takes σ_fid(θ)/σ_fid(θ0) from the exact parton coefficients of the test
+    store's parents (reweighted from θ0 = SM, so far from θ0 the estimate is
+    tail-dominated), ``"learned"`` each method's own ρ̂ = ⟨R̂⟩ (eq. 34); the kinematic
+    factor is always normalised by ρ̂ (:mod:`madsbi.studies.wz_reco_limits`).
+    ν0 = ``k_factor`` × L × σ_fid(θ0). The m_T^WZ histogram has
+    ``mt_wz_edges`` (GeV) plus the under- and overflow bins when enabled. Coverage uses a
+    ``coverage_points``³ grid over ``ranges`` (odd, so that θ0 = SM is a grid point when
+    the ranges are symmetric) and ``coverage_toys`` toys (0: no coverage).
+    """
+
+    study: str = STUDY_KIND
+    train_store: str = "wz_reco_train"
+    test_store: str = "wz_reco_test"
+    bsm_store: str = ""
+    bsm_point: tuple[float, ...] = (1.0, 0.1, 0.1)
+    methods: tuple[str, ...] = METHODS
+    seed: int = 1
+    ranges: tuple[tuple[float, float], ...] = ((-4.0, 4.0), (-0.4, 0.4), (-0.4, 0.4))
+    points_1d: int = field(default=201, metadata=bounds(ge=3))
+    points_2d: int = field(default=41, metadata=bounds(ge=3))
+    luminosity_fb: float = field(default=300.0, metadata=bounds(gt=0))
+    k_factor: float = field(default=1.0, metadata=bounds(gt=0))
+    rate_model: str = "exact"
+    mt_wz_edges: tuple[float, ...] = MT_WZ_EDGES_GEV
+    underflow: bool = True
+    overflow: bool = True
+    coverage_points: int = field(default=41, metadata=bounds(ge=3))
+    coverage_toys: int = field(default=500, metadata=bounds(ge=0))
+    coverage_methods: tuple[str, ...] = ("truth", *METHODS)
+
+    def __post_init__(self) -> None:
+        if self.study != STUDY_KIND:
+            raise ConfigError(f"[analysis] study: expected {STUDY_KIND!r}, got {self.study!r}")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or len(set(self.methods)) != len(self.methods):
+            raise ConfigError(
+                f"[analysis] methods: expected distinct names from {METHODS}, got "
+                f"{list(self.methods)}"
+            )
+        allowed = ("truth", *self.methods)
+        bad = [m for m in self.coverage_methods if m not in allowed]
+        if bad:
+            raise ConfigError(
+                f"[analysis] coverage_methods: expected names from {allowed}, got "
+                f"{list(self.coverage_methods)}"
+            )
+        if self.rate_model not in RATE_MODELS:
+            raise ConfigError(
+                f"[analysis] rate_model: expected one of {RATE_MODELS}, got {self.rate_model!r}"
+            )
+        for lo_hi in self.ranges:
+            if len(lo_hi) != 2 or not lo_hi[0] < lo_hi[1]:
+                raise ConfigError(f"[analysis] ranges: expected [low, high] pairs, got {lo_hi}")
+        edges = self.mt_wz_edges
+        if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
+            raise ConfigError(
+                f"[analysis] mt_wz_edges: expected >= 2 increasing values, got {list(edges)}"
+            )
+        if self.coverage_points % 2 == 0:
+            raise ConfigError(
+                f"[analysis] coverage_points: expected an odd number (θ0 on the grid), got "
+                f"{self.coverage_points}"
+            )
+        if not self.train_store or not self.test_store:
+            raise ConfigError("[analysis] train_store and test_store must name stores")
+
+
+def _lgatr_network() -> NetworkConfig:
+    return NetworkConfig(kind="lgatr", members=2, repulsion=100.0)
+
+
+@dataclass(frozen=True)
+class WZRecoStudyConfig:
+    """A complete reco-level analysis."""
+
+    analysis: RecoAnalysisSettings = field(default_factory=RecoAnalysisSettings)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    lgatr_network: NetworkConfig = field(default_factory=_lgatr_network)
+    lgatr_training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def __post_init__(self) -> None:
+        if self.network.kind not in ("ensemble", "mlp"):
+            raise ConfigError(
+                f"[network] kind: the MLP method takes 'ensemble' or 'mlp', got "
+                f"{self.network.kind!r} (L-GATr goes in [lgatr_network])"
+            )
+        if self.lgatr_network.kind != "lgatr":
+            raise ConfigError(
+                f"[lgatr_network] kind: expected 'lgatr', got {self.lgatr_network.kind!r}"
+            )
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any], source: str = "config") -> WZRecoStudyConfig:
+        """Build from a parsed TOML document; store paths stay as written."""
+        return build_sections(cls, document, source)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> WZRecoStudyConfig:
+        """Read a TOML file (store paths relative to the working directory, as ``madsbi run``)."""
+        return cls.from_dict(read_toml(path), str(path))
+
+
+def is_reco_config(document: dict[str, Any]) -> bool:
+    """Whether a parsed ``madsbi run`` config is a reco-level one (``[analysis] study``)."""
+    table = document.get("analysis")
+    return isinstance(table, dict) and table.get("study") == STUDY_KIND

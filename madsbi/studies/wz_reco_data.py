@@ -1,0 +1,159 @@
+"""Reco stores as analysis samples: inputs, the parents' exact coefficients, fiducial weights.
+
+Every ``/reco`` entry (a copy that passed eq. 47–48) carries its parent's exact parton
+coefficients c_e (``/parton/coefficients[parent]``), so R(z_e|θ) = c_e·φ(θ − θ0)/c_e0 is the
+target of derivative learning (R_i, R_ij) and the parton-level truth of the same events.
+Weights are the stored event weights (parent weight × smearing weight 1/n, eq. 35) scaled
+so that they sum to the fiducial cross-section at the generation point,
+σ_fid = σ(θ_gen) Σ_reco w / Σ_parton w.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from madsbi._validate import FloatArray
+from madsbi.errors import StoreFormatError
+from madsbi.events.store import EventStore
+from madsbi.processes import wz
+from madsbi.simulate.reco import SHIPPED_RECO, shipped_reco_path
+
+
+def reco_store_path(name: str) -> Path:
+    """A shipped reco store (:data:`madsbi.simulate.reco.SHIPPED_RECO`) or a path."""
+    return shipped_reco_path(name) if name in SHIPPED_RECO else Path(name)
+
+
+@dataclass(frozen=True, eq=False)
+class RecoSample:
+    """The passed reco entries of one store.
+
+    Attributes
+    ----------
+    path : Path
+    x : (N, D)
+        Reco observables in the order of :data:`madsbi.processes.wz.OBSERVABLES`.
+    coefficients : (N, K)
+        The parent's exact c_e (pb).
+    weights : (N,)
+        Fiducial weights (pb), summing to σ_fid at ``theta_gen``.
+    parents : (N,)
+        Parent rows (into the store's ``/parton``).
+    theta0, theta_gen : (n,)
+    parameters : list of str
+    n_parents : int
+    """
+
+    path: Path
+    x: FloatArray
+    coefficients: FloatArray
+    weights: FloatArray
+    parents: Any
+    theta0: FloatArray
+    theta_gen: FloatArray
+    parameters: list[str]
+    n_parents: int
+    process: str
+
+    @property
+    def sigma_fid(self) -> float:
+        """σ_fid(θ_gen) in pb."""
+        return float(self.weights.sum())
+
+    def column(self, name: str) -> FloatArray:
+        """One observable column."""
+        result: FloatArray = self.x[:, wz.OBSERVABLES.index(name)]
+        return result
+
+
+def load_reco_sample(name: str) -> RecoSample:
+    """Read the ``/reco`` entries of a store with their parents' coefficients.
+
+    Raises
+    ------
+    StoreFormatError
+        If the store has no ``/reco`` group, no passed entries, or other observable columns
+        than :data:`madsbi.processes.wz.OBSERVABLES`.
+    """
+    path = reco_store_path(name)
+    with EventStore(path) as store:
+        if "reco" not in store.groups:
+            raise StoreFormatError(f"{path}: no /reco group (make one with madsbi simulate run)")
+        names = store.column_names("reco", "x")
+        if names != list(wz.OBSERVABLES):
+            raise StoreFormatError(
+                f"{path}: /reco/x columns {names}, expected {list(wz.OBSERVABLES)}"
+            )
+        reco = store.read("reco", ["x", "weight", "parent"])
+        parton = store.read("parton", ["coefficients", "weight"])
+        meta = store.meta
+        theta_gen = np.asarray(meta.theta_gen, dtype=np.float64)
+        sigma_gen = float(store.cross_section(theta_gen[None])[0])
+    if reco.n_events == 0:
+        raise StoreFormatError(f"{path}: /reco holds no events")
+    parents = np.asarray(reco["parent"], dtype=np.int64)
+    scale = sigma_gen / float(np.sum(parton["weight"]))
+    return RecoSample(
+        path=path,
+        x=np.asarray(reco["x"], dtype=np.float64),
+        coefficients=np.asarray(parton["coefficients"], dtype=np.float64)[parents],
+        weights=np.asarray(reco["weight"], dtype=np.float64) * scale,
+        parents=parents,
+        theta0=np.asarray(meta.space.theta0, dtype=np.float64),
+        theta_gen=theta_gen,
+        parameters=[p.name for p in meta.space.parameters],
+        n_parents=int(parton.n_events),
+        process=meta.process,
+    )
+
+
+def save_reco_analysis(
+    path: Path,
+    *,
+    estimators: dict[str, Any],
+    train: RecoSample,
+    test: RecoSample,
+    config: Any,
+) -> Path:
+    """Write the trained analysis (:mod:`madsbi.analysis.save`): reco features, rate events.
+
+    The rate model's events are the test store's entries with their exact coefficients and
+    fiducial weights; the "split" records the training store whole (nothing of it is held
+    out: the test store is a separate simulation).
+    """
+    from madsbi.analysis.data import file_sha256
+    from madsbi.analysis.save import RateEvents, StoreRecord, write_analysis
+
+    a = config.analysis
+    record = StoreRecord(
+        path=str(train.path),
+        sha256=file_sha256(train.path),
+        process=train.process,
+        n_events=int(train.x.shape[0]),
+        theta_gen=tuple(train.theta_gen.tolist()),
+        sigma_gen_pb=train.sigma_fid,
+        test_indices=np.zeros(0, dtype=np.int64),
+    )
+    observables = {n: test.x[:, i] for i, n in enumerate(wz.OBSERVABLES)}
+    return write_analysis(
+        path,
+        estimators=estimators,
+        parameters=train.parameters,
+        theta0=train.theta0,
+        features=list(wz.OBSERVABLES),
+        projection="keep_reference",
+        stores=[record],
+        rate_events=RateEvents(observables, test.coefficients, test.weights),
+        split={"seed": a.seed, "test_store": str(test.path), "level": "reco"},
+        defaults={
+            "luminosity_fb": a.luminosity_fb,
+            "rate_factor": a.k_factor,
+            "ranges": [list(r) for r in a.ranges],
+            "limit_points": a.points_1d,
+        },
+        config=asdict(config),
+    )
