@@ -60,6 +60,13 @@ NOTES = (
     "the MLP and L-GATr curves use the ensemble mean per event (projected to R >= 0 keeping "
     "R(theta0) and the slope); bands in the 1D figures are the member spread of q.",
     "1D scans keep the other parameters at theta0 (no profiling); 2D planes likewise.",
+    "L-GATr inputs (madsbi.nn.lgatr_config): leptons and E_T^miss = (|E_T^miss|, E_x, E_y, 0) "
+    "as vector tokens, charge and flavour as token scalars, the event observables as global "
+    "scalars; the beam axis and the time direction enter as reference vectors (the symmetry "
+    "breakers), leaving rotations about the beam as the exact symmetry.",
+    "analysis/: madsbi.load_analysis reads it and takes reco feature arrays (the columns of "
+    "madsbi.processes.wz.OBSERVABLES); `madsbi fit DIR STORE.h5` computes parton features "
+    "only and refuses a reco store until madsbi.analysis reads /reco/x.",
     "the trainer's validation split is drawn from the smeared training entries, so copies of "
     "one parent can sit on both sides of it.",
 )
