@@ -20,6 +20,7 @@ import numpy as np
 from madsbi._paths import refuse_output_over_inputs
 from madsbi._progress import progress_bar
 from madsbi._validate import FloatArray
+from madsbi.cards import parse_run_card
 from madsbi.errors import (
     InputError,
     LheFormatError,
@@ -37,7 +38,6 @@ from madsbi.events.reweighting import (
     reweight_points,
 )
 from madsbi.events.writer import StoreWriter
-from madsbi.madgraph.cards import parse_run_card
 from madsbi.theory.morphing import DEFAULT_MAX_CONDITION, MorphingBasis
 from madsbi.theory.parameters import ParameterSpace
 from madsbi.theory.polynomial import polynomial_features_reference

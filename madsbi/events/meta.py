@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from madsbi._validate import FloatArray, as_float_array
+from madsbi.cards import parse_run_card
 from madsbi.errors import InputError, StoreFormatError
 from madsbi.events import schema
-from madsbi.madgraph.cards import parse_run_card
 from madsbi.theory.morphing import MorphingBasis
 from madsbi.theory.parameters import Parameter, ParameterSpace
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from madsbi.cards import ParamCard
 from madsbi.errors import IllConditionedBasisError, InputError, UnknownParameterError
 from madsbi.events.lhe import LheHeader, WeightDefinition
-from madsbi.madgraph.cards import ParamCard
 from madsbi.theory.morphing import DEFAULT_MAX_CONDITION, MorphingBasis
 from madsbi.theory.parameters import Parameter, ParameterSpace
 from madsbi.theory.polynomial import polynomial_features_reference
