@@ -4,16 +4,15 @@ save/load, repulsive members, configuration."""
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("lgatr")
-
 from madsbi.config import build
-from madsbi.errors import ConfigError
+from madsbi.errors import ConfigError, OptionalDependencyError
 from madsbi.estimators import DerivativeEstimator, HypothesisSample, TrainingConfig, fit
 from madsbi.estimators.network import seeded_network
 from madsbi.nn import NetworkConfig, build_network
@@ -329,3 +328,9 @@ def test_configuration_from_toml_tables_and_errors() -> None:
     assert layout.momenta[3][3] == -1  # E_T^miss has no longitudinal component
     names = [OBSERVABLES[i] for i in layout.global_scalars]
     assert names == ["sum_charge", "n_jets", "m_ll_z", "pt_z", "pt_lw", "mt_w", "mt_wz"]
+
+
+def test_missing_lgatr_is_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "lgatr", None)  # import lgatr now raises ImportError
+    with pytest.raises(OptionalDependencyError, match=r"pip install 'madsbi\[lgatr\]'"):
+        build_network(NetworkConfig(kind="lgatr"), len(OBSERVABLES), 1)
