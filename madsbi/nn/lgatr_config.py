@@ -2,6 +2,21 @@
 
 The network itself is :mod:`madsbi.nn.lgatr`; this module only describes it, so that
 :class:`~madsbi.nn.mlp.NetworkConfig` can hold it without importing torch or ``lgatr``.
+In a study's TOML (members > 1: a repulsive ensemble, as for the MLPs)::
+
+    [network]
+    kind = "lgatr"
+    members = 5
+    repulsion = 100.0
+
+    [network.lgatr]
+    variant = "slim"        # or "full" (multivectors; ~7x slower on a CPU)
+    blocks = 2
+    vector_channels = 8
+    scalar_channels = 32
+    heads = 4
+    beam_reference = "spacelike"
+    time_reference = true
 
 Token layout
 ------------
