@@ -283,9 +283,8 @@ def test_derivative_estimator_with_lgatr_saves_and_loads(tmp_path: Path) -> None
     sample = HypothesisSample.build(x, coefficients)
     network = NetworkConfig(kind="lgatr", members=2, lgatr=LGATrConfig(**SMALL))  # type: ignore[arg-type]
     estimator = DerivativeEstimator([0.0], len(OBSERVABLES), network, combination_seed=3)
-    histories = estimator.fit(
-        sample, TrainingConfig(epochs=1, batch_size=64, device="cpu"), progress=False
-    )
+    training = TrainingConfig(epochs=1, batch_size=64, device="cpu")
+    histories = estimator.fit(sample, training, out_dir=tmp_path / "train", progress=False)
     # L-GATr is joint by default: one network, the global token gives both t_1 and t_2.
     assert set(histories) == {"t"}
     assert estimator.networks["t"].positive_outputs == (False, True)
@@ -297,6 +296,10 @@ def test_derivative_estimator_with_lgatr_saves_and_loads(tmp_path: Path) -> None
     ratios = estimator.predict_ratios(x[:50])
     torch.testing.assert_close(loaded.predict_ratios(x[:50]), ratios, rtol=0, atol=0)
     assert bool((ratios[:, :, 2] >= 0).all())  # the square's coefficient stays non-negative
+    # The finished training checkpoint (weights-only) restores the same network.
+    again = DerivativeEstimator([0.0], len(OBSERVABLES), network, combination_seed=3)
+    again.fit(sample, training, out_dir=tmp_path / "train", progress=False)
+    torch.testing.assert_close(again.predict_ratios(x[:50]), ratios, rtol=0, atol=0)
 
 
 # -- configuration ------------------------------------------------------------------------------
