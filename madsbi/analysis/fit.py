@@ -41,7 +41,13 @@ from madsbi.analysis.data import (
     read_store,
     selection_mask,
 )
-from madsbi.analysis.search import LogLikelihood, maximise, profile_max
+from madsbi.analysis.search import (
+    LogLikelihood,
+    maximise,
+    plane_window,
+    profile_max,
+    profiled_line,
+)
 from madsbi.errors import InputError, StoreFormatError
 from madsbi.inference.limits import best_fit, chi2_quantile, intervals_1d, p_value, q_statistic
 
@@ -290,8 +296,7 @@ def _fit_one(
         line = np.tile(theta0, (k, 1))
         line[:, i] = np.linspace(lo[i], hi[i], k)
         if profiled:
-            values = profile_max(ll, (i,), line[:, i : i + 1], lo, hi)
-            q = q_statistic(values, max(top, float(values.max())))
+            line, q = profiled_line(ll, i, lo, hi, k, theta_hat, top, max(levels))
         else:
             values = ll(line)
             _, line_top = best_fit(line[:, i : i + 1], values)
@@ -302,12 +307,15 @@ def _fit_one(
     planes: dict[str, dict[str, Any]] = {}
     if detail and n >= 2:
         k = settings["points_2d"]
+        window = [
+            plane_window(intervals[p], lo[i], hi[i]) for i, p in enumerate(analysis.parameters)
+        ]
         for i, j in itertools.combinations(range(n), 2):
-            gi, gj = np.linspace(lo[i], hi[i], k), np.linspace(lo[j], hi[j], k)
+            gi, gj = np.linspace(*window[i], k), np.linspace(*window[j], k)
             mi, mj = np.meshgrid(gi, gj, indexing="ij")
             pair = np.stack([mi.ravel(), mj.ravel()], axis=1)
             if profiled:
-                values = profile_max(ll, (i, j), pair, lo, hi)
+                values = profile_max(ll, (i, j), pair, lo, hi, centre=theta_hat)
                 q = q_statistic(values, max(top, float(values.max())))
             else:
                 plane = np.tile(theta0, (pair.shape[0], 1))

@@ -8,11 +8,12 @@ several maxima are resolved only as finely as the first grid.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from madsbi._validate import FloatArray
+from madsbi.inference.limits import chi2_quantile, q_statistic
 
 LogLikelihood = Callable[[FloatArray], FloatArray]
 """θ points (G, n) → log-likelihood (G,)."""
@@ -51,10 +52,15 @@ def profile_max(
     lo: FloatArray,
     hi: FloatArray,
     *,
+    centre: FloatArray | None = None,
     points: int = 7,
     iterations: int = 30,
 ) -> FloatArray:
-    """Max over the other parameters of ll at each row of ``values`` (P, len(axes)): (P,)."""
+    """Max over the other parameters of ll at each row of ``values`` (P, len(axes)): (P,).
+
+    The search starts at ``centre``'s other coordinates (default the box centre; pass the
+    best fit), which every grid contains, so the result is never below ll there.
+    """
     n = lo.shape[0]
     free = [i for i in range(n) if i not in axes]
     p = values.shape[0]
@@ -62,13 +68,14 @@ def profile_max(
         grid = np.empty((p, n))
         grid[:, list(axes)] = values
         return ll(grid)
-    centre = np.tile((lo + hi)[free] / 2, (p, 1))
+    start = (lo + hi) / 2 if centre is None else np.asarray(centre, dtype=np.float64)
+    centre_free = np.tile(start[free], (p, 1))
     half = (hi - lo)[free] / 2
     best = np.full(p, -np.inf)
     unit = np.linspace(-1.0, 1.0, points)
     offsets = np.stack([g.ravel() for g in np.meshgrid(*[unit] * len(free), indexing="ij")], axis=1)
     for _ in range(iterations):
-        trial = centre[:, None, :] + offsets[None] * half  # (P, S, f)
+        trial = centre_free[:, None, :] + offsets[None] * half  # (P, S, f)
         trial = np.clip(trial, lo[free], hi[free])
         grid = np.empty((p, offsets.shape[0], n))
         grid[..., list(axes)] = values[:, None, :]
@@ -78,6 +85,52 @@ def profile_max(
         top = scores[np.arange(p), j]
         better = top >= best
         best = np.where(better, top, best)
-        centre = np.where(better[:, None], trial[np.arange(p), j], centre)
-        half = half * 0.5
+        centre_free = np.where(better[:, None], trial[np.arange(p), j], centre_free)
+        half = half * 0.6
     return best
+
+
+def profiled_line(
+    ll: LogLikelihood,
+    i: int,
+    lo: FloatArray,
+    hi: FloatArray,
+    k: int,
+    theta_hat: FloatArray,
+    top: float,
+    level: float,
+) -> tuple[FloatArray, FloatArray]:
+    """Profile q along parameter i on k points, zoomed (up to 3 times) onto the region.
+
+    Each pass spans the points with q below twice the 1D threshold of ``level`` (one point of
+    margin each side), so the interval ends are resolved to ~1/k of the region, not the box.
+    """
+    a, b = float(lo[i]), float(hi[i])
+    threshold = 2.0 * chi2_quantile(level, 1)
+    line = np.empty((k, lo.shape[0]))
+    q = np.empty(k)
+    for _ in range(3):
+        line = np.tile(theta_hat, (k, 1))
+        line[:, i] = np.linspace(a, b, k)
+        values = profile_max(ll, (i,), line[:, i : i + 1], lo, hi, centre=theta_hat)
+        q = q_statistic(values, max(top, float(values.max())))
+        inside = np.flatnonzero(q <= threshold)
+        if inside.size == 0:
+            break
+        j0, j1 = max(int(inside[0]) - 1, 0), min(int(inside[-1]) + 1, k - 1)
+        if line[j1, i] - line[j0, i] > 0.5 * (b - a):
+            break
+        a, b = float(line[j0, i]), float(line[j1, i])
+    return line, q
+
+
+def plane_window(
+    intervals: Mapping[str, list[tuple[float, float]]], lo: float, hi: float
+) -> tuple[float, float]:
+    """A plane's axis: the outermost 1D interval widened by 0.75 of its span each side."""
+    ends = [e for found in intervals.values() for pair in found for e in pair]
+    if not ends:
+        return lo, hi
+    a, b = min(ends), max(ends)
+    margin = 0.75 * max(b - a, 1e-12 * (hi - lo))
+    return max(lo, a - margin), min(hi, b + margin)
