@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from madsbi.errors import InputError
 from madsbi.events import schema
-from madsbi.events.convert import convert_lhe
+from madsbi.events.convert import ConvertSettings, convert_lhe
 from madsbi.events.inspect import describe_store, format_description
 from madsbi.events.merge import merge_stores
 from madsbi.events.recentre import recentre_store
@@ -18,11 +19,11 @@ from madsbi.events.store import EventStore
 from madsbi.events.verify import verify_store
 
 
-def _split(value: str | None, option: str) -> list[str] | None:
+def _split(value: str | None, option: str) -> tuple[str, ...] | None:
     """A comma-separated list; an option given but empty is refused by name."""
     if value is None:
         return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
     if not items:
         raise InputError(f"{option}: expected a comma-separated list of names, got {value!r}")
     return items
@@ -69,9 +70,9 @@ def store() -> None:
 @click.option(
     "--holdout-tolerance",
     type=float,
-    default=1e-5,
-    show_default=True,
-    help="Allowed held-out deviation relative to each event's largest weight.",
+    default=None,
+    help="Allowed held-out deviation relative to each event's largest weight "
+    f"[default: {ConvertSettings.holdout_tolerance:g}].",
 )
 @_COMPRESSION
 @click.option("--no-rwgt", is_flag=True, help="Do not keep the raw <rwgt> weights.")
@@ -91,7 +92,7 @@ def convert(
     sample_id: str,
     shard_id: str | None,
     max_events: int | None,
-    holdout_tolerance: float,
+    holdout_tolerance: float | None,
     compression: str,
     no_rwgt: bool,
     theta0: str | None,
@@ -99,20 +100,26 @@ def convert(
     quiet: bool,
 ) -> None:
     """Convert a MadGraph LHE file (with <rwgt> weights) into an event store."""
+    settings = ConvertSettings(
+        parameters=_split(parameters, "--parameters"),
+        basis_ids=_split(basis_ids, "--basis"),
+        theta0=theta0,
+        compression=_compression(compression),
+        keep_rwgt=not no_rwgt,
+    )
+    if holdout_tolerance is not None:
+        settings = replace(
+            settings, holdout_tolerance=_positive(holdout_tolerance, "--holdout-tolerance")
+        )
     report = convert_lhe(
         source,
         output,
-        parameters=_split(parameters, "--parameters"),
-        basis_ids=_split(basis_ids, "--basis"),
+        settings,
         sample_id=sample_id,
         shard_id=shard_id,
         max_events=max_events,
-        holdout_tolerance=_positive(holdout_tolerance, "--holdout-tolerance"),
-        compression=_compression(compression),
-        keep_rwgt=not no_rwgt,
         overwrite=overwrite,
         progress=not quiet,
-        theta0=theta0,
     )
     rate = report.decompressed_bytes / 1e6 / max(report.seconds, 1e-9)
     click.echo(

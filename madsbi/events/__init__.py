@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from madsbi.events.convert import ConversionReport, convert_lhe
+from madsbi.events.convert import ConversionReport, ConvertSettings, convert_lhe
 from madsbi.events.lhe import LheFile, LheHeader
 from madsbi.events.merge import merge_stores
 from madsbi.events.meta import ShardInfo, StoreMeta
@@ -11,6 +11,7 @@ from madsbi.events.writer import StoreWriter
 
 __all__ = [
     "ConversionReport",
+    "ConvertSettings",
     "EventChunk",
     "EventStore",
     "LheFile",

@@ -11,7 +11,7 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,101 @@ from madsbi.theory.polynomial import polynomial_features_reference
 #: Default limit on held-out deviations relative to each event's largest weight: LHE prints
 #: 8 significant digits, so exact quadratics reproduce to ~1e-7.
 DEFAULT_HOLDOUT_TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class ConvertSettings:
+    """How :func:`convert_lhe` turns an LHE file into a store; the one home of its defaults.
+
+    ``madsbi store convert`` builds one from its options and the production plan's
+    ``[convert]`` table is one (:mod:`madsbi.production.plan`). Sequences become tuples,
+    ``compression = "none"`` becomes ``None``.
+
+    Attributes
+    ----------
+    parameters : tuple of str, optional
+        Parameter names (param-card comment names, case-insensitive); default: all varied.
+    basis_ids : tuple of str, optional
+        Weight ids of the K basis points; default: the first usable ones in file order.
+    ranges : mapping, optional
+        Analysis range ``(low, high)`` per parameter name, stored in the metadata.
+    theta0 : tuple of float or str, optional
+        Reference point of the coefficients (``"cW=0,cHWB=0"`` or values in parameter order);
+        default: the param card's point, where the events were generated. The coefficients
+        are re-expanded around it (:mod:`madsbi.events.recentre`); ``/meta/theta_gen`` keeps
+        the generation point.
+    holdout_tolerance : float
+        Largest allowed held-out deviation relative to the event's largest weight (finite,
+        > 0).
+    max_condition : float
+        Largest condition number of the morphing matrix W accepted for the basis (>= 1).
+    keep_rwgt : bool
+        Keep the raw ``<rwgt>`` weights as ``/parton/rwgt``.
+    compression : str or None
+        HDF5 filter of the event datasets: ``"lzf"``, ``"gzip"`` or ``None``.
+    chunk_size : int
+        Events read, solved and written at a time.
+
+    Raises
+    ------
+    InputError
+        For an empty name list, a non-finite or non-positive tolerance, an unknown
+        compression, or a chunk size below 1; the message names the field.
+    """
+
+    parameters: tuple[str, ...] | None = None
+    basis_ids: tuple[str, ...] | None = None
+    ranges: Mapping[str, tuple[float, float]] | None = None
+    theta0: tuple[float, ...] | str | None = None
+    holdout_tolerance: float = DEFAULT_HOLDOUT_TOLERANCE
+    max_condition: float = DEFAULT_MAX_CONDITION
+    keep_rwgt: bool = True
+    compression: str | None = schema.DEFAULT_COMPRESSION
+    chunk_size: int = 50_000
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__  # frozen: normalise in place once
+        put(self, "parameters", _names(self.parameters, "parameters", "parameter name"))
+        put(self, "basis_ids", _names(self.basis_ids, "basis_ids", "weight id"))
+        if self.ranges is not None:
+            put(self, "ranges", {str(k): _range(k, v) for k, v in dict(self.ranges).items()})
+        if self.theta0 is not None and not isinstance(self.theta0, str):
+            put(self, "theta0", tuple(self.theta0))
+        tolerance = self.holdout_tolerance
+        if isinstance(tolerance, bool) or not (math.isfinite(tolerance) and tolerance > 0):
+            raise InputError(f"holdout_tolerance: expected a finite number > 0, got {tolerance!r}")
+        if isinstance(self.max_condition, bool) or not self.max_condition >= 1:
+            raise InputError(f"max_condition: expected a number >= 1, got {self.max_condition!r}")
+        if self.compression == "none":
+            put(self, "compression", None)
+        if self.compression not in (None, "lzf", "gzip"):
+            raise InputError(
+                f"compression: expected 'lzf', 'gzip' or 'none', got {self.compression!r}"
+            )
+        size = self.chunk_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise InputError(f"chunk_size: expected an integer >= 1, got {size!r}")
+
+
+def _names(value: Sequence[str] | None, field: str, what: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise InputError(f"{field}: expected a sequence of names, got the string {value!r}")
+    items = tuple(value)
+    if not items:
+        raise InputError(f"{field}: expected at least one {what}, got none")
+    if not all(isinstance(v, str) and v.strip() for v in items):
+        raise InputError(f"{field}: expected non-empty strings, got {list(items)!r}")
+    return items
+
+
+def _range(name: str, pair: Sequence[float]) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in pair)
+    except (TypeError, ValueError):
+        raise InputError(f"ranges[{name!r}]: expected (low, high), got {pair!r}") from None
+    return low, high
 
 
 #: Bins of log10(relative error) for the streaming median of a held-out check: 0.05 decades
@@ -199,24 +294,31 @@ def _head(chunk: LheChunk, n: int) -> LheChunk:
     return LheChunk(chunk.start, {k: v[:n] for k, v in chunk.arrays.items()}, chunk.bytes_consumed)
 
 
+def _with_options(settings: ConvertSettings, options: Mapping[str, Any]) -> ConvertSettings:
+    """``settings`` with the fields named in ``options`` replaced (checked again)."""
+    if not options:
+        return settings
+    known = {f.name for f in fields(ConvertSettings)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(
+            f"convert_lhe() got unexpected keyword argument(s) {unknown}; the settings are "
+            f"{sorted(known)} (ConvertSettings)"
+        )
+    return replace(settings, **options)
+
+
 def convert_lhe(
     source: str | Path,
     output: str | Path,
+    settings: ConvertSettings | None = None,
     *,
-    parameters: Sequence[str] | None = None,
-    ranges: Mapping[str, tuple[float, float]] | None = None,
-    basis_ids: Sequence[str] | None = None,
     sample_id: str = "",
     shard_id: str | None = None,
-    max_condition: float = DEFAULT_MAX_CONDITION,
-    holdout_tolerance: float = DEFAULT_HOLDOUT_TOLERANCE,
-    chunk_size: int = 50_000,
     max_events: int | None = None,
     overwrite: bool = False,
-    compression: str | None = schema.DEFAULT_COMPRESSION,
-    keep_rwgt: bool = True,
     progress: bool = False,
-    theta0: Sequence[float] | str | None = None,
+    **options: Any,
 ) -> ConversionReport:
     """Convert a MadGraph LHE file with ``<rwgt>`` weights into an event store.
 
@@ -224,27 +326,22 @@ def convert_lhe(
     ----------
     source, output : str or Path
         LHE (``.lhe`` or ``.lhe.gz``) and the store to write (atomically).
-    parameters : sequence of str, optional
-        Parameter names (param-card comment names, case-insensitive); default: all varied.
-    ranges : mapping, optional
-        Analysis range per parameter name, stored in the metadata.
-    basis_ids : sequence of str, optional
-        Weight ids of the K basis points; default: the first usable ones in file order.
+    settings : ConvertSettings, optional
+        How to solve and write (parameters, basis, θ0, tolerance, compression, ...);
+        default: ``ConvertSettings()``.
     sample_id : str
         Identifies the production; shards merge only if they share it.
     shard_id : str, optional
         Identifies this file among the shards; default: file name and run-card seed.
-    holdout_tolerance : float
-        Largest allowed held-out deviation relative to the event's largest weight.
     max_events : int, optional
         Convert only the first events (for small test stores).
-    keep_rwgt : bool
-        Keep the raw ``<rwgt>`` weights as ``/parton/rwgt``.
-    theta0 : sequence of float or str, optional
-        Reference point of the coefficients (``"cW=0,cHWB=0"`` or values in parameter order);
-        default: the param card's point, where the events were generated. The coefficients
-        are re-expanded around it (:mod:`madsbi.events.recentre`); ``/meta/theta_gen`` keeps
-        the generation point.
+    overwrite : bool
+        Replace ``output`` if it exists (never when it is ``source``).
+    progress : bool
+        Show a progress bar.
+    **options
+        Fields of :class:`ConvertSettings` that replace those of ``settings``, e.g.
+        ``convert_lhe(src, out, parameters=["cW"], holdout_tolerance=1e-4)``.
 
     Returns
     -------
@@ -257,21 +354,16 @@ def convert_lhe(
     WeightError
         Non-finite weights, zero reference weights, or held-out points off the quadratic.
     UnknownParameterError, InputError, IllConditionedBasisError
-        Bad parameter names, too few points, or an unusable basis; ``output`` is ``source``
-        (the same path, or the same file through a symbolic or hard link).
+        Bad parameter names, too few points, or an unusable basis; bad settings; ``output``
+        is ``source`` (the same path, or the same file through a symbolic or hard link).
+    TypeError
+        For an option that is not a field of :class:`ConvertSettings`.
     """
     started = time.perf_counter()
     source, output = Path(source), Path(output)
+    settings = _with_options(settings or ConvertSettings(), options)
     if max_events is not None and max_events < 1:
         raise InputError(f"max_events: expected >= 1, got {max_events}")
-    if parameters is not None and not list(parameters):
-        raise InputError("parameters: expected at least one parameter name, got none")
-    if basis_ids is not None and not list(basis_ids):
-        raise InputError("basis_ids: expected at least one weight id, got none")
-    if not (math.isfinite(holdout_tolerance) and holdout_tolerance > 0):
-        raise InputError(
-            f"holdout_tolerance: expected a finite number > 0, got {holdout_tolerance!r}"
-        )
     refuse_output_over_inputs(output, [source], what="convert")
     with LheFile(source) as lhe:
         header = lhe.header
@@ -281,7 +373,13 @@ def convert_lhe(
             raise LheFormatError(
                 f"{source}: run card event_norm = {norm!r}; madsbi converts 'average' or 'sum'"
             )
-        plan = _plan(header, parameters, ranges, basis_ids, max_condition)
+        plan = _plan(
+            header,
+            settings.parameters,
+            settings.ranges,
+            settings.basis_ids,
+            settings.max_condition,
+        )
         checks = [HoldoutCheck(p.id, p.theta) for p in plan.holdouts]
         cards = {
             "proc_card": header.proc_card,
@@ -297,26 +395,28 @@ def convert_lhe(
             sample_id=sample_id,
             cards={k: v for k, v in cards.items() if v},
         )
-        if theta0 is not None:
-            meta = meta.recentred(resolve_theta0(theta0, plan.space.names))
+        if settings.theta0 is not None:
+            meta = meta.recentred(resolve_theta0(settings.theta0, plan.space.names))
         names = {"rwgt": header.weight_ids}
-        writer = StoreWriter(output, meta, overwrite=overwrite, compression=compression)
+        writer = StoreWriter(output, meta, overwrite=overwrite, compression=settings.compression)
         total = max_events or header.n_events_declared
         with (
             writer,
             progress_bar(total, f"converting {source.name}", unit="ev", enabled=progress) as bar,
         ):
-            chunks = lhe.chunks(chunk_size)
+            chunks = lhe.chunks(settings.chunk_size)
             n_file = 0  # events in the file (read so far)
             for chunk in chunks:
                 n_file = chunk.start + chunk.n_events
                 if max_events is not None and chunk.start + chunk.n_events > max_events:
                     chunk = _head(chunk, max_events - chunk.start)
-                arrays = {k: v for k, v in chunk.arrays.items() if k != "rwgt" or keep_rwgt}
+                arrays = {
+                    k: v for k, v in chunk.arrays.items() if k != "rwgt" or settings.keep_rwgt
+                }
                 if not header.weight_ids:
                     arrays.pop("rwgt", None)
                 arrays["coefficients"] = _solve_chunk(chunk, header, plan, checks)
-                if theta0 is not None:
+                if settings.theta0 is not None:
                     arrays["coefficients"] = recentre_chunk(
                         arrays["coefficients"],
                         plan.space.theta0_array,
@@ -336,11 +436,12 @@ def convert_lhe(
                 writer.rescale(schema.PARTON, ("weight", "coefficients", "rwgt"), float(n_file))
             for check in checks:
                 check.finish()
-                if check.max_rel_to_largest > holdout_tolerance:
+                if check.max_rel_to_largest > settings.holdout_tolerance:
                     raise WeightError(
                         f"held-out point '{check.weight_id}' θ = {check.theta}: the basis "
                         f"coefficients miss its weights by up to {check.max_rel_to_largest:.3g} "
-                        f"of the event's largest weight (tolerance {holdout_tolerance:g}); the "
+                        f"of the event's largest weight (tolerance "
+                        f"{settings.holdout_tolerance:g}); the "
                         "weights are not a quadratic in the parameters (other couplings varied, "
                         "or more than one EFT insertion per amplitude?)"
                     )

@@ -207,17 +207,12 @@ def gridpack_job(spec: JobSpec) -> None:
             "gridpack with reweighting on (reweight=madsbi, a reweight card and "
             "'lhe_weights on' in the madsbi settings)"
         )
-    settings = spec.convert
     convert_lhe(
         lhe,
         spec.output,
-        parameters=settings.parameters,
-        basis_ids=settings.basis_ids,
+        spec.convert,
         sample_id=spec.sample_id,
         shard_id=spec.shard_id,
-        holdout_tolerance=settings.holdout_tolerance,
-        keep_rwgt=settings.keep_rwgt,
-        compression=settings.h5_compression,
         overwrite=True,
     )
     if not spec.keep_scratch:

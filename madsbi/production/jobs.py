@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from madsbi.errors import ConfigError, MadSBIError, StoreFormatError
-from madsbi.production.plan import GRIDPACK_JOB, ConvertSettings, ProductionPlan
+from madsbi.events.convert import ConvertSettings
+from madsbi.production.plan import GRIDPACK_JOB, ProductionPlan
 
 
 @dataclass(frozen=True)

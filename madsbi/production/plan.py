@@ -1,7 +1,8 @@
 """The production plan: what ``madsbi produce`` runs, read from a TOML file.
 
 A plan has three tables: ``[production]`` (what to produce and where), ``[convert]`` (how
-each job's LHE file becomes a shard) and ``[cluster]`` (where the jobs run). Unknown keys
+each job's LHE file becomes a shard: the fields of
+:class:`madsbi.events.convert.ConvertSettings`) and ``[cluster]`` (where the jobs run). Unknown keys
 are refused by name (:func:`madsbi.config.build`).
 """
 
@@ -17,8 +18,8 @@ from typing import Any
 
 from madsbi._paths import same_file
 from madsbi.config import build, check_sections, read_toml
-from madsbi.errors import ConfigError
-from madsbi.events import schema
+from madsbi.errors import ConfigError, InputError
+from madsbi.events.convert import ConvertSettings
 
 #: MadGraph's RANMAR seeding maps iseed onto (ij, kl) without repeats only below this value
 #: (``ranmar.f``: "iseed can be between 0 and 30081*30081"); 0 means "pick one", which would
@@ -91,32 +92,6 @@ class ProductionSettings:
             raise ConfigError("[production] gridpack: required when job = 'gridpack'")
         if not isinstance(self.timeout, int | float) or self.timeout < 0:
             raise ConfigError(f"[production] timeout: expected seconds >= 0, got {self.timeout!r}")
-
-
-@dataclass(frozen=True)
-class ConvertSettings:
-    """The ``[convert]`` table: options of :func:`madsbi.events.convert.convert_lhe`."""
-
-    parameters: tuple[str, ...] | None = None
-    basis_ids: tuple[str, ...] | None = None
-    holdout_tolerance: float = 1e-5
-    keep_rwgt: bool = True
-    compression: str = schema.DEFAULT_COMPRESSION or "none"
-
-    def __post_init__(self) -> None:
-        if self.compression not in ("lzf", "gzip", "none"):
-            raise ConfigError(
-                f"[convert] compression: expected 'lzf', 'gzip' or 'none', got {self.compression!r}"
-            )
-        if not self.holdout_tolerance > 0:
-            raise ConfigError(
-                f"[convert] holdout_tolerance: expected > 0, got {self.holdout_tolerance!r}"
-            )
-
-    @property
-    def h5_compression(self) -> str | None:
-        """The HDF5 filter name, ``None`` for no compression."""
-        return None if self.compression == "none" else self.compression
 
 
 @dataclass(frozen=True)
@@ -219,9 +194,13 @@ class ProductionPlan:
         production = build(ProductionSettings, doc["production"], "production")
         if base_dir is not None:
             production = _relative_to(production, base_dir)
+        try:
+            convert = build(ConvertSettings, doc.get("convert"), "convert")
+        except InputError as exc:  # the events-owned settings name the field, not the table
+            raise ConfigError(f"[convert] {exc}") from None
         return cls(
             production=production,
-            convert=build(ConvertSettings, doc.get("convert"), "convert"),
+            convert=convert,
             cluster=build(ClusterSettings, doc.get("cluster"), "cluster"),
         )
 
@@ -280,8 +259,22 @@ class ProductionPlan:
             "base_seed": p.base_seed,
             "job": p.job,
             "gridpack": str(Path(p.gridpack).resolve()) if p.gridpack else "",
-            "convert": json.loads(json.dumps(dataclasses.asdict(self.convert))),
+            "convert": _convert_fingerprint(self.convert),
         }
+
+
+#: The ``[convert]`` fields of the first productions: always recorded. Later fields are
+#: recorded only when they differ from their defaults, so older productions still resume.
+_FIRST_CONVERT_FIELDS = ("parameters", "basis_ids", "holdout_tolerance", "keep_rwgt", "compression")
+
+
+def _convert_fingerprint(settings: ConvertSettings) -> dict[str, Any]:
+    """The conversion settings as JSON values (``compression`` None recorded as "none")."""
+    current = json.loads(json.dumps(dataclasses.asdict(settings)))
+    default = json.loads(json.dumps(dataclasses.asdict(ConvertSettings())))
+    recorded = {k: v for k, v in current.items() if k in _FIRST_CONVERT_FIELDS or v != default[k]}
+    recorded["compression"] = recorded["compression"] or "none"
+    return recorded
 
 
 def _relative_to(production: ProductionSettings, base: Path) -> ProductionSettings:

@@ -248,7 +248,7 @@ def produce(
             plan.merged_path,
             [s.output for s in specs],
             overwrite=overwrite,
-            compression=plan.convert.h5_compression,
+            compression=plan.convert.compression,
             progress=progress,
         )
         say(f"merged {len(specs)} shards into {merged}")
