@@ -39,10 +39,11 @@ class RecoAnalysisSettings:
     store's parents (reweighted from θ0 = SM, so far from θ0 the estimate is
     tail-dominated), ``"learned"`` each method's own ρ̂ = ⟨R̂⟩ (eq. 34); the kinematic
     factor is always normalised by ρ̂ (:mod:`madsbi.studies.wz_reco_limits`).
-    ν0 = ``k_factor`` × L × σ_fid(θ0). The m_T^WZ histogram has
-    ``mt_wz_edges`` (GeV) plus the under- and overflow bins when enabled. Coverage uses a
-    ``coverage_points``³ grid over ``ranges`` (odd, so that θ0 = SM is a grid point when
-    the ranges are symmetric) and ``coverage_toys`` toys (0: no coverage).
+    ν0 = ``k_factor`` × L × σ_fid(θ0). The m_T^WZ histogram has ``mt_wz_edges`` (GeV) plus
+    the under- and overflow bins when enabled. Coverage uses a ``coverage_points``³ grid
+    over ``ranges`` (odd, so that θ0 = SM is a grid point when the ranges are symmetric)
+    and ``coverage_toys`` toys (0: no coverage) for ``coverage_methods`` (empty: the truth
+    and every method).
     """
 
     study: str = STUDY_KIND
@@ -63,7 +64,7 @@ class RecoAnalysisSettings:
     overflow: bool = True
     coverage_points: int = field(default=41, metadata=bounds(ge=3))
     coverage_toys: int = field(default=500, metadata=bounds(ge=0))
-    coverage_methods: tuple[str, ...] = ("truth", *METHODS)
+    coverage_methods: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.study != STUDY_KIND:

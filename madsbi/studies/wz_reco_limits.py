@@ -211,7 +211,7 @@ def coverage(study: Any, inputs: Inputs) -> dict[str, Any]:
         "curve_gammas": gammas.tolist(),
         "methods": {},
     }
-    for index, name in enumerate(a.coverage_methods):
+    for index, name in enumerate(a.coverage_methods or ("truth", *a.methods)):
         coefficients, _, log1p = inputs[name]
         # The dense kernel takes one rate for both factors: ρ̂ = ⟨R̂⟩ (eq. 34; exact for the
         # truth), so the toys test the learned likelihood as one normalised model.

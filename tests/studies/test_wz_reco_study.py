@@ -168,6 +168,11 @@ def test_analysis_directory_loads(run: tuple[Path, dict[str, Any]]) -> None:
     assert np.isfinite(c).all()
 
 
+def test_coverage_methods_default_follows_methods() -> None:
+    config = WZRecoStudyConfig.from_dict(_document(methods=["mlp"]))
+    assert config.analysis.coverage_methods == ()
+
+
 def test_examples_parse() -> None:
     for name in ("wz_reco.toml", "wz_reco_paper.toml"):
         document = read_toml(EXAMPLES / name)
