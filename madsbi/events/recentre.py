@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from madsbi._paths import refuse_output_over_inputs
 from madsbi._progress import progress_bar
 from madsbi._validate import FloatArray
 from madsbi.errors import InputError, UnknownParameterError, WeightError
@@ -180,10 +181,7 @@ def recentre_store(
         If an event's weight at θ0 is zero or changes sign.
     """
     source, output = Path(source), Path(output)
-    if output.resolve() == source.resolve():
-        raise InputError(
-            f"output: {output} is the input store; write the re-centred store elsewhere"
-        )
+    refuse_output_over_inputs(output, [source], what="recentre")
     with EventStore(source) as store:
         point = resolve_theta0(theta0, store.meta.space.names)
         old = store.meta.space.theta0_array

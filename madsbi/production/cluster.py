@@ -66,7 +66,7 @@ def open_client(settings: ClusterSettings) -> Iterator[Any]:
                 n_workers=settings.n_workers,
                 threads_per_worker=settings.threads_per_worker,
                 processes=settings.processes,
-                dashboard_address=None,
+                dashboard_address=":0",
             )
         else:
             cluster = _jobqueue_cluster(settings)

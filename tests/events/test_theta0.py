@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import h5py
@@ -126,7 +127,16 @@ def test_cli_convert_and_recentre(tmp_path: Path, data_dir: Path) -> None:
     assert "θ_gen = (0.0, 0.0, 0.0)" in result.output
     same = runner.invoke(cli, ["store", "recentre", str(out), str(out), "--theta0", "0,0,0"])
     assert same.exit_code == 1
-    assert "is the input store" in same.output
+    assert "is the input" in same.output
+    linked = tmp_path / "hard-link.h5"
+    os.link(out, linked)
+    before = out.read_bytes()
+    hard = runner.invoke(
+        cli, ["store", "recentre", str(out), str(linked), "--theta0", "0,0,0", "--overwrite"]
+    )
+    assert hard.exit_code == 1
+    assert "hard link" in hard.output
+    assert out.read_bytes() == before
 
 
 def test_version_1_store_reads_with_theta_gen_theta0(

@@ -117,7 +117,7 @@ def cluster_fixture() -> Any:
         }
         with dask.config.set(settings):
             cluster = distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
             )
             with cluster, distributed.Client(cluster) as c:
                 yield c
