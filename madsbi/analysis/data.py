@@ -1,8 +1,10 @@
 """Data for a trained analysis: observables from an event store, checks, selections, modes.
 
-A data store needs the ``/parton`` fields the analysis's observables are computed from; its
-``/meta`` must name the same parameters and one of the analysis's processes (real data with
-an empty process string is accepted). Its weights must be finite and ≥ 0.
+A data store needs the ``/parton`` fields the analysis's observables are computed from (a
+parton-level analysis) or a ``/reco`` group whose ``x`` columns name the observables (a
+reco-level analysis, :func:`read_reco_store`); its ``/meta`` must name the same parameters
+and one of the analysis's processes (real data with an empty process string is accepted).
+Its weights must be finite and ≥ 0.
 
 Selections (``charge=1``, ``m_wz=300,1000``) keep the events whose observable equals the
 value, or lies in [low, high); the same selection is applied to the rate model's events.
@@ -32,6 +34,7 @@ from madsbi.processes.wz_parton import OBSERVABLES, PARTON_FIELDS, parton_featur
 
 DATA_MODES = ("counts", "asimov")
 FB_PER_PB = 1000.0
+LEVELS = ("parton", "reco")
 
 
 @dataclass(frozen=True)
@@ -43,14 +46,18 @@ class Selection:
     high: float | None = None
 
     @classmethod
-    def parse(cls, text: str) -> Selection:
-        """From ``name=value`` or ``name=low,high``."""
+    def parse(cls, text: str, names: Sequence[str] | None = None) -> Selection:
+        """From ``name=value`` or ``name=low,high``; ``names``: the allowed observables.
+
+        By default the parton-level observables.
+        """
+        allowed = sorted(OBSERVABLES if names is None else names)
         name, sep, values = text.partition("=")
         name = name.strip()
-        if not sep or name not in OBSERVABLES:
+        if not sep or name not in allowed:
             raise InputError(
                 f"--select {text!r}: expected NAME=VALUE or NAME=LOW,HIGH with NAME one of "
-                f"{sorted(OBSERVABLES)}"
+                f"{allowed}"
             )
         try:
             numbers = [float(v) for v in values.split(",")]
@@ -114,9 +121,14 @@ class StoreEvents:
     parameters : tuple of str
     theta0, theta_gen : (n,)
     sigma_gen : float
-        σ at the generation point (pb), from the store's basis cross-sections.
+        σ at the generation point (pb), from the store's basis cross-sections; for reco
+        events the fiducial σ_fid = σ(θ_gen) Σ_passed w_reco / Σ w_parton.
     process : str
     sha256 : str
+    level : {"parton", "reco"}
+        Where the observables come from.
+    smeared : bool
+        Reco entries made by fractional smearing (several weighted copies per parent).
     """
 
     path: Path
@@ -129,6 +141,8 @@ class StoreEvents:
     sigma_gen: float
     process: str
     sha256: str
+    level: str = "parton"
+    smeared: bool = False
 
     @property
     def n_events(self) -> int:
@@ -183,6 +197,12 @@ def read_store(
     with EventStore(path) as store:
         meta = store.meta
         present = set(store.fields(schema.PARTON)) if schema.PARTON in store.groups else set()
+        if schema.RECO in store.groups:
+            raise StoreMismatchError(
+                f"{path}: a reco-level store (it has /reco); the analysis is parton-level "
+                f"(features {list(observables)}): fit it with a reco-level analysis",
+                "/reco",
+            )
         missing = [f for f in PARTON_FIELDS if f not in present]
         if missing:
             raise StoreFormatError(

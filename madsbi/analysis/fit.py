@@ -6,7 +6,18 @@ event, or MC weights scaled to the luminosity for Asimov data),
     log r_full(θ) = Σ_e w_e log R̂(x_e|θ, θ0) − ν_sel(θ0) (ρ'(θ) − 1) + (n − Σ w) log ρ'(θ),
 
 ν_sel(θ0) = L σ_sel(θ0) · rate_factor and ρ'(θ) = σ_sel(θ)/σ_sel(θ0), both from the
-analysis's rate model with the same selection as the data. Every method is fitted with the
+analysis's rate model with the same selection as the data. An analysis whose Poisson rate is
+the exact one (``Analysis.poisson_rate == "exact"``, the reco study's default) splits eq. 49
+into its two factors as :mod:`madsbi.studies.wz_reco_limits` does,
+
+    log r_full(θ) = Σ_e w_e log R̂(x_e|θ) − Σ w log ρ̂(θ) + n log ρ_P(θ) − ν_sel(θ0) (ρ_P(θ) − 1),
+
+with ρ̂ = ⟨R̂⟩ over the rate events (each method's own normalisation) and ρ_P the exact
+σ_sel(θ)/σ_sel(θ0) of their coefficients.
+
+A reco-level analysis reads the passed ``/reco`` entries (:mod:`madsbi.analysis.reco`); a
+fractionally smeared store is refused in ``counts`` mode (its copies are not independent
+events) and fitted with its smearing weights in ``asimov`` mode. Every method is fitted with the
 members' mean per-event coefficients (the central estimate) and with each member (the
 ensemble band).
 
@@ -32,15 +43,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from madsbi._validate import FloatArray
-from madsbi.analysis.data import (
-    DATA_MODES,
-    FB_PER_PB,
-    Selection,
-    StoreEvents,
-    check_compatible,
-    read_store,
-    selection_mask,
-)
+from madsbi.analysis.data import FB_PER_PB, Selection, StoreEvents
+from madsbi.analysis.prepare import FitData, prepare_data
 from madsbi.analysis.search import (
     LogLikelihood,
     maximise,
@@ -57,93 +61,7 @@ if TYPE_CHECKING:
 PROFILES = ("fixed", "profiled")
 EXACT = "exact"
 
-
-@dataclass(frozen=True)
-class FitData:
-    """Data ready to fit: inputs, weights, exact coefficients (if any), bookkeeping."""
-
-    features: FloatArray
-    weights: FloatArray
-    coefficients: FloatArray | None
-    theta0: FloatArray
-    selections: tuple[Selection, ...]
-    luminosity_fb: float
-    rate_factor: float
-    mode: str
-    description: dict[str, Any]
-
-    @property
-    def n_observed(self) -> float:
-        """N = Σ w."""
-        return float(self.weights.sum())
-
-
-def prepare_data(
-    analysis: Analysis,
-    data: str | Path | StoreEvents,
-    *,
-    data_mode: str = "asimov",
-    luminosity: float | None = None,
-    rate_factor: float | None = None,
-    select: Sequence[Selection | str] = (),
-) -> FitData:
-    """Read, check, split and select a data store, and weight its events for ``data_mode``.
-
-    Raises
-    ------
-    InputError
-        Unknown mode, non-positive luminosity or rate factor, nothing selected.
-    StoreFormatError, StoreMismatchError, WeightError
-        From the store checks of :mod:`madsbi.analysis.data`.
-    """
-    if data_mode not in DATA_MODES:
-        raise InputError(f"data_mode: expected one of {DATA_MODES}, got {data_mode!r}")
-    lumi = float(analysis.defaults["luminosity_fb"] if luminosity is None else luminosity)
-    factor = float(analysis.defaults["rate_factor"] if rate_factor is None else rate_factor)
-    if not (lumi > 0 and factor > 0):
-        raise InputError(f"luminosity and rate_factor must be > 0, got {lumi}, {factor}")
-    selections = tuple(s if isinstance(s, Selection) else Selection.parse(s) for s in select)
-    names = list(dict.fromkeys([*analysis.features, *(s.name for s in selections)]))
-    events = data if isinstance(data, StoreEvents) else read_store(data, names)
-    check_compatible(events, analysis.parameters, analysis.processes)
-    index = np.arange(events.n_events)
-    used = "all events"
-    for i, record in enumerate(analysis.manifest["split"]["stores"]):
-        if record["sha256"] == events.sha256:
-            index = analysis.test_indices[i]
-            used = f"the test split ({index.shape[0]} events) of training store {i}"
-    weights = events.weights[index]
-    if data_mode == "counts":
-        w = np.ones(index.shape[0])
-    else:
-        if not np.isfinite(events.sigma_gen):
-            raise StoreFormatError(f"{events.path}: Asimov data need /meta/basis_cross_sections")
-        w = weights / weights.sum() * (lumi * FB_PER_PB * factor * events.sigma_gen)
-    observables = {k: v[index] for k, v in events.observables.items()}
-    keep = selection_mask(observables, selections, index.shape[0])
-    if not keep.any():
-        raise InputError(f"{events.path}: no event passes the selection")
-    c = None if events.coefficients is None else events.coefficients[index][keep]
-    return FitData(
-        features=events.features(analysis.features, index)[keep],
-        weights=w[keep],
-        coefficients=c,
-        theta0=events.theta0,
-        selections=selections,
-        luminosity_fb=lumi,
-        rate_factor=factor,
-        mode=data_mode,
-        description={
-            "store": str(events.path),
-            "sha256": events.sha256,
-            "process": events.process,
-            "events_used": used,
-            "n_events": int(keep.sum()),
-            "sum_weights": float(w[keep].sum()),
-            "mode": data_mode,
-            "selections": [s.text() for s in selections],
-        },
-    )
+__all__ = ["EXACT", "PROFILES", "FitData", "FitResult", "MethodFit", "fit", "prepare_data"]
 
 
 @dataclass
@@ -249,6 +167,7 @@ def _likelihoods(
             return polynomial_features(grid, analysis.theta0)
 
         log1p = True
+        poisson = None
     else:
         model = analysis.models[method]
         members = np.asarray(model.event_coefficients(data.features), dtype=np.float64)
@@ -261,13 +180,32 @@ def _likelihoods(
         ]
         features = model.grid_features
         log1p = bool(model.log1p)
+        poisson = (
+            analysis.exact_rate_model(data.selections)[0]
+            if analysis.poisson_rate == "exact"
+            else None
+        )
     nu0 = scale * sigma
+    n = data.n_observed
 
     def make(c: FloatArray, rate: Any) -> LogLikelihood:
         def ll(grid: FloatArray) -> FloatArray:
-            result = scan(c, features(grid), rate, thetas=grid, weights=data.weights, log1p=log1p)
-            out: FloatArray = result.log_full_ratio(nu0, data.n_observed)[0]
-            return out
+            phi = features(grid)
+            result = scan(c, phi, rate, thetas=grid, weights=data.weights, log1p=log1p)
+            if poisson is None:
+                out: FloatArray = result.log_full_ratio(nu0, n)[0]
+                return out
+            rho = poisson.ratio(phi)
+            if not (rho > 0).all():
+                raise InputError("rate: σ(θ)/σ(θ0) is not positive at every grid point")
+            split: FloatArray = (
+                result.log_ratio_sum
+                - result.sum_weights * np.log(result.rate_ratio)
+                + n * np.log(rho)
+                - nu0 * (rho - 1.0)
+            )
+            first: FloatArray = split[0]
+            return first
 
         return ll
 

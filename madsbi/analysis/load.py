@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from madsbi._validate import FloatArray, as_float_array, as_grid
-from madsbi.analysis.data import Selection, StoreEvents, read_store, selection_mask
+from madsbi.analysis.data import LEVELS, Selection, StoreEvents, selection_mask
 from madsbi.analysis.save import FORMAT, FORMAT_VERSION, MANIFEST_NAME
 from madsbi.errors import InputError, MissingFileError, StoreFormatError
 from madsbi.processes.wz_parton import parton_features
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 EXACT = "exact"
 """The exact per-event ratio of a data store with coefficients (closure tests)."""
+POISSON_RATES = ("learned", "exact")
 
 
 def shipped_analyses_dir() -> Path:
@@ -74,6 +75,13 @@ class Analysis:
     theta0 : ndarray (n,)
     features : list of str
         The network inputs, in order.
+    level : {"parton", "reco"}
+        Where the features come from: computed from ``/parton`` fields or read from the
+        named columns of ``/reco/x`` (manifest ``level``; ``parton`` when absent).
+    poisson_rate : {"learned", "exact"}
+        ρ_P(θ) of the Poisson factor: each method's own ρ̂ = ⟨R̂⟩ over the rate events, or
+        σ(θ)/σ(θ0) from their exact coefficients (manifest ``rate_model.poisson``; ``learned``
+        when absent). The kinematic factor is always normalised by the method's own ρ̂.
     methods : list of str
         The trained estimators (``derivative``, ``morphing_aware``, …).
     """
@@ -95,6 +103,13 @@ class Analysis:
         self.features: list[str] = list(manifest["features"])
         self.processes: list[str] = list(manifest["processes"])
         self.defaults: dict[str, Any] = dict(manifest["defaults"])
+        self.level: str = str(manifest.get("level", "parton"))
+        self.poisson_rate: str = str(manifest["rate_model"].get("poisson", "learned"))
+        if self.level not in LEVELS or self.poisson_rate not in POISSON_RATES:
+            raise StoreFormatError(
+                f"{self.path / MANIFEST_NAME}: level {self.level!r} (expected one of {LEVELS}) "
+                f"or rate_model.poisson {self.poisson_rate!r} (expected one of {POISSON_RATES})"
+            )
         projection = manifest["projection"]
         self.estimators: dict[str, Any] = {}
         self.models: dict[str, Any] = {}
@@ -123,7 +138,7 @@ class Analysis:
     def __repr__(self) -> str:
         return (
             f"Analysis({str(self.path)!r}, parameters={self.parameters}, "
-            f"features={self.features}, methods={self.methods})"
+            f"features={self.features}, level={self.level!r}, methods={self.methods})"
         )
 
     # -- inputs --------------------------------------------------------------------------
@@ -139,11 +154,22 @@ class Analysis:
         return name
 
     def input_features(self, events: Any) -> FloatArray:
-        """Network inputs (N, d) from a store path, parton fields, or a feature array."""
+        """Network inputs (N, d) from a store path, parton fields, or a feature array.
+
+        A reco-level analysis reads a store's passed ``/reco`` entries and takes a mapping of
+        observable columns by name.
+        """
+        from madsbi.analysis.reco import read_level
+
         if isinstance(events, StoreEvents):
             return events.features(self.features)
         if isinstance(events, (str, Path)):
-            return read_store(events, self.features).features(self.features)
+            return read_level(self.level, events, self.features).features(self.features)
+        if self.level == "reco" and isinstance(events, Mapping):
+            missing = [f for f in self.features if f not in events]
+            if missing:
+                raise InputError(f"events: the reco observables {missing} are missing")
+            return np.stack([np.asarray(events[f], dtype=np.float64) for f in self.features], 1)
         if isinstance(events, Mapping) or hasattr(events, "arrays"):
             fields = events.arrays if hasattr(events, "arrays") else events
             return parton_features(fields, self.features)

@@ -2,7 +2,8 @@
 
 Layout (``FORMAT_VERSION`` 1)::
 
-    analysis.json            manifest: parameters, θ0, features (names, order), processes,
+    analysis.json            manifest: parameters, θ0, features (names, order, level: parton
+                             or reco; parton when absent), processes,
                              projection, estimators (path, kind, standardisation), rate model,
                              data split, fit defaults, the study config
     estimators/<method>/     estimator.json + weights.pt (state dicts, weights-only)
@@ -103,6 +104,8 @@ def write_analysis(
     split: Mapping[str, Any],
     defaults: Mapping[str, Any],
     config: Mapping[str, Any],
+    level: str = "parton",
+    poisson_rate: str = "learned",
 ) -> Path:
     """Write the analysis directory ``path`` (replacing its manifest last, atomically).
 
@@ -116,6 +119,11 @@ def write_analysis(
         Seed and fractions of the split (the indices come from ``stores``).
     defaults : mapping
         Luminosity (fb⁻¹), rate factor, θ ranges and grid sizes for fits.
+    level : {"parton", "reco"}
+        Where the features come from (``/parton`` fields or ``/reco/x`` columns).
+    poisson_rate : {"learned", "exact"}
+        ρ_P(θ) of the fit's Poisson factor: each method's own ρ̂ or the rate events' exact
+        σ(θ)/σ(θ0).
     """
     from madsbi.estimators.io import estimator_kind
 
@@ -149,6 +157,7 @@ def write_analysis(
         "parameters": list(parameters),
         "theta0": np.asarray(theta0, dtype=np.float64).tolist(),
         "features": list(features),
+        "level": level,
         "observables": sorted(rate_events.observables),
         "processes": sorted({s.process for s in stores}),
         "projection": {
@@ -161,6 +170,7 @@ def write_analysis(
             "sigma0_pb": sigma0,
             "file": RATE_EVENTS_NAME,
             "n_events": int(np.asarray(rate_events.mis_weights).shape[0]),
+            "poisson": poisson_rate,
         },
         "split": {**dict(split), "file": SPLIT_NAME, "stores": [s.describe() for s in stores]},
         "defaults": dict(defaults),

@@ -64,9 +64,10 @@ NOTES = (
     "as vector tokens, charge and flavour as token scalars, the event observables as global "
     "scalars; the beam axis and the time direction enter as reference vectors (the symmetry "
     "breakers), leaving rotations about the beam as the exact symmetry.",
-    "analysis/: madsbi.load_analysis reads it and takes reco feature arrays (the columns of "
-    "madsbi.processes.wz.OBSERVABLES); `madsbi fit DIR STORE.h5` computes parton features "
-    "only and refuses a reco store until madsbi.analysis reads /reco/x.",
+    "analysis/ (level reco, the Poisson rate of [analysis] rate_model): `madsbi fit "
+    "DIR/analysis STORE.h5` reads the passed /reco entries of an unsmeared reco store and "
+    "fits them with the same likelihood as these limits (Asimov on the test store gives the "
+    "same intervals); madsbi.load_analysis(DIR/analysis).fit(STORE.h5) from Python.",
     "the trainer's validation split is drawn from the smeared training entries, so copies of "
     "one parent can sit on both sides of it.",
 )

@@ -76,8 +76,8 @@ def load_reco_sample(name: str) -> RecoSample:
     Raises
     ------
     StoreFormatError
-        If the store has no ``/reco`` group, no passed entries, or other observable columns
-        than :data:`madsbi.processes.wz.OBSERVABLES`.
+        If the store has no ``/reco`` group, no entries passing every cut flag, or other
+        observable columns than :data:`madsbi.processes.wz.OBSERVABLES`.
     """
     path = reco_store_path(name)
     with EventStore(path) as store:
@@ -88,20 +88,25 @@ def load_reco_sample(name: str) -> RecoSample:
             raise StoreFormatError(
                 f"{path}: /reco/x columns {names}, expected {list(wz.OBSERVABLES)}"
             )
-        reco = store.read("reco", ["x", "weight", "parent"])
+        cuts = ["cuts"] if "cuts" in store.fields("reco") else []
+        reco = store.read("reco", ["x", "weight", "parent", *cuts])
         parton = store.read("parton", ["coefficients", "weight"])
         meta = store.meta
         theta_gen = np.asarray(meta.theta_gen, dtype=np.float64)
         sigma_gen = float(store.cross_section(theta_gen[None])[0])
-    if reco.n_events == 0:
-        raise StoreFormatError(f"{path}: /reco holds no events")
-    parents = np.asarray(reco["parent"], dtype=np.int64)
+    # Only the entries passing every cut flag (all of them in a --passed-only store).
+    keep: Any = np.ones(reco.n_events, dtype=bool)
+    if cuts:
+        keep = np.asarray(np.asarray(reco["cuts"]).astype(bool).all(axis=1), dtype=bool)
+    if not keep.any():
+        raise StoreFormatError(f"{path}: /reco holds no events passing every cut")
+    parents = np.asarray(reco["parent"], dtype=np.int64)[keep]
     scale = sigma_gen / float(np.sum(parton["weight"]))
     return RecoSample(
         path=path,
-        x=np.asarray(reco["x"], dtype=np.float64),
+        x=np.asarray(reco["x"], dtype=np.float64)[keep],
         coefficients=np.asarray(parton["coefficients"], dtype=np.float64)[parents],
-        weights=np.asarray(reco["weight"], dtype=np.float64) * scale,
+        weights=np.asarray(reco["weight"], dtype=np.float64)[keep] * scale,
         parents=parents,
         theta0=np.asarray(meta.space.theta0, dtype=np.float64),
         theta_gen=theta_gen,
@@ -156,4 +161,6 @@ def save_reco_analysis(
             "limit_points": a.points_1d,
         },
         config=asdict(config),
+        level="reco",
+        poisson_rate=a.rate_model,
     )
