@@ -29,7 +29,10 @@ import click
     type=click.Choice(["counts", "asimov"]),
     default="asimov",
     show_default=True,
-    help="counts: every event is one observed event; asimov: MC weights scaled to the luminosity.",
+    help=(
+        "counts: every event is one observed event (a fractionally smeared reco store is "
+        "refused); asimov: MC weights (smearing weights included) scaled to the luminosity."
+    ),
 )
 @click.option(
     "--select",
@@ -70,6 +73,8 @@ def fit(
 
     ANALYSIS is an analysis directory (OUT/analysis of ``madsbi run``) or the name of a
     shipped analysis. A store the analysis was trained on is fitted on its test split only.
+    A reco-level analysis (``madsbi run examples/wz_reco.toml``) reads the passed /reco
+    entries of DATA and selects on /reco/x columns.
     """
     from madsbi.analysis import load_analysis
     from madsbi.analysis.plots import fit_figures
