@@ -61,6 +61,7 @@ def _start(target: Path, tag: str, go: Path, seed: int) -> tuple[subprocess.Pope
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
+        cwd=target.parent.parent,
     )
     return process, ready
 
@@ -204,8 +205,15 @@ def test_two_store_convert_commands_to_one_new_path(tmp_path: Path, data_dir: Pa
     args = ["store", "convert", str(data_dir / "wz_parton_1k.lhe.gz"), str(target), "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     processes = [
+        # cwd outside the checkout: `python -c` puts the cwd first on sys.path, and the
+        # source tree's madsbi/ has no compiled core when the package is installed non-editable
         subprocess.Popen(
-            [*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            [*command, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp_path,
         )
         for _ in range(2)
     ]
