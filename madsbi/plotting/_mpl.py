@@ -256,6 +256,16 @@ def grid(value: Any, name: str) -> FloatArray:
     return array
 
 
+def plane(value: Any, name: str, shape: tuple[int, int]) -> FloatArray:
+    """A finite float64 array of exactly ``shape`` (values on a grid of a parameter plane)."""
+    array: FloatArray = np.asarray(value, dtype=np.float64)
+    if array.shape != shape:
+        raise InputError(f"{name}: expected shape {shape}, got {array.shape}")
+    if not np.isfinite(array).all():
+        raise InputError(f"{name}: contains non-finite values")
+    return array
+
+
 def mean_std_pairs(
     methods: Mapping[str, tuple[Any, Any]], name: str, length: int
 ) -> dict[str, tuple[FloatArray, FloatArray]]:

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from madsbi.errors import InputError
 from madsbi.plotting import _mpl
 
 PathLike = str | os.PathLike[str]
@@ -59,8 +58,8 @@ def plot_mean_log_ratio_2d(
     out = _mpl.output_path(path)
     xs, ys = _mpl.grid(x, "x"), _mpl.grid(y, "y")
     shape = (xs.shape[0], ys.shape[0])
-    true = _plane(truth, "truth", shape)
-    curves = {name: _plane(v, f"methods[{name!r}]", shape) for name, v in methods.items()}
+    true = _mpl.plane(truth, "truth", shape)
+    curves = {name: _mpl.plane(v, f"methods[{name!r}]", shape) for name, v in methods.items()}
     if levels is None:
         lo, hi = float(true.min()), float(true.max())
         chosen = np.linspace(lo, hi, 7)[1:-1] if hi > lo else np.array([lo])
@@ -81,12 +80,3 @@ def plot_mean_log_ratio_2d(
         ax.set_ylabel(labels[1])
         _mpl.finish(ax, title=title, fontsize=9)
     return out
-
-
-def _plane(values: ArrayLike, name: str, shape: tuple[int, int]) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.shape != shape:
-        raise InputError(f"{name}: expected shape {shape}, got {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise InputError(f"{name}: contains non-finite values")
-    return arr

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from madsbi.errors import InputError
 from madsbi.plotting import _mpl
 
 PathLike = str | os.PathLike[str]
@@ -124,14 +123,7 @@ def plot_q_contours(
     out = _mpl.output_path(path)
     xs, ys = _mpl.grid(x, "x"), _mpl.grid(y, "y")
     shape = (xs.shape[0], ys.shape[0])
-    values = {}
-    for name, v in planes.items():
-        arr = np.asarray(v, dtype=np.float64)
-        if arr.shape != shape:
-            raise InputError(f"planes[{name!r}]: expected shape {shape}, got {arr.shape}")
-        if not np.isfinite(arr).all():
-            raise InputError(f"planes[{name!r}]: contains non-finite values")
-        values[name] = arr
+    values = {name: _mpl.plane(v, f"planes[{name!r}]", shape) for name, v in planes.items()}
     levels = sorted(float(t) for t in thresholds)
     colors = _mpl.method_colors(values)
     with _mpl.figure(out, figsize=(5.6, 4.8)) as (_, ax):
