@@ -88,11 +88,7 @@ def merge_stores(
             progress_bar(total, "merging", unit="ev", enabled=progress) as bar,
         ):
             for group in reference.groups:
-                names = {
-                    name: reference.column_names(group, name)
-                    for (g, name) in schema.NAMED_FIELDS
-                    if g == group and name in reference.fields(group)
-                }
+                names = reference.named_columns(group)
                 parton_offset = 0
                 for store in stores:
                     for chunk in store.iter_chunks(group, chunk_size=chunk_size):

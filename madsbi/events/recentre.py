@@ -192,11 +192,7 @@ def recentre_store(
             progress_bar(total, "re-centring", unit="ev", enabled=progress) as bar,
         ):
             for group in store.groups:
-                cols = {
-                    name: store.column_names(group, name)
-                    for (g, name) in schema.NAMED_FIELDS
-                    if g == group and name in store.fields(group)
-                }
+                cols = store.named_columns(group)
                 for chunk in store.iter_chunks(group, chunk_size=chunk_size):
                     arrays = dict(chunk.arrays)
                     if group == schema.PARTON:

@@ -167,6 +167,14 @@ class EventStore:
             raise InputError(f"/{group}/{name} has no column names")
         return [str(v) for v in self._group(group)[name].attrs[key]]
 
+    def named_columns(self, group: str) -> dict[str, list[str]]:
+        """Column names of every named field that ``group`` holds (see :meth:`column_names`)."""
+        return {
+            name: self.column_names(group, name)
+            for (g, name) in schema.NAMED_FIELDS
+            if g == group and name in self.fields(group)
+        }
+
     # -- reading --------------------------------------------------------------------------
     def read(
         self,
