@@ -24,9 +24,12 @@ from madsbi.studies.wz import run_wz_study
 from madsbi.studies.wz_config import WZStudyConfig
 from madsbi.theory.polynomial import polynomial_features
 
+from helpers.wz import TINY_TRAINING_TOML
+
 DATA = Path(__file__).parents[1] / "data"
 BSM = [1.0, 0.1, 0.1]
-TINY = """
+TINY = (
+    """
 [analysis]
 store = "{store}"
 bsm_stores = ["{proxy}"]
@@ -37,19 +40,9 @@ points_1d = 5
 points_2d = 3
 limit_points = 101
 rate_factor = 0.014
-
-[network]
-kind = "ensemble"
-hidden = [8]
-members = 2
-repulsion = 1.0
-
-[training]
-epochs = 1
-batch_size = 256
-patience = 0
-seed = 3
 """
+    + TINY_TRAINING_TOML
+)
 
 
 def _proxy(store: Path, target: Path) -> Path:

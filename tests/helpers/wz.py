@@ -20,3 +20,18 @@ WEIGHT_IDS = tuple(THETAS)
 HOLDOUT = "p10_holdout"
 #: The ten points of the quadratic morphing basis.
 BASIS_IDS = tuple(w for w in WEIGHT_IDS if w != HOLDOUT)
+
+#: The [network] and [training] tables of the one-epoch plumbing WZ studies (tiny ensemble).
+TINY_TRAINING_TOML = """
+[network]
+kind = "ensemble"
+hidden = [8]
+members = 2
+repulsion = 1.0
+
+[training]
+epochs = 1
+batch_size = 256
+patience = 0
+seed = 3
+"""
