@@ -21,17 +21,7 @@ from madsbi.inference.binned import (
 from madsbi.inference.likelihood import RateModel, expected_events
 from madsbi.theory.polynomial import polynomial_features
 
-
-def quadratic_events(rng: np.random.Generator, n_events: int, n_params: int) -> np.ndarray:
-    """C_e of R(x_e|θ) = (1 + a·θ)² + |Bθ|², positive everywhere (c_e0 = 1)."""
-    a = rng.normal(0.0, 0.5, size=(n_events, n_params))
-    b = rng.normal(0.0, 0.3, size=(n_events, n_params, n_params))
-    hess = np.einsum("eij,ekj->eik", b, b) + np.einsum("ei,ej->eij", a, a)
-    coef = [np.ones(n_events)]
-    coef += [2.0 * a[:, i] for i in range(n_params)]
-    coef += [hess[:, i, i] for i in range(n_params)]
-    coef += [2.0 * hess[:, i, j] for i in range(n_params) for j in range(i + 1, n_params)]
-    return np.stack(coef, axis=1)
+from helpers.likelihood import quadratic_events
 
 
 def grid2d(per_axis: int = 11) -> np.ndarray:
