@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +31,9 @@ from madsbi.errors import (
 )
 from madsbi.events import schema
 from madsbi.processes.wz_parton import OBSERVABLES, PARTON_FIELDS, parton_features
+
+if TYPE_CHECKING:
+    from madsbi.events.store import EventStore
 
 DATA_MODES = ("counts", "asimov")
 FB_PER_PB = 1000.0
@@ -168,6 +171,18 @@ def generation_point(meta: Any) -> FloatArray:
     return result
 
 
+def generation_cross_section(store: EventStore) -> tuple[FloatArray, float]:
+    """θ_gen of an open store and σ(θ_gen) from its morphing basis (NaN without the basis σ)."""
+    meta = store.meta
+    theta_gen = generation_point(meta)
+    sigma_gen = (
+        float(store.cross_section(theta_gen[None])[0])
+        if meta.basis_cross_sections is not None
+        else float("nan")
+    )
+    return theta_gen, sigma_gen
+
+
 def read_store(
     path: str | Path,
     observables: Sequence[str],
@@ -216,12 +231,7 @@ def read_store(
             raise StoreFormatError(f"{path}: /parton/coefficients is missing")
         fields = [*PARTON_FIELDS, "weight", *(["coefficients"] if has_c else [])]
         event = store.read(schema.PARTON, fields)
-        theta_gen = generation_point(meta)
-        sigma_gen = (
-            float(store.cross_section(theta_gen[None])[0])
-            if meta.basis_cross_sections is not None
-            else float("nan")
-        )
+        theta_gen, sigma_gen = generation_cross_section(store)
     values: dict[str, FloatArray] = {}
     for name in observables:
         try:

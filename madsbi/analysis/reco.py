@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from madsbi.analysis.data import StoreEvents, file_sha256, generation_point, read_store
+from madsbi.analysis.data import StoreEvents, file_sha256, generation_cross_section, read_store
 from madsbi.errors import InputError, MissingFileError, StoreFormatError, WeightError
 from madsbi.events import schema
 
@@ -99,12 +99,7 @@ def read_reco_store(
             )
         parton = store.read(schema.PARTON, ["weight", *(["coefficients"] if has_c else [])])
         meta = store.meta
-        theta_gen = generation_point(meta)
-        sigma_gen = (
-            float(store.cross_section(theta_gen[None])[0])
-            if meta.basis_cross_sections is not None
-            else float("nan")
-        )
+        theta_gen, sigma_gen = generation_cross_section(store)
     keep: npt.NDArray[np.bool_] = np.ones(reco.n_events, dtype=bool)
     if "cuts" in extra:
         keep = np.asarray(np.asarray(reco["cuts"]).astype(bool).all(axis=1), dtype=bool)
