@@ -168,7 +168,7 @@ def simulate_chunk(
 
 
 #: Reduced reco stores shipped in ``madsbi/data/reco`` (see the README there).
-SHIPPED_RECO = ("wz_reco_train", "wz_reco_test")
+SHIPPED_RECO = ("wz_reco_train", "wz_reco_test", "wz_reco_bsm_test")
 
 
 def shipped_reco_path(name: str) -> Path:

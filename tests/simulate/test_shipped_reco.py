@@ -42,3 +42,19 @@ def test_shipped_reco_store_is_consistent(name):
 def test_unknown_shipped_reco_store():
     with pytest.raises(InputError, match="wz_reco_train"):
         shipped_reco_path("nope")
+
+
+def test_shipped_bsm_reco_store() -> None:
+    """``wz_reco_bsm_test``: unsmeared, generated at (1, 0.1, 0.1), re-centred at the SM."""
+    with open_store(shipped_reco_path("wz_reco_bsm_test")) as store:
+        meta = store.meta
+        reco = store.read(schema.RECO)
+        n_parents = store.n_events(schema.PARTON)
+        config = json.loads(str(meta.attributes["reco_config"]))
+    assert meta.space.names == ("cHWB", "cW", "cHq3")
+    assert meta.theta_gen == (1.0, 0.1, 0.1)
+    assert meta.space.theta0 == (0.0, 0.0, 0.0)
+    assert n_parents == 10000
+    assert not config["smear"]
+    np.testing.assert_array_equal(reco["smearing_weight"], 1.0)
+    assert np.unique(reco["parent"]).size == reco.n_events > 100
