@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from madsbi._validate import FloatArray
-from madsbi.analysis.data import FB_PER_PB, read_store
+from madsbi.analysis.data import FB_PER_PB, Selection, read_store
 from madsbi.analysis.fit import EXACT
 from madsbi.analysis.load import Analysis
 from madsbi.errors import WeightError
@@ -31,9 +31,13 @@ from madsbi.theory.polynomial import polynomial_features
 
 
 def _truth(
-    analysis: Analysis, coefficients: FloatArray, weights: FloatArray, grid: FloatArray
+    analysis: Analysis,
+    coefficients: FloatArray,
+    weights: FloatArray,
+    grid: FloatArray,
+    selections: tuple[Selection, ...] = (),
 ) -> FloatArray:
-    rate, _ = analysis.exact_rate_model()
+    rate, _ = analysis.exact_rate_model(selections)
     result = scan(
         exact_event_coefficients(coefficients),
         polynomial_features(grid, analysis.theta0),
@@ -47,15 +51,25 @@ def _truth(
 
 
 def _sample_report(
-    study: Any, analysis: Analysis, x: FloatArray, coefficients: FloatArray, weights: FloatArray
+    study: Any,
+    analysis: Analysis,
+    x: FloatArray,
+    coefficients: FloatArray,
+    weights: FloatArray,
+    selections: tuple[Selection, ...] = (),
 ) -> dict[str, Any]:
-    """Errors of every method's ⟨log r⟩ on one weighted sample, own and exact rate."""
+    """Errors of every method's ⟨log r⟩ on one weighted sample, own and exact rate.
+
+    ``selections``: the channel the sample belongs to; every rate model is the channel's.
+    """
     grid = study.grid
-    truth = _truth(analysis, coefficients, weights, grid)
-    exact_rate = analysis.exact_rate_model()[0].ratio(polynomial_features(grid, analysis.theta0))
+    truth = _truth(analysis, coefficients, weights, grid, selections)
+    exact_rate = analysis.exact_rate_model(selections)[0].ratio(
+        polynomial_features(grid, analysis.theta0)
+    )
     out: dict[str, Any] = {"n_events": int(x.shape[0])}
     for method in analysis.methods:
-        result = analysis.scan(x, grid, method, weights=weights)
+        result = analysis.scan(x, grid, method, weights=weights, selections=selections)
         own = result.mean_log_ratio()
         shared = result.log_ratio_sum / result.sum_weights - np.log(exact_rate)
         out[method] = {
@@ -82,7 +96,12 @@ def validation_report(study: Any, analysis: Analysis) -> dict[str, Any]:
 
 
 def _closure(
-    analysis: Analysis, path: Path, study: Any, n_events: int, sigma_gen: float
+    analysis: Analysis,
+    path: Path,
+    study: Any,
+    n_events: int,
+    sigma_gen: float,
+    selections: tuple[Selection, ...] = (),
 ) -> dict[str, Any]:
     a = study.config.analysis
     bsm = np.asarray(a.bsm_point, dtype=np.float64)
@@ -103,6 +122,7 @@ def _closure(
             rate_factor=a.rate_factor,
             at=[bsm],
             points_2d=11,
+            select=selections,
             **options,
         )
         entry: dict[str, Any] = {"luminosity_fb": options["luminosity"], "methods": {}}
@@ -135,11 +155,16 @@ def generated_bsm_report(study: Any, analysis: Analysis, name: str) -> dict[str,
     if not (weights >= 0).all():
         raise WeightError(f"{path}: the weights reweighted to {list(a.bsm_point)} are negative")
     x = events.features(analysis.features)
+    # A sample of one channel (W⁺Z or W⁻Z alone) is compared with, and fitted against, that
+    # channel's rate model, not the pooled W±Z one (whose σ(θ) is both charges').
+    charges = np.unique(events.features(["charge"]))
+    selections = (Selection("charge", float(charges[0])),) if charges.size == 1 else ()
     return {
         "store": str(path),
         "theta_gen": events.theta_gen.tolist(),
-        "mean_log_r": _sample_report(study, analysis, x, c, weights / weights.mean()),
-        "closure": _closure(analysis, path, study, events.n_events, events.sigma_gen),
+        "selection": [s.text() for s in selections],
+        "mean_log_r": _sample_report(study, analysis, x, c, weights / weights.mean(), selections),
+        "closure": _closure(analysis, path, study, events.n_events, events.sigma_gen, selections),
     }
 
 

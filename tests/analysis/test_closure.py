@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+import madsbi
 from madsbi.analysis import data as data_module
 from madsbi.events.convert import convert_lhe
 from madsbi.inference.limits import chi2_quantile
@@ -102,3 +103,47 @@ def test_heldout_reports_and_closure(tmp_path: Path, monkeypatch: pytest.MonkeyP
     # puts the best fit near θ_BSM (same events as the rate model's, up to the test split).
     best = closure["asimov"]["methods"]["exact"]["best_fit"]
     assert abs(best["cHWB"] - 1.0) < 1.0
+
+
+def test_a_single_charge_bsm_sample_uses_its_channel_rate(tmp_path: Path) -> None:
+    """A W⁺Z-only sample in a W±Z study is compared and fitted with the W⁺Z rate model.
+
+    With the pooled W±Z σ(θ) the expected count of a W⁺Z sample is σ_W±/σ_W⁺ times too large
+    and every closure fit fails (q(θ_BSM) ~ 10⁴ on 20k generated events). The W⁻Z store is
+    SYNTHETIC (the W⁺Z excerpt with the W's PDG id negated), for plumbing only.
+    """
+    torch.set_num_threads(1)
+    plus = tmp_path / "wpz_1k.h5"
+    convert_lhe(DATA / "wz_parton_1k.lhe.gz", plus, parameters=["cHWB", "cW", "cHq3"])
+    minus = tmp_path / "synthetic_wmz_1k.h5"
+    shutil.copy(plus, minus)
+    with h5py.File(minus, "r+") as f:
+        pdg = f["parton"]["pdg_id"][...]
+        f["parton"]["pdg_id"][...] = np.where(pdg == 24, -24, pdg)
+        f["meta"].attrs["process"] = str(f["meta"].attrs["process"]).replace("w+ z", "w- z")
+    proxy = _proxy(plus, tmp_path / "bsm_proxy.h5")
+    config_path = tmp_path / "wpm_closure.toml"
+    config_path.write_text(
+        TINY.format(store=plus, proxy=proxy).replace(
+            "methods = ", f'stores = ["{minus}"]\nfeatures = ["log_s", "charge"]\nmethods = ', 1
+        )
+    )
+    summary = run_wz_study(
+        WZStudyConfig.from_toml(config_path), tmp_path / "out", progress=False, figures=False
+    )
+    (generated,) = summary["heldout"]["generated_bsm"].values()
+    assert generated["selection"] == ["charge=1"]
+    analysis = madsbi.load_analysis(summary["analysis_dir"])
+    options: dict[str, Any] = {
+        "methods": ["exact"],
+        "data_mode": "asimov",
+        "luminosity": 300.0,
+        "rate_factor": 0.014,
+        "at": [np.array(BSM)],
+        "points_2d": 11,
+    }
+    channel = analysis.fit(proxy, select=["charge=1"], **options).methods["exact"]
+    pooled = analysis.fit(proxy, **options).methods["exact"]
+    reported = generated["closure"]["asimov"]["methods"]["exact"]
+    assert reported["q_bsm"] == pytest.approx(channel.points[0]["q"], rel=1e-10)
+    assert reported["q_bsm"] < 0.1 * pooled.points[0]["q"]
