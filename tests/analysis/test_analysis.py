@@ -31,10 +31,13 @@ from madsbi.studies.wz import run_wz_study
 from madsbi.studies.wz_config import WZStudyConfig
 from madsbi.theory.morphing import MorphingBasis
 
+from helpers.wz import TWO_EPOCH_TRAINING_TOML
+
 DATA = Path(__file__).parents[1] / "data"
 PARAMETERS = ["cHWB", "cW", "cHq3"]
 FEATURES = ["log_s", "log_minus_t", "charge"]
-TINY = """
+TINY = (
+    """
 [analysis]
 store = "{store}"
 test_fraction = 0.3
@@ -42,20 +45,9 @@ points_1d = 5
 points_2d = 3
 limit_points = 201
 rate_factor = 0.014
-
-[network]
-kind = "ensemble"
-hidden = [8, 8]
-members = 2
-repulsion = 1.0
-
-[training]
-epochs = 2
-batch_size = 256
-validation_fraction = 0.2
-patience = 0
-seed = 3
 """
+    + TWO_EPOCH_TRAINING_TOML
+)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,22 @@ HOLDOUT = "p10_holdout"
 BASIS_IDS = tuple(w for w in WEIGHT_IDS if w != HOLDOUT)
 
 #: The [network] and [training] tables of the one-epoch plumbing WZ studies (tiny ensemble).
+# Two epochs of the same tiny networks with a validation split: the WZ study and analysis tests.
+TWO_EPOCH_TRAINING_TOML = """
+[network]
+kind = "ensemble"
+hidden = [8, 8]
+members = 2
+repulsion = 1.0
+
+[training]
+epochs = 2
+batch_size = 256
+validation_fraction = 0.2
+patience = 0
+seed = 3
+"""
+
 TINY_TRAINING_TOML = """
 [network]
 kind = "ensemble"

@@ -17,7 +17,10 @@ from madsbi.events.convert import convert_lhe
 from madsbi.studies.wz import run_wz_study
 from madsbi.studies.wz_config import PAPER_BASIS, WZStudyConfig
 
-TINY = """
+from helpers.wz import TWO_EPOCH_TRAINING_TOML
+
+TINY = (
+    """
 [analysis]
 store = "{store}"
 test_fraction = 0.3
@@ -25,20 +28,9 @@ points_1d = 9
 points_2d = 5
 limit_points = 201
 rate_factor = 0.014
-
-[network]
-kind = "ensemble"
-hidden = [8, 8]
-members = 2
-repulsion = 1.0
-
-[training]
-epochs = 2
-batch_size = 256
-validation_fraction = 0.2
-patience = 0
-seed = 3
 """
+    + TWO_EPOCH_TRAINING_TOML
+)
 
 
 @pytest.fixture(scope="module")
