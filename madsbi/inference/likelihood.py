@@ -193,6 +193,24 @@ def scan(
     return ScanResult(grid, sums, rho, w_sum, np.atleast_2d(result.n_clamped).astype(float))
 
 
+PROJECTIONS = ("keep_reference", "full", "none")
+"""How a learned R̂(x|θ) is made ≥ 0 before scanning (:func:`projected`)."""
+
+
+def projected(model: Any, projection: str) -> Any:
+    """``model`` as scanned, made non-negative as ``projection`` says.
+
+    ``"none"``: as it is; ``"full"`` or ``"keep_reference"``: wrapped in
+    :class:`NonNegativeRatio` (the latter keeps R̂(x|θ0) and its slope at θ0, so an estimator
+    with R̂(x|θ0) = 1 by construction keeps ⟨log r(θ0, θ0)⟩ = 0 exactly).
+    """
+    if projection not in PROJECTIONS:
+        raise InputError(f"projection: expected one of {PROJECTIONS}, got {projection!r}")
+    if projection == "none":
+        return model
+    return NonNegativeRatio.wrap(model, keep_reference=projection == "keep_reference")
+
+
 @dataclass(frozen=True, eq=False)
 class NonNegativeRatio:
     """Any :class:`RatioModel` turned into θ-polynomial coefficients projected to R(x|θ) ≥ 0.

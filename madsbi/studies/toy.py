@@ -37,6 +37,7 @@ from madsbi.inference.likelihood import (
     RateModel,
     ScanResult,
     exact_event_coefficients,
+    projected,
     scan,
 )
 from madsbi.inference.limits import asimov_weights
@@ -140,7 +141,7 @@ class _Study:
         tolerance = 1e-9 * max(float(np.ptp(self.truth)), 1e-300)
         covered = np.abs(mean - self.truth) <= band * spread + tolerance
         entry = {
-            "projected_nonnegative": self.config.study.project_nonnegative,
+            "projection": self.config.study.projection,
             "mean_log_r": mean.tolist(),
             "spread": spread.tolist(),
             "members": members.tolist(),
@@ -164,9 +165,7 @@ class _Study:
     # -- the methods ----------------------------------------------------------------------
     def _model(self, estimator: Any) -> Any:
         """The estimator as scanned: projected onto R ≥ 0 if the study asks for it."""
-        if self.config.study.project_nonnegative:
-            return NonNegativeRatio.wrap(estimator)
-        return estimator
+        return projected(estimator, self.config.study.projection)
 
     def _finish_morphing(
         self, name: str, estimator: Any, sigma: FloatArray, histories: dict[str, TrainingHistory]

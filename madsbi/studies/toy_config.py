@@ -9,6 +9,7 @@ from typing import Any
 from madsbi.config import bounds, build_sections, read_toml
 from madsbi.errors import ConfigError
 from madsbi.estimators.trainer import TrainingConfig
+from madsbi.inference.likelihood import PROJECTIONS
 from madsbi.nn.mlp import NetworkConfig
 
 METHODS = ("derivative", "morphing_aware", "single_network_morphing", "smearing")
@@ -19,9 +20,12 @@ class StudySettings:
     """What to compare and where to test (paper Sec. 3).
 
     ``expected_events0`` = L σ(θ0) sets the luminosity of the expected limits, computed from
-    an Asimov-like θ0 sample (every event weighted by L σ(θ0)/N). ``project_nonnegative``
-    projects every method's per-event quadratic R(x|θ) onto R ≥ 0 for all θ
-    (:class:`madsbi.inference.likelihood.NonNegativeRatio`) before scanning.
+    an Asimov-like θ0 sample (every event weighted by L σ(θ0)/N). ``projection`` makes every
+    method's per-event quadratic R(x|θ) ≥ 0 for all θ before scanning
+    (:func:`madsbi.inference.likelihood.projected`): ``keep_reference`` (default) moves only
+    the quadratic term, so R̂(x|θ0) and its slope stay as learned (an estimator with
+    R̂(x|θ0, θ0) = 1 by construction keeps ⟨log r⟩ = 0 at θ0); ``full`` is the nearest
+    non-negative polynomial; ``none`` scans the networks as they are.
     """
 
     alpha: float = 1.5
@@ -32,7 +36,7 @@ class StudySettings:
     grid: tuple[float, float, int] = (-1.5, 1.5, 61)
     band_sigmas: float = field(default=2.0, metadata=bounds(gt=0))
     expected_events0: float = field(default=1000.0, metadata=bounds(gt=0))
-    project_nonnegative: bool = True
+    projection: str = "keep_reference"
     seeds: tuple[int, ...] = field(default=(), metadata=bounds(ge=0))
     """Run the study once per seed (``[study] seed`` ignored), each in OUT/seed_<s>/, and
     write mean ± std of every metric over them into OUT/summary.json (empty: one run)."""
@@ -40,6 +44,10 @@ class StudySettings:
     def __post_init__(self) -> None:
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"[study] seeds: expected distinct seeds, got {list(self.seeds)}")
+        if self.projection not in PROJECTIONS:
+            raise ConfigError(
+                f"[study] projection: expected one of {PROJECTIONS}, got {self.projection!r}"
+            )
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise ConfigError(f"[study] methods: expected some of {METHODS}, got {self.methods}")

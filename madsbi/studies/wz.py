@@ -38,9 +38,9 @@ from madsbi.estimators.morphing import MorphingAwareEstimator
 from madsbi.estimators.trainer import TrainingHistory
 from madsbi.inference.expected import expected_limits_1d
 from madsbi.inference.likelihood import (
-    NonNegativeRatio,
     RateModel,
     exact_event_coefficients,
+    projected,
     scan,
 )
 from madsbi.studies._common import (
@@ -193,10 +193,7 @@ class _Analysis:
 
     # -- methods -----------------------------------------------------------------------
     def _model(self, estimator: Any) -> Any:
-        projection = self.config.analysis.projection
-        if projection == "none":
-            return estimator
-        return NonNegativeRatio.wrap(estimator, keep_reference=projection == "keep_reference")
+        return projected(estimator, self.config.analysis.projection)
 
     def derivative(self) -> None:
         c = self.config

@@ -9,11 +9,11 @@ from typing import Any
 from madsbi.config import bounds, build_sections, read_toml
 from madsbi.errors import ConfigError
 from madsbi.estimators.trainer import TrainingConfig
+from madsbi.inference.likelihood import PROJECTIONS
 from madsbi.nn.mlp import NetworkConfig
 from madsbi.processes.wz_parton import OBSERVABLES
 
 METHODS = ("derivative", "morphing_aware")
-PROJECTIONS = ("keep_reference", "full", "none")
 
 # Paper App. C, eq. 54: θ = (cHWB, cW, cHq3); θ0 = SM completes the ten points.
 PAPER_BASIS = (

@@ -87,6 +87,9 @@ def test_single_network_is_one_at_theta0(seeds_run: tuple[Path, dict[str, Any]])
     _, summary = seeds_run
     values = summary["metrics"]["methods.single_network_morphing.mean_log_r_at_theta0"]["values"]
     assert max(abs(v) for v in values) <= 1e-6
+    # The scanned curve too: the default projection keeps R̂(x|θ0) = 1 (the full one moved it).
+    key = "methods.single_network_morphing.scan_mean_log_r_at_theta0"
+    assert max(abs(v) for v in summary["metrics"][key]["values"]) <= 1e-6
 
 
 def test_learnable_tail_metric_direct(seeds_run: tuple[Path, dict[str, Any]]) -> None:
@@ -152,6 +155,9 @@ def test_seed_config_and_errors(tmp_path: Path) -> None:
     (tmp_path / "e.toml").write_text(TINY.replace("seeds = [3, 5]", "seeds = [-1]"))
     with pytest.raises(ConfigError, match="seeds"):
         ToyStudyConfig.from_toml(tmp_path / "e.toml")
+    (tmp_path / "f.toml").write_text(TINY.replace("seeds = [3, 5]", 'projection = "psd"'))
+    with pytest.raises(ConfigError, match=r"\[study\] projection: expected one of"):
+        ToyStudyConfig.from_toml(tmp_path / "f.toml")
     result = CliRunner().invoke(
         cli, ["toy", "run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "o"), "--seeds", "x"]
     )
