@@ -78,6 +78,15 @@ def test_per_seed_entries_and_mean_std(seeds_run: tuple[Path, dict[str, Any]]) -
         assert len(summary["metrics"][name]["values"]) == 2
     # The saved file is what the function returned.
     assert json.loads((out / "summary.json").read_text())["metrics"][key] == metric
+    # The validation sample (another seed at θ_test): its own error, aggregated over seeds too.
+    for p in per_seed:
+        for entry in p["methods"].values():
+            assert math.isfinite(entry["val_rms_error"])
+            assert entry["val_rms_error"] >= 0
+            assert entry["val_rms_error"] != entry["rms_error"]
+    val_key = "methods.single_network_morphing.val_rms_error"
+    val_values = [p["methods"]["single_network_morphing"]["val_rms_error"] for p in per_seed]
+    assert summary["metrics"][val_key]["values"] == val_values
     curves = summary["curves"]["single_network_morphing"]
     truth = np.mean([p["analytic_mean_log_r"] for p in per_seed], axis=0)
     np.testing.assert_allclose(curves["analytic_mean_log_r"], truth)
