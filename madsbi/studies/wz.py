@@ -97,11 +97,8 @@ class _Analysis:
         self._check_lengths(n)
         self.process = " | ".join(pooled.processes)
         self.basis_points = np.vstack([self.theta0, np.asarray(config.morphing.basis, float)])
-        # σ at θ0 and at the basis points from every event of every store (MIS, eq. 34 for
-        # a single SM store).
-        sigmas = pooled.sigma(self.basis_points)
-        self.sigma0 = float(sigmas[0])
-        self.sigma_basis = sigmas
+        # σ(θ0) from every event of every store (MIS, eq. 34 for a single SM store).
+        self.sigma0 = float(pooled.sigma(self.theta0[None])[0])
         train, test = pooled.parts["train"], pooled.parts["test"]
         # σ(θ0) of the rate model: Σ v_e over the test parts (the expected count's scale).
         self.sigma0_rate = float(test.weights.sum())
@@ -219,9 +216,18 @@ class _Analysis:
         network = c.network
         if c.morphing.repulsion is not None:
             network = replace(network, repulsion=c.morphing.repulsion)
+        # σ_b/σ0 as the training events themselves give it: each per-basis classifier learns
+        # r_b(x) normalised over the training sample, and C_eb = (σ_b/σ0) r̂_b(x) must use the
+        # same normalisation. The pooled σ (every store, MIS) differs from it where other
+        # stores fill the tail (rate stores at BSM points): with it, the morphed ratio was off
+        # by hundreds of per cent.
+        w = self.train.weights
+        sigma_train = np.array(
+            [w @ self.train.unnormalised_ratio(p, self.theta0) for p in self.basis_points]
+        )
         estimator = MorphingAwareEstimator(
             basis,
-            self.sigma_basis,
+            self.sigma0 * sigma_train / sigma_train[0],
             self.sigma0,
             self.train.x.shape[1],
             network,

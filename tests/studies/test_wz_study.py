@@ -172,3 +172,35 @@ def test_bad_configs_name_the_problem(
         document.setdefault(section, {}).update(values)
     with pytest.raises(ConfigError, match=message):
         run_wz_study(WZStudyConfig.from_dict(document), tmp_path, progress=False)
+
+
+def test_morphing_normalisation_is_the_training_samples_own(store: Path, tmp_path: Path) -> None:
+    """σ_b/σ0 of the per-basis classifiers come from the training events, not the pooled σ.
+
+    A rate store generated at a BSM point fills the tail, so the pooled MIS σ(θ_b)/σ(θ0)
+    differs from the training sample's; the classifiers learn ratios normalised over the
+    training sample, and mixing the two broke the morphed ratio (issue 11).
+    """
+    from madsbi.data import sample_path
+    from madsbi.estimators.data import HypothesisSample
+    from madsbi.studies.wz_data import pool_stores
+
+    torch.set_num_threads(1)
+    bsm = str(sample_path("wpz_parton_bsm"))
+    config = _config(store, methods=["morphing_aware"], rate_stores=[bsm])
+    run_wz_study(config, tmp_path, progress=False)
+    description = json.loads(
+        (tmp_path / "estimators" / "morphing_aware" / "final" / "estimator.json").read_text()
+    )
+    a = config.analysis
+    pooled = pool_stores(
+        [a.store], a.features, seed=a.seed, test_fraction=a.test_fraction, rate_only=[bsm]
+    )
+    train = pooled.parts["train"]
+    sample = HypothesisSample.build(train.x, train.coefficients, train.weights)
+    points = np.vstack([pooled.theta0, np.asarray(config.morphing.basis, float)])
+    own = np.array([train.weights @ sample.unnormalised_ratio(p, pooled.theta0) for p in points])
+    learned = np.asarray(description["sigma_basis"]) / description["sigma0"]
+    np.testing.assert_allclose(learned, own / own[0], rtol=1e-10)
+    pooled_ratio = pooled.sigma(points) / pooled.sigma(points[:1])
+    assert np.max(np.abs(pooled_ratio / (own / own[0]) - 1)) > 1e-3  # the case that broke
