@@ -200,6 +200,7 @@ class _Analysis:
             c.network,
             targets=nonzero_targets(self.train.coefficients),
             combination_seed=c.analysis.seed,
+            joint=c.analysis.joint_derivative,
         )
         histories = estimator.fit(
             self.train,

@@ -72,6 +72,9 @@ class AnalysisSettings:
     rate_factor: float = 1.0
     limit_points: int = 2001
     projection: str = "keep_reference"
+    joint_derivative: bool = False
+    """Derivative learning with one network for all coefficient ratios (outputs standardised
+    one by one) instead of one network per ratio: K − 1 times cheaper to train."""
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]

@@ -204,3 +204,14 @@ def test_morphing_normalisation_is_the_training_samples_own(store: Path, tmp_pat
     np.testing.assert_allclose(learned, own / own[0], rtol=1e-10)
     pooled_ratio = pooled.sigma(points) / pooled.sigma(points[:1])
     assert np.max(np.abs(pooled_ratio / (own / own[0]) - 1)) > 1e-3  # the case that broke
+
+
+def test_joint_derivative_trains_one_network(store: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    config = _config(store, methods=["derivative"], joint_derivative=True)
+    summary = run_wz_study(config, tmp_path, progress=False)
+    description = json.loads(
+        (tmp_path / "estimators" / "derivative" / "final" / "estimator.json").read_text()
+    )
+    assert description["joint"] is True
+    assert np.isfinite(summary["methods"]["derivative"]["rms_error"])
