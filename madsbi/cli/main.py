@@ -16,6 +16,7 @@ from madsbi.cli.simulate import simulate
 from madsbi.cli.store import store
 from madsbi.cli.theory import basis
 from madsbi.cli.toy import toy
+from madsbi.cli.trim import analysis_trim
 from madsbi.errors import MadSBIError
 
 
@@ -35,6 +36,7 @@ def cli() -> None:
     """madsbi: simulation-based inference for MadGraph5_aMC@NLO events."""
 
 
+cli.add_command(analysis_trim)
 cli.add_command(basis)
 cli.add_command(binn)
 cli.add_command(fit)
