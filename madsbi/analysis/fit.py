@@ -224,7 +224,7 @@ def _fit_one(
     lo, hi = ranges[:, 0], ranges[:, 1]
     theta0 = analysis.theta0
     n = theta0.shape[0]
-    theta_hat, top = maximise(ll, lo, hi)
+    theta_hat, top = maximise(ll, lo, hi, candidates=[theta0, *at])
     profiled = settings["profile"] == "profiled"
     levels = settings["levels"]
     intervals: dict[str, dict[str, list[tuple[float, float]]]] = {}
