@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -264,17 +264,31 @@ class _Study:
         sigma = ToyModel.cross_section(points[:, 0])
         return basis, samples, sigma
 
+    def _morphing_network(self) -> Any:
+        """``[network]`` with ``[morphing] repulsion`` if set (both morphing methods)."""
+        c = self.config
+        if c.morphing.repulsion is None:
+            return c.network
+        return replace(c.network, repulsion=c.morphing.repulsion)
+
+    def _morphing_training(self) -> Any:
+        """``[training]`` with ``[morphing] epochs`` if set (both morphing methods)."""
+        c = self.config
+        if c.morphing.epochs is None:
+            return c.training
+        return replace(c.training, epochs=c.morphing.epochs)
+
     def morphing_aware(self) -> MorphingAwareEstimator:
         c = self.config
         basis, samples, sigma = self._basis_samples()
         estimator = MorphingAwareEstimator(
-            basis, sigma, 1.0, 1, c.network, loss=c.morphing.loss, seed=c.study.seed
+            basis, sigma, 1.0, 1, self._morphing_network(), loss=c.morphing.loss, seed=c.study.seed
         )
         reference = samples[estimator.reference_index]
         histories = estimator.fit(
             samples,
             reference,
-            c.training,
+            self._morphing_training(),
             out_dir=self.out / "estimators" / "morphing_aware",
             progress=self.progress,
         )
@@ -284,9 +298,7 @@ class _Study:
     def single_network_morphing(self) -> SingleNetworkMorphingEstimator:
         c = self.config
         basis, samples, sigma = self._basis_samples()
-        network = type(c.network)(
-            **{**asdict(c.network), "hidden": c.morphing.single_network_hidden}
-        )
+        network = replace(self._morphing_network(), hidden=c.morphing.single_network_hidden)
         m = c.morphing
         estimator = SingleNetworkMorphingEstimator(
             basis,
@@ -301,7 +313,7 @@ class _Study:
         )
         histories = estimator.fit(
             samples,
-            c.training,
+            self._morphing_training(),
             out_dir=self.out / "estimators" / "single_network_morphing",
             progress=self.progress,
         )

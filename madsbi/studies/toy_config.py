@@ -86,8 +86,17 @@ class MorphingSettings:
     prior: str = "gauss"
     """θ prior of the baseline's training pairs: gauss N(0, prior_std²), uniform ±prior_std."""
     prior_std: float = 1.0
+    repulsion: float | None = None
+    """Ensemble repulsion λ of both morphing methods' networks (unset: ``[network] repulsion``,
+    which derivative learning always uses)."""
+    epochs: int | None = None
+    """Training epochs of both morphing methods (unset: ``[training] epochs``)."""
 
     def __post_init__(self) -> None:
+        if self.repulsion is not None and not self.repulsion >= 0:
+            raise ConfigError(f"[morphing] repulsion: expected >= 0, got {self.repulsion}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ConfigError(f"[morphing] epochs: expected >= 1, got {self.epochs}")
         if self.loss not in ("alice", "carl", "mse"):
             raise ConfigError(f"[morphing] loss: expected alice, carl or mse, got {self.loss!r}")
         if self.single_network_loss not in ("alice", "alices", "carl", "mse"):

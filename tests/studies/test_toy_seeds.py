@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -18,7 +19,8 @@ from madsbi.estimators.derivative import DerivativeEstimator
 from madsbi.events import schema
 from madsbi.events.store import EventStore
 from madsbi.simulate.toy import ToyModel
-from madsbi.studies.toy_config import ToyStudyConfig
+from madsbi.studies.toy import _Study
+from madsbi.studies.toy_config import MorphingSettings, ToyStudyConfig
 from madsbi.studies.toy_seeds import aggregate, run_toy_seeds, scalar_leaves, seed_config
 
 TINY = """
@@ -41,6 +43,10 @@ epochs = 1
 batch_size = 256
 seed = 10
 device = "cpu"
+
+[morphing]
+repulsion = 5.0            # the two morphing methods only
+epochs = 2
 
 [smearing]
 n_events = 600
@@ -99,6 +105,32 @@ def test_single_network_is_one_at_theta0(seeds_run: tuple[Path, dict[str, Any]])
     # The scanned curve too: the default projection keeps R̂(x|θ0) = 1 (the full one moved it).
     key = "methods.single_network_morphing.scan_mean_log_r_at_theta0"
     assert max(abs(v) for v in summary["metrics"][key]["values"]) <= 1e-6
+
+
+def test_morphing_overrides(seeds_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """[morphing] repulsion/epochs reach the morphing methods only; unset, [network]/[training]."""
+    out, _ = seeds_run
+    run = out / "seed_3" / "estimators"
+    single = json.loads((run / "single_network_morphing" / "all" / "history.json").read_text())
+    assert len(single["train_loss"]) == 2
+    smearing = sorted(run.glob("rtt_*/*/history.json"))
+    assert len(smearing) == 2
+    for path in smearing:
+        assert len(json.loads(path.read_text())["train_loss"]) == 1
+    (tmp_path / "tiny.toml").write_text(TINY)
+    config = ToyStudyConfig.from_toml(tmp_path / "tiny.toml")
+    study = _Study(config, tmp_path / "study", progress=False)
+    assert study._morphing_network().repulsion == 5.0
+    assert study._morphing_training().epochs == 2
+    assert config.network.repulsion == 100.0
+    assert config.training.epochs == 1
+    plain = dataclasses.replace(config, morphing=MorphingSettings())
+    study = _Study(plain, tmp_path / "plain", progress=False)
+    assert study._morphing_network() is plain.network
+    assert study._morphing_training() is plain.training
+    for key, value in (("repulsion", -1.0), ("epochs", 0)):
+        with pytest.raises(ConfigError, match=f"morphing. {key}"):
+            MorphingSettings(**{key: value})
 
 
 def test_learnable_tail_metric_direct(seeds_run: tuple[Path, dict[str, Any]]) -> None:
