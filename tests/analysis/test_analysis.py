@@ -31,7 +31,7 @@ from madsbi.studies.wz import run_wz_study
 from madsbi.studies.wz_config import WZStudyConfig
 from madsbi.theory.morphing import MorphingBasis
 
-from helpers.wz import TWO_EPOCH_TRAINING_TOML
+from helpers.wz import TWO_EPOCH_TRAINING_TOML, convert_wz_1k
 
 DATA = Path(__file__).parents[1] / "data"
 PARAMETERS = ["cHWB", "cW", "cHq3"]
@@ -52,9 +52,7 @@ rate_factor = 0.014
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wz") / "wz_1k.h5"
-    convert_lhe(DATA / "wz_parton_1k.lhe.gz", out, parameters=PARAMETERS)
-    return out
+    return convert_wz_1k(tmp_path_factory.mktemp("wz"))
 
 
 @pytest.fixture(scope="module")

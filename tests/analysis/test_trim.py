@@ -21,11 +21,11 @@ from madsbi.errors import InputError, MissingFileError, OutputError, StoreFormat
 from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
 from madsbi.estimators.trainer import TrainingConfig
-from madsbi.events.convert import convert_lhe
 from madsbi.nn.mlp import NetworkConfig
 from madsbi.theory.polynomial import polynomial_features
 
-DATA = Path(__file__).parents[1] / "data"
+from helpers.wz import convert_wz_1k
+
 PARAMETERS = ["cHWB", "cW", "cHq3"]
 FEATURES = ["log_s", "log_minus_t", "charge"]
 OTHER = "p p > w- z (a second channel of the test)"
@@ -47,9 +47,7 @@ FIT = {
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wz") / "wz_1k.h5"
-    convert_lhe(DATA / "wz_parton_1k.lhe.gz", out, parameters=PARAMETERS)
-    return out
+    return convert_wz_1k(tmp_path_factory.mktemp("wz"))
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 #: θ = (cHWB, cW, cHq3) of every <rwgt> weight id, in file order.
 THETAS = {
     "p00_sm": (0.0, 0.0, 0.0),
@@ -51,3 +53,13 @@ batch_size = 256
 patience = 0
 seed = 3
 """
+
+
+def convert_wz_1k(directory: Path) -> Path:
+    """The 1000-event W⁺Z parton fixture converted into ``directory/wz_1k.h5``."""
+    from madsbi.events.convert import convert_lhe
+
+    out = directory / "wz_1k.h5"
+    data = Path(__file__).parents[1] / "data" / "wz_parton_1k.lhe.gz"
+    convert_lhe(data, out, parameters=["cHWB", "cW", "cHq3"])
+    return out
