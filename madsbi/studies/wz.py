@@ -217,15 +217,12 @@ class _Analysis:
         network = c.network
         if c.morphing.repulsion is not None:
             network = replace(network, repulsion=c.morphing.repulsion)
-        # σ_b/σ0 as the training events themselves give it: each per-basis classifier learns
-        # r_b(x) normalised over the training sample, and C_eb = (σ_b/σ0) r̂_b(x) must use the
-        # same normalisation. The pooled σ (every store, MIS) differs from it where other
-        # stores fill the tail (rate stores at BSM points): with it, the morphed ratio was off
-        # by hundreds of per cent.
-        w = self.train.weights
-        sigma_train = np.array(
-            [w @ self.train.unnormalised_ratio(p, self.theta0) for p in self.basis_points]
-        )
+        samples = [self._reweighted(point) for point in self.basis_points]
+        # σ_b/σ0 as the training events themselves give it (Σ of each reweighted sample's
+        # weights): each per-basis classifier learns r_b(x) normalised over the training
+        # sample, and C_eb = (σ_b/σ0) r̂_b(x) must use the same normalisation, not the pooled
+        # MIS σ, which differs where rate stores at BSM points fill the tail.
+        sigma_train = np.array([sample.weights.sum() for sample in samples])
         estimator = MorphingAwareEstimator(
             basis,
             self.sigma0 * sigma_train / sigma_train[0],
@@ -235,7 +232,6 @@ class _Analysis:
             loss=c.morphing.loss,
             seed=c.analysis.seed,
         )
-        samples = [self._reweighted(point) for point in self.basis_points]
         histories = estimator.fit(
             samples,
             samples[estimator.reference_index],
