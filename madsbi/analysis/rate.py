@@ -51,6 +51,10 @@ class GeneratedSample:
         σ(θ_k) in pb (e.g. ``EventStore.cross_section(theta_gen)``).
     channel : str
         Samples of one channel (process) are combined by MIS; channels add.
+    n_generated, weight_total : int, float
+        When the events are the selected part of a larger generated sample (the passed
+        entries of a reco store, whose cuts make σ a fiducial one): the number of generated
+        events and their total weight. 0 (default): the events are the whole sample.
     """
 
     coefficients: FloatArray
@@ -58,6 +62,8 @@ class GeneratedSample:
     theta_gen: FloatArray
     sigma_gen: float
     channel: str = ""
+    n_generated: int = 0
+    weight_total: float = 0.0
 
     def __post_init__(self) -> None:
         c = as_float_array(self.coefficients, "coefficients", (None, None))
@@ -72,9 +78,29 @@ class GeneratedSample:
             raise WeightError(
                 f"channel {self.channel!r}: sigma_gen must be > 0, got {self.sigma_gen}"
             )
+        if self.n_generated and self.n_generated < c.shape[0]:
+            raise InputError(
+                f"channel {self.channel!r}: n_generated = {self.n_generated} is below the "
+                f"{c.shape[0]} events given"
+            )
+        if self.weight_total and self.weight_total < w.sum() * (1 - 1e-12):
+            raise WeightError(
+                f"channel {self.channel!r}: weight_total = {self.weight_total} is below the "
+                f"events' weight sum {w.sum()}"
+            )
         object.__setattr__(self, "coefficients", c)
         object.__setattr__(self, "weights", w)
         object.__setattr__(self, "theta_gen", as_float_array(self.theta_gen, "theta_gen", (None,)))
+
+    @property
+    def size(self) -> int:
+        """n_k: the number of generated events."""
+        return self.n_generated or int(self.coefficients.shape[0])
+
+    @property
+    def total_weight(self) -> float:
+        """The generated events' total weight (π_e = w_e / total)."""
+        return self.weight_total or float(self.weights.sum())
 
 
 def mis_weights(samples: Sequence[GeneratedSample], theta0: Any) -> list[FloatArray]:
@@ -112,9 +138,9 @@ def mis_weights(samples: Sequence[GeneratedSample], theta0: Any) -> list[FloatAr
             # Σ_j n_j p_j(z_e) up to the common factor of c_e.
             mixture = np.zeros(c.shape[0])
             for j, phi in zip(members, phis, strict=True):
-                mixture += samples[j].coefficients.shape[0] * (c @ phi) / samples[j].sigma_gen
-            pi = s.weights / s.weights.sum()
-            beta = c.shape[0] * (own / s.sigma_gen) / mixture
+                mixture += samples[j].size * (c @ phi) / samples[j].sigma_gen
+            pi = s.weights / s.total_weight
+            beta = s.size * (own / s.sigma_gen) / mixture
             out[i] = s.sigma_gen * beta * pi * c[:, 0] / own
     return out
 
@@ -135,8 +161,8 @@ def cross_section(
     """σ̂(θ) (pb) at the points ``thetas`` (G, n) by MIS, with MC errors.
 
     The variance adds the samples' terms n_k/(n_k − 1) Σ_{e∈k} (t_e − t̄_k)², t_e = v_e R_e(θ)
-    summed over the sample's n_k events; ρ's error follows from the delta method with
-    u_e = t_e(θ) − ρ t_e(θ0).
+    summed over the sample's n_k generated events (t_e = 0 for events a selection removed);
+    ρ's error follows from the delta method with u_e = t_e(θ) − ρ t_e(θ0).
     """
     theta0 = as_float_array(theta0, "theta0", (None,))
     phi = polynomial_features(thetas, theta0)
@@ -146,17 +172,26 @@ def cross_section(
     terms = []
     for s, v in zip(samples, weights, strict=True):
         t = v[:, None] * (s.coefficients @ phi.T) / s.coefficients[:, :1]  # (N, G)
-        terms.append((t, v))
+        terms.append((t, v, s.size))
         total += t.sum(0)
         sigma0 += float(v.sum())
     ratio = total / sigma0
     var_sigma = np.zeros_like(total)
     var_ratio = np.zeros_like(total)
-    for t, v in terms:
-        n = t.shape[0]
+    for t, v, n in terms:
         if n < 2:
             continue
         u = t - ratio[None] * v[:, None]
-        var_sigma += n / (n - 1) * ((t - t.mean(0)) ** 2).sum(0)
-        var_ratio += n / (n - 1) * ((u - u.mean(0)) ** 2).sum(0)
+        var_sigma += n / (n - 1) * _sum_squared_deviations(t, n)
+        var_ratio += n / (n - 1) * _sum_squared_deviations(u, n)
     return CrossSectionEstimate(total, np.sqrt(var_sigma), ratio, np.sqrt(var_ratio) / sigma0)
+
+
+def _sum_squared_deviations(x: FloatArray, n: int) -> FloatArray:
+    """Σ (x − x̄)² over n generated events, of which the rows of x are the selected ones.
+
+    The n − len(x) events a selection removed contribute x = 0 (two-pass form, stable).
+    """
+    mean = x.sum(0) / n
+    result: FloatArray = ((x - mean) ** 2).sum(0) + (n - x.shape[0]) * mean**2
+    return result

@@ -44,17 +44,19 @@ from madsbi.studies._common import (
     write_json,
 )
 from madsbi.studies.wz_reco_config import WZRecoStudyConfig
-from madsbi.studies.wz_reco_data import load_reco_sample, save_reco_analysis
+from madsbi.studies.wz_reco_data import load_reco_sample, rate_pool, save_reco_analysis
 from madsbi.studies.wz_reco_limits import closure, coverage, limits_1d, planes_2d
 
 FB_PER_PB = 1000.0
 
 NOTES = (
     "rate model: sigma_fid(theta)/sigma_fid(theta0) of the Poisson term from the exact parton "
-    "coefficients of the test store's parents, all generated at theta0 = SM; far from theta0 "
-    "this reweighting is dominated by few tail events (no samples generated at other points "
-    "enter). The kinematic densities are normalised by each method's own rho_hat = <R_hat> "
-    "over the SM test sample (eq. 34).",
+    "coefficients of the test store's entries and of [analysis] rate_stores (unsmeared reco "
+    "stores generated anywhere, pooled by multiple importance weighting; summary "
+    "'rate_stores'); with the SM test store alone, far from theta0 this reweighting is "
+    "dominated by few tail events. The kinematic densities are normalised by each method's "
+    "own rho_hat = <R_hat> over the same pooled events (eq. 34); the m_T^WZ histogram's "
+    "per-bin quadratics come from them too.",
     "coverage: the dense kernel takes one rate, so each method's toys use its rho_hat in both "
     "factors (the exact rate for the truth).",
     "the MLP and L-GATr curves use the ensemble mean per event (projected to R >= 0 keeping "
@@ -95,15 +97,21 @@ class _RecoAnalysis:
                     f"[analysis] {where}: the stores have {n} parameters {self.names}, got "
                     f"{length} values"
                 )
+        # The rate model's events: the test entries, then those of [analysis] rate_stores,
+        # pooled by multiple importance weighting (σ̂_fid(θ) = Σ v_e R_e(θ)).
+        self.rate_samples = [load_reco_sample(name) for name in a.rate_stores]
+        self.pool = rate_pool(self.test, self.rate_samples)
+        self.n_test = self.pool.n_test
         # ν0 = K L σ_fid(θ0); the Asimov sample: the test events weighted to ν0 in total.
-        self.sigma_fid = self.test.sigma_fid
+        self.sigma_fid = float(self.pool.weights.sum())
         self.nu0 = a.k_factor * a.luminosity_fb * FB_PER_PB * self.sigma_fid
         self.asimov = self.test.weights / self.test.weights.sum() * self.nu0
-        self.truth = exact_event_coefficients(self.test.coefficients)[0]
-        self.rate_exact = RateModel.from_event_coefficients(self.truth, self.test.weights)
+        self.truth_pool = exact_event_coefficients(self.pool.coefficients)[0]
+        self.truth = self.truth_pool[: self.n_test]
+        self.rate_exact = RateModel.from_event_coefficients(self.truth_pool, self.pool.weights)
         self.models: dict[str, Any] = {}
         self.estimators: dict[str, DerivativeEstimator] = {}
-        self.coefficients: dict[str, FloatArray] = {}  # (M, N, K) on the test events
+        self.coefficients: dict[str, FloatArray] = {}  # (M, P, K) on the pool (test first)
         self.histories: dict[str, dict[str, TrainingHistory]] = {}
         self.summary: dict[str, Any] = {"methods": {}}
 
@@ -129,7 +137,7 @@ class _RecoAnalysis:
         self.estimators[name] = estimator
         self.models[name] = model
         self.histories[name] = histories
-        self.coefficients[name] = np.asarray(model.event_coefficients(self.test.x))
+        self.coefficients[name] = np.asarray(model.event_coefficients(self.pool.x))
         self.summary["methods"][name] = {
             "kind": network.kind,
             "members": int(self.coefficients[name].shape[0]),
@@ -150,7 +158,7 @@ class _RecoAnalysis:
         At reco level the truth per event is the parton ratio, not r(x|θ): this mixes the
         irreducible smearing with the learning error and is a diagnostic only.
         """
-        mean = self.coefficients[name].mean(0)
+        mean = self.coefficients[name].mean(0)[: self.n_test]
         w = self.test.weights / self.test.weights.sum()
         out = {}
         for k in range(1, mean.shape[1]):
@@ -163,11 +171,11 @@ class _RecoAnalysis:
     def learned_rate(self, name: str) -> RateModel:
         if self.config.analysis.rate_model == "exact":
             return self.rate_exact
-        return RateModel.from_event_coefficients(self.coefficients[name].mean(0), self.test.weights)
+        return RateModel.from_event_coefficients(self.coefficients[name].mean(0), self.pool.weights)
 
     def curves_inputs(self) -> dict[str, tuple[FloatArray, RateModel, bool]]:
-        """Per unbinned method: coefficients (M, N, K), rate, log1p."""
-        inputs = {"truth": (self.truth[None], self.rate_exact, True)}
+        """Per unbinned method: coefficients (M, P, K) on the pool (test first), rate, log1p."""
+        inputs = {"truth": (self.truth_pool[None], self.rate_exact, True)}
         for name, coefficients in self.coefficients.items():
             inputs[name] = (coefficients, self.learned_rate(name), bool(self.models[name].log1p))
         return inputs
@@ -190,7 +198,7 @@ def run_wz_reco_study(
         study.train_method(method)
     inputs = study.curves_inputs()
     summary = study.summary
-    mt_wz = study.test.column("mt_wz")
+    mt_wz = study.pool.column("mt_wz")
     summary["limits"] = limits_1d(study, inputs, mt_wz)
     summary["planes"] = planes_2d(study, inputs, mt_wz)
     summary["coverage"] = coverage(study, inputs) if a.coverage_toys > 0 else {}
@@ -209,6 +217,7 @@ def run_wz_reco_study(
                 estimators=dict(study.estimators),
                 train=study.train,
                 test=study.test,
+                pool=study.pool,
                 config=config,
             )
         )
@@ -222,6 +231,8 @@ def run_wz_reco_study(
             "n_train_parents": study.train.n_parents,
             "n_test_entries": int(study.test.x.shape[0]),
             "n_test_parents": study.test.n_parents,
+            "rate_stores": list(study.pool.stores),
+            "n_rate_entries": int(study.pool.x.shape[0]),
             "sigma_fid_pb": study.sigma_fid,
             "expected_events0": study.nu0,
             "notes": list(NOTES),

@@ -34,11 +34,14 @@ class RecoAnalysisSettings:
     drawn from and the source of the rate model; both are shipped names
     (``wz_reco_train``, ``wz_reco_test``) or store paths.
     ``bsm_store`` (empty: none) is a reco store generated at ``bsm_point``, fitted as
-    Asimov data for closure. ``rate_model`` is the rate ρ_P(θ) of the Poisson factor of eq. 49:
-    ``"exact"`` takes σ_fid(θ)/σ_fid(θ0) from the exact parton coefficients of the test
-    store's parents (reweighted from θ0 = SM, so far from θ0 the estimate is
-    tail-dominated), ``"learned"`` each method's own ρ̂ = ⟨R̂⟩ (eq. 34); the kinematic
-    factor is always normalised by ρ̂ (:mod:`madsbi.studies.wz_reco_limits`).
+    Asimov data for closure. ``rate_stores`` are further unsmeared reco stores (generated at
+    any point, e.g. at BSM points; never the closure store) pooled with the test store by
+    multiple importance weighting into the events of the rate model
+    (:func:`madsbi.studies.wz_reco_data.rate_pool`). ``rate_model`` is the rate ρ_P(θ) of the
+    Poisson factor of eq. 49: ``"exact"`` takes σ_fid(θ)/σ_fid(θ0) from the exact parton
+    coefficients of those events (from the SM test store alone, far from θ0 the estimate is
+    tail-dominated), ``"learned"`` each method's own ρ̂ = ⟨R̂⟩ (eq. 34) over them; the
+    kinematic factor is always normalised by ρ̂ (:mod:`madsbi.studies.wz_reco_limits`).
     ν0 = ``k_factor`` × L × σ_fid(θ0). The m_T^WZ histogram has ``mt_wz_edges`` (GeV) plus
     the under- and overflow bins when enabled. Coverage uses a ``coverage_points``³ grid
     over ``ranges`` (odd, so that θ0 = SM is a grid point when the ranges are symmetric)
@@ -50,6 +53,7 @@ class RecoAnalysisSettings:
     train_store: str = "wz_reco_train"
     test_store: str = "wz_reco_test"
     bsm_store: str = ""
+    rate_stores: tuple[str, ...] = ()
     bsm_point: tuple[float, ...] = (1.0, 0.1, 0.1)
     methods: tuple[str, ...] = METHODS
     seed: int = 1
@@ -101,6 +105,11 @@ class RecoAnalysisSettings:
             )
         if not self.train_store or not self.test_store:
             raise ConfigError("[analysis] train_store and test_store must name stores")
+        if self.bsm_store and self.bsm_store in self.rate_stores:
+            raise ConfigError(
+                f"[analysis] rate_stores: {self.bsm_store!r} is the closure store (bsm_store); "
+                f"a closure sample must not build the model it tests"
+            )
 
 
 def _lgatr_network() -> NetworkConfig:

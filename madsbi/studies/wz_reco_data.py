@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from madsbi._validate import FloatArray
-from madsbi.errors import StoreFormatError
+from madsbi.errors import ConfigError, StoreFormatError
 from madsbi.events.store import EventStore
 from madsbi.processes import wz
 from madsbi.simulate.reco import SHIPPED_RECO, shipped_reco_path
@@ -46,6 +46,8 @@ class RecoSample:
     theta0, theta_gen : (n,)
     parameters : list of str
     n_parents : int
+    sigma_gen : float
+        σ(θ_gen) in pb of all parents (before any cut).
     """
 
     path: Path
@@ -58,6 +60,7 @@ class RecoSample:
     parameters: list[str]
     n_parents: int
     process: str
+    sigma_gen: float = 0.0
 
     @property
     def sigma_fid(self) -> float:
@@ -113,6 +116,99 @@ def load_reco_sample(name: str) -> RecoSample:
         parameters=[p.name for p in meta.space.parameters],
         n_parents=int(parton.n_events),
         process=meta.process,
+        sigma_gen=sigma_gen,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class RatePool:
+    """The events of the rate model: the test entries first, then the rate stores' entries.
+
+    ``weights`` are the multiple-importance weights v_e at θ0 (pb) of
+    :func:`madsbi.analysis.rate.mis_weights`, so Σ_e v_e R_e(θ) is σ̂_fid(θ) for every θ;
+    with the test store alone they are its fiducial weights.
+    """
+
+    x: FloatArray
+    coefficients: FloatArray
+    weights: FloatArray
+    n_test: int
+    stores: tuple[str, ...]
+
+    def column(self, name: str) -> FloatArray:
+        """One observable column over the pool."""
+        result: FloatArray = self.x[:, wz.OBSERVABLES.index(name)]
+        return result
+
+
+def _check_unsmeared(sample: RecoSample, role: str) -> None:
+    if np.unique(sample.parents).shape[0] != sample.parents.shape[0]:
+        raise ConfigError(
+            f"{role} {sample.path}: several entries share a parent (a smeared store); the "
+            f"rate model needs unsmeared stores (madsbi simulate reco --no-smear)"
+        )
+
+
+def _generate_statements(process: str) -> list[str]:
+    """The ``generate``/``add process`` statements of a MadGraph process text, normalised.
+
+    Productions of one process may differ in their ``define`` lines (their order, or a
+    multiparticle label listing a particle no diagram uses); the statements decide the process.
+    """
+    parts = [" ".join(p.split()) for p in process.lower().replace("\n", ";").split(";")]
+    return [p for p in parts if p.startswith(("generate", "add process"))]
+
+
+def rate_pool(test: RecoSample, others: list[RecoSample]) -> RatePool:
+    """Pool the test store with ``others`` (unsmeared reco stores generated anywhere) by MIS.
+
+    Every store's passed entries are the selected part of its generated parents
+    (``n_generated`` = parents, total weight σ_gen), so the balance heuristic estimates the
+    fiducial σ(θ); stores generated at BSM points fill the tail that SM-only reweighting
+    samples thinly (the lesson of the parton-level closure).
+
+    Raises
+    ------
+    ConfigError
+        If a store is smeared, or has another process, parameter space or θ0 than the test
+        store.
+    """
+    if not others:
+        return RatePool(test.x, test.coefficients, test.weights, test.x.shape[0], ())
+    from madsbi.analysis.rate import GeneratedSample, mis_weights
+
+    for sample, role in ((test, "test_store"), *((o, "rate_stores") for o in others)):
+        _check_unsmeared(sample, role)
+        same = (
+            _generate_statements(sample.process) == _generate_statements(test.process)
+            and sample.parameters == test.parameters
+            and np.allclose(sample.theta0, test.theta0)
+        )
+        if not same:
+            raise ConfigError(
+                f"{role} {sample.path}: process {sample.process!r}, parameters "
+                f"{sample.parameters}, θ0 {sample.theta0.tolist()} differ from the test "
+                f"store's ({test.process!r}, {test.parameters}, {test.theta0.tolist()})"
+            )
+    samples = [test, *others]
+    generated = [
+        GeneratedSample(
+            s.coefficients,
+            s.weights,
+            s.theta_gen,
+            s.sigma_gen,
+            n_generated=s.n_parents,
+            weight_total=s.sigma_gen,
+        )
+        for s in samples
+    ]
+    weights = mis_weights(generated, test.theta0)
+    return RatePool(
+        x=np.concatenate([s.x for s in samples]),
+        coefficients=np.concatenate([s.coefficients for s in samples]),
+        weights=np.concatenate(weights),
+        n_test=int(test.x.shape[0]),
+        stores=tuple(str(s.path) for s in others),
     )
 
 
@@ -122,13 +218,14 @@ def save_reco_analysis(
     estimators: dict[str, Any],
     train: RecoSample,
     test: RecoSample,
+    pool: RatePool,
     config: Any,
 ) -> Path:
     """Write the trained analysis (:mod:`madsbi.analysis.save`): reco features, rate events.
 
-    The rate model's events are the test store's entries with their exact coefficients and
-    fiducial weights; the "split" records the training store whole (nothing of it is held
-    out: the test store is a separate simulation).
+    The rate model's events are the pool's entries (the test store's, then the rate
+    stores') with their exact coefficients and MIS weights; the "split" records the training
+    store whole (nothing of it is held out: the test store is a separate simulation).
     """
     from madsbi.analysis.data import file_sha256
     from madsbi.analysis.save import RateEvents, StoreRecord, write_analysis
@@ -143,7 +240,7 @@ def save_reco_analysis(
         sigma_gen_pb=train.sigma_fid,
         test_indices=np.zeros(0, dtype=np.int64),
     )
-    observables = {n: test.x[:, i] for i, n in enumerate(wz.OBSERVABLES)}
+    observables = {n: pool.x[:, i] for i, n in enumerate(wz.OBSERVABLES)}
     return write_analysis(
         path,
         estimators=estimators,
@@ -152,8 +249,13 @@ def save_reco_analysis(
         features=list(wz.OBSERVABLES),
         projection="keep_reference",
         stores=[record],
-        rate_events=RateEvents(observables, test.coefficients, test.weights),
-        split={"seed": a.seed, "test_store": str(test.path), "level": "reco"},
+        rate_events=RateEvents(observables, pool.coefficients, pool.weights),
+        split={
+            "seed": a.seed,
+            "test_store": str(test.path),
+            "rate_stores": list(pool.stores),
+            "level": "reco",
+        },
         defaults={
             "luminosity_fb": a.luminosity_fb,
             "rate_factor": a.k_factor,

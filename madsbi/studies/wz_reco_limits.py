@@ -1,10 +1,12 @@
 """Limits, contours, coverage and closure of the reco-level study (paper Figs. 10–12, App. A).
 
 Every function takes the study state (:class:`madsbi.studies.wz_reco._RecoAnalysis`: the
-Asimov weights, ν0, the exact rate, the test sample) and the unbinned methods' inputs
-``{name: (C (M, N, K) on the test events, Poisson rate, log1p)}``; the truth is the
+Asimov weights, ν0, the exact rate, the rate pool: the test entries first, then those of the
+rate stores, with MIS weights) and the unbinned methods' inputs
+``{name: (C (M, P, K) on the pool, Poisson rate, log1p)}``; the first ``study.n_test`` rows
+are the test events (the Asimov SM sample and the toys' population). The truth is the
 one-member entry ``"truth"``. The binned baselines (cross-section only, m_T^WZ histogram)
-use the exact coefficients of the same test events, so they differ from the truth only by
+use the exact coefficients of the same pooled events, so they differ from the truth only by
 what they bin away.
 
 The unbinned log-likelihood splits eq. 49 into its two factors: the Poisson term with the
@@ -47,9 +49,9 @@ def _histogram(study: Any, mt_wz: FloatArray) -> BinnedModel:
     a = study.config.analysis
     return BinnedModel.from_events(
         mt_wz,
-        study.truth,
+        study.truth_pool,
         edges=a.mt_wz_edges,
-        weights=study.test.weights,
+        weights=study.pool.weights,
         underflow=a.underflow,
         overflow=a.overflow,
     )
@@ -67,8 +69,14 @@ def _binned_q(study: Any, mt_wz: FloatArray, phi: FloatArray) -> dict[str, Float
 
 
 def own_rate(study: Any, coefficients: FloatArray) -> RateModel:
-    """Ρ̂(θ) = ⟨R̂⟩ over the SM test sample (eq. 34), per member of C (M, N, K) or (N, K)."""
-    return RateModel.from_event_coefficients(coefficients, study.test.weights)
+    """Ρ̂(θ) = ⟨R̂⟩ over the pool (eq. 34, MIS weights), per member of C (M, P, K) or (P, K)."""
+    return RateModel.from_event_coefficients(coefficients, study.pool.weights)
+
+
+def test_part(study: Any, coefficients: FloatArray) -> FloatArray:
+    """The test events' rows of pool coefficients (M, P, K) or (P, K)."""
+    part: FloatArray = coefficients[..., : study.n_test, :]
+    return part
 
 
 def log_full(study: Any, coefficients: FloatArray, phi: FloatArray, rate: RateModel,
@@ -96,7 +104,8 @@ def log_full(study: Any, coefficients: FloatArray, phi: FloatArray, rate: RateMo
 def _member_q(study: Any, coefficients: FloatArray, phi: FloatArray, rate: RateModel,
               thetas: FloatArray, log1p: bool) -> FloatArray:  # fmt: skip
     """Q per member (M, G), each relative to its own grid maximum."""
-    ll = log_full(study, coefficients, phi, rate, own_rate(study, coefficients), thetas, log1p)
+    own = own_rate(study, coefficients)
+    ll = log_full(study, test_part(study, coefficients), phi, rate, own, thetas, log1p)
     q: FloatArray = np.maximum(-2.0 * (ll - ll.max(axis=1, keepdims=True)), 0.0)
     return q
 
@@ -112,7 +121,8 @@ def limits_1d(study: Any, inputs: Inputs, mt_wz: FloatArray) -> dict[str, Any]:
         methods: dict[str, Any] = {}
         for name, (coefficients, rate, log1p) in inputs.items():
             mean = coefficients.mean(0)
-            ll = log_full(study, mean, phi, rate, own_rate(study, mean), line, log1p)[0]
+            own = own_rate(study, mean)
+            ll = log_full(study, test_part(study, mean), phi, rate, own, line, log1p)[0]
             theta_hat, top = best_fit(line[:, i : i + 1], ll)
             q_mean = q_statistic(ll, top)
             entry: dict[str, Any] = {"theta_hat": float(theta_hat[0]), "q": q_mean.tolist()}
@@ -217,7 +227,7 @@ def coverage(study: Any, inputs: Inputs) -> dict[str, Any]:
         # truth), so the toys test the learned likelihood as one normalised model.
         mean = coefficients.mean(0)
         result = dense_coverage(
-            mean,
+            test_part(study, mean),
             phi,
             own_rate(study, mean),
             thetas=grid,
@@ -247,26 +257,43 @@ def coverage(study: Any, inputs: Inputs) -> dict[str, Any]:
     return out
 
 
+def closure_box(ranges: Any, point: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The fit box of the closure: the analysis ranges, widened to hold θ_BSM ± half a range.
+
+    A point outside the scanned ranges (cHWB = 1 against [−0.6, 0.6]) must not be reported
+    as excluded only because the fit could not reach it.
+    """
+    lo = np.array([r[0] for r in ranges], dtype=np.float64)
+    hi = np.array([r[1] for r in ranges], dtype=np.float64)
+    half = 0.5 * (hi - lo)
+    return np.minimum(lo, point - half), np.maximum(hi, point + half)
+
+
 def closure(study: Any, inputs: Inputs) -> dict[str, Any]:
-    """Asimov fit of the BSM reco store: q(θ_BSM) on the 3D grid, inside the 95 % region or not."""
+    """Asimov fit of the BSM reco store: q(θ_BSM), inside the 95 % region or not.
+
+    The maximum is searched over :func:`closure_box` by :func:`madsbi.analysis.search.maximise`
+    (zoomed grid, then a Nelder–Mead polish from the grid's best point, θ0 and θ_BSM).
+    """
+    from madsbi.analysis.search import maximise
     from madsbi.studies.wz_reco_data import load_reco_sample
 
     a = study.config.analysis
     bsm = load_reco_sample(a.bsm_store)
     point = np.asarray(a.bsm_point, dtype=np.float64)
-    grid, _ = coverage_grid(study)
-    grid = np.vstack([grid, point])
-    phi = polynomial_features(grid, study.theta0)
+    lo, hi = closure_box(a.ranges, point)
     lumi = a.luminosity_fb * FB_PER_PB * a.k_factor
     weights = bsm.weights * lumi  # Σ = ν(θ_BSM) = K L σ_fid(θ_BSM)
     truth = bsm.coefficients / bsm.coefficients[:, :1]
-    threshold = chi2_quantile(0.95, grid.shape[1])
+    threshold = chi2_quantile(0.95, point.shape[0])
     out: dict[str, Any] = {
         "available": True,
         "store": str(bsm.path),
+        "n_entries": int(bsm.x.shape[0]),
         "bsm_point": point.tolist(),
         "theta_gen": bsm.theta_gen.tolist(),
         "expected_events": float(weights.sum()),
+        "fit_box": [lo.tolist(), hi.tolist()],
         "threshold_95": threshold,
         "methods": {},
     }
@@ -276,12 +303,18 @@ def closure(study: Any, inputs: Inputs) -> dict[str, Any]:
         else:
             c = np.asarray(study.models[name].event_coefficients(bsm.x)).mean(0)
         own = own_rate(study, inputs[name][0].mean(0))
-        ll = log_full(study, c, phi, rate, own, grid, log1p, weights)[0]
-        best = int(np.argmax(ll))
-        q_bsm = float(max(0.0, -2.0 * (ll[-1] - ll[best])))
+
+        def ll(thetas: FloatArray, c: FloatArray = c, own: RateModel = own,
+               rate: RateModel = rate, log1p: bool = log1p) -> FloatArray:  # fmt: skip
+            phi = polynomial_features(thetas, study.theta0)
+            values: FloatArray = log_full(study, c, phi, rate, own, thetas, log1p, weights)[0]
+            return values
+
+        theta_hat, ll_hat = maximise(ll, lo, hi, candidates=(study.theta0, point))
+        q_bsm = float(max(0.0, -2.0 * (float(ll(point[None])[0]) - ll_hat)))
         out["methods"][name] = {
             "q_at_bsm_point": q_bsm,
             "inside_95": q_bsm <= threshold,
-            "theta_hat": grid[best].tolist(),
+            "theta_hat": np.asarray(theta_hat).tolist(),
         }
     return out

@@ -107,3 +107,52 @@ def test_bad_weights_are_refused() -> None:
         GeneratedSample(_coefficients(z), np.array([1, 1, np.nan, 1, 1.0]), np.zeros(1), 1.0, "x")
     with pytest.raises(WeightError, match="sigma_gen"):
         GeneratedSample(_coefficients(z), np.ones(5), np.zeros(1), 0.0, "x")
+
+
+def _fiducial_sigma(theta: float, cut: float) -> float:
+    """∫_cut^1 (1 + 2θz + 3θ²z²) dz."""
+    return (1 - cut) + theta * (1 - cut**2) + theta**2 * (1 - cut**3)
+
+
+def _selected(sample: GeneratedSample, cut: float) -> GeneratedSample:
+    """The events with z > cut (z = c_1 / 2), keeping the generated size and total weight."""
+    keep = sample.coefficients[:, 1] / 2 > cut
+    return GeneratedSample(
+        sample.coefficients[keep],
+        sample.weights[keep],
+        sample.theta_gen,
+        sample.sigma_gen,
+        sample.channel,
+        n_generated=sample.size,
+        weight_total=sample.total_weight,
+    )
+
+
+def test_selected_events_give_the_fiducial_cross_section() -> None:
+    """Passed entries of a selection (a reco store's) with n_generated and weight_total."""
+    cut = 0.6
+    thetas = np.linspace(-3, 3, 13)[:, None]
+    full_rng, sub_rng = np.random.default_rng(7), np.random.default_rng(7)
+    full = [_sample(t, 2000, full_rng) for t in (0.0, 2.0)]
+    subset = [_selected(s, cut) for s in (_sample(t, 2000, sub_rng) for t in (0.0, 2.0))]
+    # Same events: the selected sample's weights are the full sample's for the kept events.
+    v_full, v_sub = mis_weights(full, THETA0), mis_weights(subset, THETA0)
+    for k in range(2):
+        keep = full[k].coefficients[:, 1] / 2 > cut
+        np.testing.assert_allclose(v_sub[k], v_full[k][keep], rtol=1e-12)
+    estimate = cross_section(subset, THETA0, thetas)
+    truth = np.array([_fiducial_sigma(t, cut) for t in thetas[:, 0]])
+    pulls = (estimate.sigma - truth) / estimate.sigma_error
+    assert np.all(np.abs(pulls) < 4.0), pulls
+    # The error counts the removed events as zeros: it is not the full sample's.
+    assert np.all(estimate.sigma_error > 0)
+    assert estimate.ratio[6] == pytest.approx(1.0, abs=1e-12)  # θ = θ0
+
+
+def test_selected_sizes_are_checked() -> None:
+    rng = np.random.default_rng(8)
+    s = _sample(0.0, 100, rng)
+    with pytest.raises(Exception, match="n_generated"):
+        GeneratedSample(s.coefficients, s.weights, s.theta_gen, s.sigma_gen, n_generated=10)
+    with pytest.raises(WeightError, match="weight_total"):
+        GeneratedSample(s.coefficients, s.weights, s.theta_gen, s.sigma_gen, weight_total=1e-3)

@@ -212,3 +212,15 @@ def test_run_errors_named(tmp_path: Path) -> None:
     short = _document(methods=[], coverage_methods=["truth"], bsm_point=[1.0])
     with pytest.raises(ConfigError, match="bsm_point"):
         run_wz_reco_study(WZRecoStudyConfig.from_dict(short), tmp_path / "b", figures=False)
+
+
+def test_closure_box_holds_a_point_outside_the_ranges() -> None:
+    from madsbi.studies.wz_reco_limits import closure_box
+
+    ranges = ((-0.6, 0.6), (-0.4, 0.4), (-0.1, 0.1))
+    lo, hi = closure_box(ranges, np.array([1.0, 0.1, 0.1]))
+    np.testing.assert_allclose(lo, [-0.6, -0.4, -0.1])
+    np.testing.assert_allclose(hi, [1.6, 0.5, 0.2])
+    inside_lo, inside_hi = closure_box(ranges, np.zeros(3))
+    np.testing.assert_allclose(inside_lo, [-0.6, -0.4, -0.1])
+    np.testing.assert_allclose(inside_hi, [0.6, 0.4, 0.1])
