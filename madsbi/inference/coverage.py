@@ -90,6 +90,7 @@ def run_coverage(
     backend: DenseBackend | None = None,
     progress: bool = True,
     label: str = "coverage",
+    probabilities: Any = None,
 ) -> CoverageResult:
     """Coverage of the γ regions from ``n_toys`` toys drawn from a test sample at θ_true.
 
@@ -119,6 +120,9 @@ def run_coverage(
     backend : DenseBackend, optional
         Where the dense product runs (NumPy float64 BLAS by default; a torch device through
         :class:`madsbi.nn.dense_sums.TorchDense`). Ignored by "per_toy".
+    probabilities : (N,), optional
+        The test events' shares of the sample at θ_true (weighted events); uniform if not
+        given (:func:`madsbi.inference.dense.draw_toys`).
 
     Raises
     ------
@@ -137,7 +141,7 @@ def run_coverage(
     levels = as_float_array(gammas, "gammas", (None,))
     dof = grid.shape[1]
     if method == "dense":
-        counts = toy_counts(rng, c.shape[0], expected_events_true, n_toys)
+        counts = toy_counts(rng, c.shape[0], expected_events_true, n_toys, probabilities)
         if dof == 1:
             # A line: the whole (T, G) array is small, and best_fit refines each maximum by
             # its parabola exactly as the per-toy path does.
@@ -163,7 +167,7 @@ def run_coverage(
             q_true = stats.q_true
     else:
         q_true = np.empty(n_toys)
-        toys = draw_toys(rng, c.shape[0], expected_events_true, n_toys)
+        toys = draw_toys(rng, c.shape[0], expected_events_true, n_toys, probabilities)
         with progress_bar(n_toys, label, unit="toy", enabled=progress) as bar:
             for t, picked in enumerate(toys):
                 result = scan(c[picked], phi, rate, thetas=grid, log1p=log1p)

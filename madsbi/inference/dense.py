@@ -193,26 +193,48 @@ class ToyStatistics:
 
 
 def draw_toys(
-    rng: np.random.Generator, n_events: int, expected_events: float, n_toys: int
+    rng: np.random.Generator,
+    n_events: int,
+    expected_events: float,
+    n_toys: int,
+    probabilities: FloatArray | None = None,
 ) -> Iterator[IntArray]:
     """Event indices of each toy: n ~ Pois(ν) (at least 1) events drawn with replacement.
 
-    The per-toy and the dense coverage draw their toys through this one function, so that the
-    same generator state gives the same toys to both.
+    Uniformly (unweighted events), or with ``probabilities`` (N,) summing to 1 (weighted
+    events, e.g. samples pooled by multiple importance weighting). The per-toy and the dense
+    coverage draw their toys through this one function, so that the same generator state
+    gives the same toys to both.
     """
+    if probabilities is not None:
+        p = np.asarray(probabilities, dtype=np.float64)
+        if p.shape != (n_events,) or not np.all(np.isfinite(p)) or (p < 0).any():
+            raise InputError(
+                f"probabilities: expected {n_events} finite values >= 0, got shape {p.shape}"
+            )
+        if abs(float(p.sum()) - 1.0) > 1e-9:
+            raise InputError(f"probabilities: expected a sum of 1, got {float(p.sum())}")
     for _ in range(n_toys):
         n = max(int(rng.poisson(expected_events)), 1)
-        yield rng.integers(0, n_events, n)
+        if probabilities is None:
+            yield rng.integers(0, n_events, n)
+        else:
+            yield rng.choice(n_events, n, p=p)
 
 
 def toy_counts(
-    rng: np.random.Generator, n_events: int, expected_events: float, n_toys: int
+    rng: np.random.Generator,
+    n_events: int,
+    expected_events: float,
+    n_toys: int,
+    probabilities: FloatArray | None = None,
 ) -> CountArray:
     """Counts N[t, e] (T, N) of the toys of :func:`draw_toys`, as uint16 (uint32 if needed)."""
     if n_events < 1 or n_toys < 1:
         raise InputError(f"toy_counts: expected n_events, n_toys >= 1, got {n_events}, {n_toys}")
     counts: CountArray = np.zeros((n_toys, n_events), dtype=np.uint16)
-    for t, picked in enumerate(draw_toys(rng, n_events, expected_events, n_toys)):
+    toys = draw_toys(rng, n_events, expected_events, n_toys, probabilities)
+    for t, picked in enumerate(toys):
         row = np.bincount(picked, minlength=n_events)
         if int(row.max()) > int(np.iinfo(counts.dtype).max):
             counts = counts.astype(np.uint32)

@@ -102,10 +102,12 @@ class _RecoAnalysis:
         self.rate_samples = [load_reco_sample(name) for name in a.rate_stores]
         self.pool = rate_pool(self.test, self.rate_samples)
         self.n_test = self.pool.n_test
-        # ν0 = K L σ_fid(θ0); the Asimov sample: the test events weighted to ν0 in total.
+        # ν0 = K L σ_fid(θ0); the Asimov SM sample: the pooled events weighted to ν0 in total
+        # (the test events alone without rate stores), the same events that normalise every
+        # method's kinematic density, so an Asimov fit of the truth sits at θ0.
         self.sigma_fid = float(self.pool.weights.sum())
         self.nu0 = a.k_factor * a.luminosity_fb * FB_PER_PB * self.sigma_fid
-        self.asimov = self.test.weights / self.test.weights.sum() * self.nu0
+        self.asimov = self.pool.weights / self.sigma_fid * self.nu0
         self.truth_pool = exact_event_coefficients(self.pool.coefficients)[0]
         self.truth = self.truth_pool[: self.n_test]
         self.rate_exact = RateModel.from_event_coefficients(self.truth_pool, self.pool.weights)

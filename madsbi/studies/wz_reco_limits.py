@@ -3,9 +3,11 @@
 Every function takes the study state (:class:`madsbi.studies.wz_reco._RecoAnalysis`: the
 Asimov weights, ν0, the exact rate, the rate pool: the test entries first, then those of the
 rate stores, with MIS weights) and the unbinned methods' inputs
-``{name: (C (M, P, K) on the pool, Poisson rate, log1p)}``; the first ``study.n_test`` rows
-are the test events (the Asimov SM sample and the toys' population). The truth is the
-one-member entry ``"truth"``. The binned baselines (cross-section only, m_T^WZ histogram)
+``{name: (C (M, P, K) on the pool, Poisson rate, log1p)}``. The pool at θ0 is the SM
+sample of the analysis: its MIS weights make the Asimov data and the toys' draw
+probabilities, and every kinematic density is normalised over it, so the SM model, the
+Asimov data and the toys are one distribution. The truth is the one-member entry
+``"truth"``. The binned baselines (cross-section only, m_T^WZ histogram)
 use the exact coefficients of the same pooled events, so they differ from the truth only by
 what they bin away.
 
@@ -73,10 +75,13 @@ def own_rate(study: Any, coefficients: FloatArray) -> RateModel:
     return RateModel.from_event_coefficients(coefficients, study.pool.weights)
 
 
-def test_part(study: Any, coefficients: FloatArray) -> FloatArray:
-    """The test events' rows of pool coefficients (M, P, K) or (P, K)."""
-    part: FloatArray = coefficients[..., : study.n_test, :]
-    return part
+def toy_probabilities(study: Any) -> FloatArray | None:
+    """Each pooled event's share of the SM sample; None (uniform draws) for equal weights."""
+    w = study.pool.weights
+    if np.all(w == w[0]):
+        return None
+    p: FloatArray = w / w.sum()
+    return p
 
 
 def log_full(study: Any, coefficients: FloatArray, phi: FloatArray, rate: RateModel,
@@ -104,8 +109,7 @@ def log_full(study: Any, coefficients: FloatArray, phi: FloatArray, rate: RateMo
 def _member_q(study: Any, coefficients: FloatArray, phi: FloatArray, rate: RateModel,
               thetas: FloatArray, log1p: bool) -> FloatArray:  # fmt: skip
     """Q per member (M, G), each relative to its own grid maximum."""
-    own = own_rate(study, coefficients)
-    ll = log_full(study, test_part(study, coefficients), phi, rate, own, thetas, log1p)
+    ll = log_full(study, coefficients, phi, rate, own_rate(study, coefficients), thetas, log1p)
     q: FloatArray = np.maximum(-2.0 * (ll - ll.max(axis=1, keepdims=True)), 0.0)
     return q
 
@@ -121,8 +125,7 @@ def limits_1d(study: Any, inputs: Inputs, mt_wz: FloatArray) -> dict[str, Any]:
         methods: dict[str, Any] = {}
         for name, (coefficients, rate, log1p) in inputs.items():
             mean = coefficients.mean(0)
-            own = own_rate(study, mean)
-            ll = log_full(study, test_part(study, mean), phi, rate, own, line, log1p)[0]
+            ll = log_full(study, mean, phi, rate, own_rate(study, mean), line, log1p)[0]
             theta_hat, top = best_fit(line[:, i : i + 1], ll)
             q_mean = q_statistic(ll, top)
             entry: dict[str, Any] = {"theta_hat": float(theta_hat[0]), "q": q_mean.tolist()}
@@ -209,7 +212,7 @@ def coverage_grid(study: Any) -> tuple[FloatArray, int]:
 
 
 def coverage(study: Any, inputs: Inputs) -> dict[str, Any]:
-    """Empirical coverage c_γ of toys drawn from the SM test sample, q over the 3D grid."""
+    """Empirical coverage c_γ of toys drawn from the pooled SM sample, q over the 3D grid."""
     a = study.config.analysis
     grid, true_index = coverage_grid(study)
     phi = polynomial_features(grid, study.theta0)
@@ -227,7 +230,7 @@ def coverage(study: Any, inputs: Inputs) -> dict[str, Any]:
         # truth), so the toys test the learned likelihood as one normalised model.
         mean = coefficients.mean(0)
         result = dense_coverage(
-            test_part(study, mean),
+            mean,
             phi,
             own_rate(study, mean),
             thetas=grid,
@@ -240,6 +243,7 @@ def coverage(study: Any, inputs: Inputs) -> dict[str, Any]:
             rng=np.random.default_rng([a.seed, 13, index]),
             progress=study.progress,
             label=f"coverage {name}",
+            probabilities=toy_probabilities(study),
         )
         entry: dict[str, Any] = {
             "curve": result.fractions.tolist(),

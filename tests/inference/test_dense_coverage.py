@@ -190,6 +190,43 @@ def test_toy_counts_follow_the_draws() -> None:
     assert np.all(toy_counts(np.random.default_rng(1), 5, 1e-9, 20).sum(1) == 1)
 
 
+def test_weighted_draws_follow_the_probabilities() -> None:
+    """Toys of weighted events: draws ∝ probabilities; the per-toy and dense paths agree."""
+    p = np.zeros(50)
+    p[[3, 7]] = [0.25, 0.75]
+    counts = toy_counts(np.random.default_rng(2), 50, 4000.0, 20, p)
+    assert set(np.flatnonzero(counts.sum(0))) == {3, 7}
+    share = counts[:, 7].sum() / counts.sum()
+    assert abs(share - 0.75) < 5 * np.sqrt(0.75 * 0.25 / counts.sum())
+    picks = list(draw_toys(np.random.default_rng(2), 50, 4000.0, 20, p))
+    for row, picked in zip(counts, picks, strict=True):
+        np.testing.assert_array_equal(row, np.bincount(picked, minlength=50))
+    rng = np.random.default_rng(5)
+    c = quadratic_events(rng, 500, 2)
+    weights = rng.uniform(0.5, 2.0, 500)
+    grid = cube(2, 9, half_width=0.3)
+    phi = polynomial_features(grid, np.zeros(2))
+    kwargs: dict[str, Any] = {
+        "thetas": grid,
+        "true_index": int(np.argmin(np.abs(grid).sum(1))),
+        "expected_events0": 200.0,
+        "expected_events_true": 200.0,
+        "n_toys": 8,
+        "log1p": True,
+        "progress": False,
+        "probabilities": weights / weights.sum(),
+    }
+    rate = RateModel.from_event_coefficients(c, weights)
+    dense = run_coverage(c, phi, rate, rng=np.random.default_rng(3), **kwargs)
+    per_toy = run_coverage(c, phi, rate, rng=np.random.default_rng(3), method="per_toy", **kwargs)
+    scale = max(1.0, float(np.max(per_toy.q_true)))
+    np.testing.assert_allclose(dense.q_true, per_toy.q_true, rtol=1e-9, atol=1e-9 * scale)
+    with pytest.raises(InputError, match="probabilities"):
+        toy_counts(np.random.default_rng(1), 5, 10.0, 2, np.full(5, 0.3))
+    with pytest.raises(InputError, match="probabilities"):
+        toy_counts(np.random.default_rng(1), 5, 10.0, 2, np.full(4, 0.25))
+
+
 def test_dense_errors() -> None:
     c = np.ones((4, 3))
     phi = polynomial_features(np.linspace(-1, 1, 5)[:, None], [0.0])

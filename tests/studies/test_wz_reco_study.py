@@ -224,3 +224,26 @@ def test_closure_box_holds_a_point_outside_the_ranges() -> None:
     inside_lo, inside_hi = closure_box(ranges, np.zeros(3))
     np.testing.assert_allclose(inside_lo, [-0.6, -0.4, -0.1])
     np.testing.assert_allclose(inside_hi, [0.6, 0.4, 0.1])
+
+
+def test_rate_stores_pool_the_sm_sample(tmp_path: Path) -> None:
+    """With a BSM-generated rate store the pooled events are the SM sample: Asimov at θ0."""
+    rate_store = str(shipped_reco_path("wz_reco_bsm_test"))
+    document = _document(methods=["mlp"], rate_stores=[rate_store], coverage_toys=10)
+    config = WZRecoStudyConfig.from_dict(document)
+    summary = run_wz_reco_study(config, tmp_path / "out", progress=False, figures=False)
+    assert summary["rate_stores"] == [rate_store]
+    assert summary["n_rate_entries"] == 437 + 427
+    for entry in summary["limits"]["parameters"].values():
+        theta = np.asarray(entry["theta"])
+        zero = int(np.argmin(np.abs(theta)))
+        m = entry["methods"]
+        for name in ("truth", "mt_wz_histogram", "rate_only"):
+            assert m[name]["q"][zero] == pytest.approx(0.0, abs=1e-5), name
+        assert abs(m["mlp"]["theta_hat"]) <= theta[1] - theta[0]
+        q_truth, q_hist = np.asarray(m["truth"]["q"]), np.asarray(m["mt_wz_histogram"]["q"])
+        assert (q_truth >= q_hist - 1e-8 * max(1.0, float(q_truth.max()))).all()
+    manifest = json.loads((Path(summary["analysis_dir"]) / "analysis.json").read_text())
+    assert manifest["split"]["rate_stores"] == [rate_store]
+    with pytest.raises(ConfigError, match="closure store"):
+        WZRecoStudyConfig.from_dict(_document(bsm_store=rate_store, rate_stores=[rate_store]))
