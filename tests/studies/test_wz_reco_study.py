@@ -174,12 +174,15 @@ def test_coverage_methods_default_follows_methods() -> None:
 
 
 def test_examples_parse() -> None:
-    for name in ("wz_reco.toml", "wz_reco_paper.toml"):
+    for name in ("wz_reco.toml", "wz_reco_paper.toml", "wz_reco_closure.toml"):
         document = read_toml(EXAMPLES / name)
         assert is_reco_config(document)
         config = WZRecoStudyConfig.from_dict(document, name)
         assert config.lgatr_network.kind == "lgatr"
         assert config.analysis.mt_wz_edges == (200.0, 400.0, 600.0, 800.0, 1000.0, 1500.0, 2500.0)
+    closure = WZRecoStudyConfig.from_toml(EXAMPLES / "wz_reco_closure.toml").analysis
+    assert closure.rate_stores
+    assert closure.bsm_store not in closure.rate_stores
 
 
 @pytest.mark.parametrize(
