@@ -25,11 +25,14 @@ def test_paper_config_has_both_charges_and_the_paper_split() -> None:
     assert any("wmz" in s for s in a.stores)
     assert len(a.bsm_stores) == 2
     assert "charge" in a.features
-    # 60 % of every store trained on, as the paper's 300k of 500k (Sec. 4.1); the recorded run
-    # used 300k SM events per charge (180k train, 30k validation, 90k test for the rate model).
+    # The paper's split of 500k SM events per charge: 300k train, 100k validation, 100k test.
     assert 1 - a.test_fraction - a.validation_fraction == pytest.approx(0.6)
-    assert a.validation_fraction > 0
+    assert a.validation_fraction == pytest.approx(0.2)
+    assert all("sm_500k" in s for s in (a.store, *a.stores) if "_sm_" in s)
     # The BSM-generated training stores are trained on (MIS), the closure stores never.
     assert sum("bsm_train" in s for s in a.stores) == 2
     assert all("closure" in s for s in a.bsm_stores)
     assert not set(a.stores) & set(a.bsm_stores)
+    # BSM-generated rate stores (other jobs) sharpen σ(θ) away from the SM; never a closure store.
+    assert len(a.rate_stores) == 2
+    assert not set(a.rate_stores) & (set(a.stores) | set(a.bsm_stores))
