@@ -99,9 +99,7 @@ class _RecoAnalysis:
                 )
         # The rate model's events: the test entries, then those of [analysis] rate_stores,
         # pooled by multiple importance weighting (σ̂_fid(θ) = Σ v_e R_e(θ)).
-        self.rate_samples = [load_reco_sample(name) for name in a.rate_stores]
-        self.pool = rate_pool(self.test, self.rate_samples)
-        self.n_test = self.pool.n_test
+        self.pool = rate_pool(self.test, [load_reco_sample(name) for name in a.rate_stores])
         # ν0 = K L σ_fid(θ0); the Asimov SM sample: the pooled events weighted to ν0 in total
         # (the test events alone without rate stores), the same events that normalise every
         # method's kinematic density, so an Asimov fit of the truth sits at θ0.
@@ -109,7 +107,6 @@ class _RecoAnalysis:
         self.nu0 = a.k_factor * a.luminosity_fb * FB_PER_PB * self.sigma_fid
         self.asimov = self.pool.weights / self.sigma_fid * self.nu0
         self.truth_pool = exact_event_coefficients(self.pool.coefficients)[0]
-        self.truth = self.truth_pool[: self.n_test]
         self.rate_exact = RateModel.from_event_coefficients(self.truth_pool, self.pool.weights)
         self.models: dict[str, Any] = {}
         self.estimators: dict[str, DerivativeEstimator] = {}
@@ -160,13 +157,14 @@ class _RecoAnalysis:
         At reco level the truth per event is the parton ratio, not r(x|θ): this mixes the
         irreducible smearing with the learning error and is a diagnostic only.
         """
-        mean = self.coefficients[name].mean(0)[: self.n_test]
+        n = self.pool.n_test  # the test entries lead the pool
+        mean, truth = self.coefficients[name].mean(0)[:n], self.truth_pool[:n]
         w = self.test.weights / self.test.weights.sum()
         out = {}
         for k in range(1, mean.shape[1]):
-            scale = float(np.sqrt(np.sum(w * self.truth[:, k] ** 2)))
+            scale = float(np.sqrt(np.sum(w * truth[:, k] ** 2)))
             if scale > 0:
-                error = float(np.sqrt(np.sum(w * (mean[:, k] - self.truth[:, k]) ** 2)))
+                error = float(np.sqrt(np.sum(w * (mean[:, k] - truth[:, k]) ** 2)))
                 out[f"c{k}"] = error / scale
         return out
 

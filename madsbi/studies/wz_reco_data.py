@@ -60,7 +60,7 @@ class RecoSample:
     parameters: list[str]
     n_parents: int
     process: str
-    sigma_gen: float = 0.0
+    sigma_gen: float
 
     @property
     def sigma_fid(self) -> float:
