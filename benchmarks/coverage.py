@@ -2,13 +2,16 @@
 
 python benchmarks/coverage.py [--events 200000] [--toys 500] [--per-axis 41]
     [--expected-events 50000] [--per-toy-toys 2] [--threads 1] [--grid-fraction 1]
-    [--backend numpy|torch-cuda]
+    [--backend auto|core-gather|numpy|torch-cuda] [--dense-threads 1]
 
 Test sample: N SMEFT-like events (``gridscan.inputs``: c_e0 = 1, K = 10 for 3 parameters),
 grid [−1, 1]³ with ``per-axis`` points per axis (41³ = 68,921 points, θ_true = θ0 = 0 on it),
 rate ρ = s·Φ with s the sample mean of C_e, T toys of n ~ Pois(ν) events drawn with
-replacement. Dense: ``toy_counts`` + ``toy_statistics`` (L = log1p(C·Φ) per chunk, S = N @ L
-in float64 BLAS; the BLAS thread count is OMP_NUM_THREADS). Per-toy: the loop body of
+replacement. Dense: ``toy_counts`` + ``toy_statistics`` with the backend ``--backend`` names:
+"auto" is ``default_backend`` (the compiled gather below 20 % non-zero counts, else BLAS),
+"core-gather" the compiled products of arguments (``CoreGather``, ``--dense-threads``),
+"numpy" L = log1p(C·Φ) per chunk and S = N @ L in float64 BLAS (OMP_NUM_THREADS threads),
+"torch-cuda" the same product with cuBLAS. Per-toy: the loop body of
 ``run_coverage(method="per_toy")`` — ``log_ratio_sums`` over the toy's events (C++ core with
 ``--threads``), the rate term, the grid maximum — timed on the first ``--per-toy-toys`` toys
 and extrapolated to T toys (labelled so). Their q(θ_true) are compared on those toys. Wall and
@@ -28,7 +31,15 @@ import time
 import numpy as np
 from gridscan import inputs
 
-from madsbi.inference.dense import DenseBackend, NumpyDense, draw_toys, toy_counts, toy_statistics
+from madsbi.inference.dense import (
+    CoreGather,
+    DenseBackend,
+    NumpyDense,
+    default_backend,
+    draw_toys,
+    toy_counts,
+    toy_statistics,
+)
 from madsbi.inference.gridscan import log_ratio_sums
 from madsbi.inference.likelihood import RateModel
 
@@ -59,7 +70,10 @@ def main() -> None:
     parser.add_argument("--per-toy-toys", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="threads of the C++ per-toy kernel")
     parser.add_argument("--grid-fraction", type=float, default=1.0)
-    parser.add_argument("--backend", choices=("numpy", "torch-cuda"), default="numpy")
+    parser.add_argument(
+        "--backend", choices=("auto", "core-gather", "numpy", "torch-cuda"), default="auto"
+    )
+    parser.add_argument("--dense-threads", type=int, default=1, help="threads of core-gather")
     parser.add_argument("--name", default="coverage")
     args = parser.parse_args()
 
@@ -89,11 +103,19 @@ def main() -> None:
     counts = toy_counts(np.random.default_rng(7), args.events, nu, args.toys)
     t_counts, cpu_counts = time.perf_counter() - t0, time.process_time() - c0
 
-    backend: DenseBackend = NumpyDense()
+    backend: DenseBackend
     if args.backend == "torch-cuda":
         from madsbi.nn.dense_sums import TorchDense
 
         backend = TorchDense("cuda")
+    elif args.backend == "numpy":
+        backend = NumpyDense()
+    elif args.backend == "core-gather":
+        backend = CoreGather(n_threads=args.dense_threads)
+    else:
+        backend = default_backend(counts)
+        if isinstance(backend, CoreGather):
+            backend = CoreGather(n_threads=args.dense_threads)
     n_dense = max(1, round(args.grid_fraction * n_points))
     if n_dense < n_points:
         # A prefix of the grid that still holds θ_true, so that the statistics are complete.
@@ -119,7 +141,7 @@ def main() -> None:
     max_dq = float(np.max(np.abs(q_dense - np.array(q_ref)))) if n_dense == n_points else None
     rows = [
         {
-            "method": "dense (counts @ log R)",
+            "method": f"dense ({type(backend).__name__})",
             "grid_points_run": n_dense,
             "wall_s": t_counts + t_dense,
             "cpu_s": cpu_counts + cpu_dense,
@@ -155,6 +177,8 @@ def main() -> None:
             "per_toy_threads": args.threads,
             "blas_threads_env": os.environ.get("OMP_NUM_THREADS"),
             "backend": args.backend,
+            "backend_used": type(backend).__name__,
+            "dense_threads": args.dense_threads,
             "clamped_pairs": stats.clamped_pairs,
             "max_abs_dq_dense_vs_per_toy": max_dq,
             "q_true_dense_first": q_dense.tolist(),

@@ -47,5 +47,15 @@ def log_ratio_sums(
     floor: float,
     n_threads: int = ...,
 ) -> tuple[F64, I64]: ...
+def toy_log_sums(
+    coefficients: F64,
+    features: F64,
+    row_starts: I64,
+    event_index: I64,
+    counts: F64,
+    log1p: bool,
+    floor: float,
+    n_threads: int = ...,
+) -> tuple[F64, int]: ...
 def _log_kernel(x: F64) -> F64: ...
 def _log1p_kernel(x: F64) -> F64: ...

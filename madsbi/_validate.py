@@ -11,6 +11,7 @@ import numpy.typing as npt
 from madsbi.errors import DtypeError, InputError, ShapeError
 
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
 

@@ -12,20 +12,12 @@
 
 #include "madsbi/gridscan_terms.hpp"
 #include "madsbi/hd.hpp"
+#include "madsbi/clones.hpp"
 #include "madsbi/parallel.hpp"
 
 namespace madsbi {
 
 namespace {
-
-// GCC/Clang on x86-64: also compile an AVX2+FMA version, picked at load time when the CPU
-// has it (as in morphing.cpp). The two versions differ in the last bits, each is
-// deterministic.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__)
-#define MADSBI_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define MADSBI_CLONES
-#endif
 
 // Independent partial sums per grid point inside a block (two AVX2 vectors).
 constexpr std::size_t kLanes = 8;
@@ -75,9 +67,13 @@ std::size_t first_not_one(const double* x, std::size_t n, std::size_t stride) {
   return n;
 }
 
-void check_inputs(const double* coefficients, std::size_t n_members, std::size_t n_events, int K,
-                  const double* features, std::size_t n_points, const double* weights,
-                  bool log1p, double floor, int n_threads) {
+}  // namespace
+
+namespace detail {
+
+void check_scan_inputs(const double* coefficients, std::size_t n_members, std::size_t n_events,
+                       int K, const double* features, std::size_t n_points, const double* weights,
+                       bool log1p, double floor, int n_threads) {
   if (K < 1 || K > kMaxCoefficients) {
     throw std::invalid_argument("coefficients: the number of coefficients K must be in [1, " +
                                 std::to_string(kMaxCoefficients) + "], got " +
@@ -128,6 +124,10 @@ void check_inputs(const double* coefficients, std::size_t n_members, std::size_t
                                 std::to_string(g));
   }
 }
+
+}  // namespace detail
+
+namespace {
 
 // Compensated (Neumaier) running sum of the block sums.
 struct RunningSum {
@@ -291,7 +291,7 @@ void log_ratio_sums(const double* coefficients, std::size_t n_members, std::size
                     int n_coefficients, const double* features, std::size_t n_points,
                     const double* weights, bool log1p, double floor, double* out_sums,
                     std::int64_t* out_clamped, int n_threads) {
-  check_inputs(coefficients, n_members, n_events, n_coefficients, features, n_points, weights,
+  detail::check_scan_inputs(coefficients, n_members, n_events, n_coefficients, features, n_points, weights,
                log1p, floor, n_threads);
   const ScanInput in{coefficients, n_events, n_coefficients, features,
                      n_points,     weights,  std::log(floor)};

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "madsbi/clones.hpp"
 #include "madsbi/parallel.hpp"
 #include "madsbi/polynomial.hpp"
 
@@ -46,14 +47,6 @@ void polynomial_features_batch(const double* thetas, std::size_t n_points, int n
 }
 
 namespace {
-
-// GCC/Clang on x86-64: also compile an AVX2+FMA version, picked at load time when the CPU
-// has it. (Results then differ from the baseline build in the last bit only.)
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__)
-#define MADSBI_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define MADSBI_CLONES
-#endif
 
 // Fixed-size morphing weights for points [begin, end): the shared header template with n
 // known at compile time, reading W⁻¹ from a local copy.

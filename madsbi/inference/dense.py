@@ -14,8 +14,11 @@ exactly what :meth:`madsbi.inference.likelihood.ScanResult.log_full_ratio` gives
 observed sample with unit weights (its (n − Σ w) log ρ term vanishes). The per-toy kernel
 costs Σ_t n_t × G logs; this costs N × G logs once, and the product runs in BLAS (float64
 GEMM; torch/cuBLAS through :class:`madsbi.nn.dense_sums.TorchDense`, which this torch-free
-stage takes as an argument). Pairs whose argument leaves the domain of the log are clamped
-to log(floor) as in :func:`madsbi.inference.gridscan.log_ratio_sums`.
+stage takes as an argument). When each toy holds few of the events (the physics case:
+ν ≈ 3·10³ of 2·10⁵) the product is mostly zeros and N × G logs cost about as much as the
+per-toy scans; :class:`CoreGather` (compiled) then takes each toy's sum of logs as the log of a
+product of arguments: no log per pair at all. Pairs whose argument leaves the domain of the
+log are clamped to log(floor) as in :func:`madsbi.inference.gridscan.log_ratio_sums`.
 
 Memory stays bounded: the grid is processed in chunks of ``grid_chunk`` points and, inside a
 chunk, the events in blocks of about ``block_elements`` / ``grid_chunk``; the counts are
@@ -31,6 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from madsbi._backend import call_core
 from madsbi._progress import progress_bar
 from madsbi._validate import FloatArray, IntArray, as_float_array, check_shape
 from madsbi.errors import DtypeError, InputError
@@ -47,6 +51,10 @@ BLOCK_ELEMENTS = 1 << 22
 #: instead of multiplying the dense counts (gathering cost ≈ 3 ns per count and grid point
 #: here, the product ≈ 0.05 ns per event, toy and grid point: break-even near 1 %).
 SPARSE_DENSITY = 0.01
+#: Below this share of non-zero counts the default backend is :class:`CoreGather` (one multiply
+#: per count and grid point, ≈ 0.1 ns here) rather than the float64 product (≈ 0.02 ns per
+#: event, toy and grid point): measured crossover in benchmarks/RESULTS.md.
+GATHER_DENSITY = 0.2
 
 
 class ChunkSums(Protocol):
@@ -162,6 +170,78 @@ class _NumpySums:
             for t, (index, values) in enumerate(rows):
                 sums[t, g0 : g0 + part.shape[1]] = values @ logs[index]
         return sums
+
+
+@dataclass(frozen=True)
+class CoreGather:
+    """The toys as products on the CPU, compiled (``madsbi._core.toy_log_sums``).
+
+    For each strip of grid points and block of events the arguments a = C_e·Φ_g are formed
+    once; every toy multiplies in the arguments of its events (binary exponents moved into a
+    running sum before the product could leave the double range) and takes one log at the
+    end. No log per (event, grid point): the cost is N × G dot products plus one multiply per
+    count and grid point, against Σ_t n_t × G logs of a scan per toy, so it pays even when
+    each event lies in only a few toys (ν ≈ 3·10³ of 2·10⁵ events), where the dense product
+    does not. Sums agree with the per-pair logs to ~1e-16 × (events per toy), absolute.
+
+    Parameters
+    ----------
+    n_threads : int
+        Threads of the kernel (grid strips in parallel; the result does not depend on it);
+        <= 0: all hardware threads.
+    """
+
+    n_threads: int = 1
+
+    def bind(
+        self, counts: CountArray, coefficients: FloatArray, *, log1p: bool, floor: float
+    ) -> ChunkSums:
+        """See :class:`DenseBackend`."""
+        return _CoreSums(counts, coefficients, log1p, floor, int(self.n_threads))
+
+
+class _CoreSums:
+    def __init__(
+        self, counts: CountArray, coefficients: FloatArray, log1p: bool, floor: float, threads: int
+    ) -> None:
+        toy, event = np.nonzero(counts)  # row-major: each toy's events ascending
+        starts = np.zeros(counts.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(toy, minlength=counts.shape[0]), out=starts[1:])
+        self._args = (
+            np.ascontiguousarray(coefficients, dtype=np.float64),
+            starts,
+            event.astype(np.int64),
+            counts[toy, event].astype(np.float64),
+        )
+        self._log1p = bool(log1p)
+        self._floor = float(floor)
+        self._threads = threads
+        self._clamped = 0
+
+    @property
+    def clamped_pairs(self) -> int:
+        return self._clamped
+
+    def __call__(self, features: FloatArray) -> FloatArray:
+        coef, starts, event, values = self._args
+        phi = np.ascontiguousarray(features, dtype=np.float64)
+        sums, clamped = call_core(
+            "toy_log_sums", coef, phi, starts, event, values, self._log1p, self._floor,
+            self._threads,
+        )  # fmt: skip
+        self._clamped += int(clamped)
+        result: FloatArray = sums
+        return result
+
+
+def default_backend(counts: CountArray) -> DenseBackend:
+    """The backend for these counts: the compiled gather for sparse toys, else BLAS.
+
+    :class:`CoreGather` below :data:`GATHER_DENSITY` non-zero counts, else :class:`NumpyDense`.
+    """
+    if np.count_nonzero(counts) < GATHER_DENSITY * max(1, counts.size):
+        return CoreGather()
+    return NumpyDense()
 
 
 @dataclass(frozen=True, eq=False)
@@ -304,7 +384,7 @@ def _chunks(
     if grid_chunk < 1:
         raise InputError(f"grid_chunk: expected >= 1, got {grid_chunk}")
     n, c, phi, rho = _prepare(counts, coefficients, features, rate, log1p, float(floor))
-    sums = (backend or NumpyDense()).bind(n, c, log1p=bool(log1p), floor=float(floor))
+    sums = (backend or default_backend(n)).bind(n, c, log1p=bool(log1p), floor=float(floor))
     nu0 = float(expected_events0)
     with progress_bar(phi.shape[0], label, unit="point", enabled=progress) as bar:
         for g0 in range(0, phi.shape[0], grid_chunk):
@@ -345,7 +425,8 @@ def toy_log_likelihoods(
     floor : float
         Clamped pairs contribute log(floor).
     backend : DenseBackend, optional
-        :class:`NumpyDense` by default.
+        :func:`default_backend` of the counts (:class:`CoreGather` for sparse toys, else
+        :class:`NumpyDense`) by default.
     grid_chunk : int
         Grid points per chunk.
 

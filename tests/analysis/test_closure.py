@@ -85,6 +85,7 @@ def test_heldout_reports_and_closure(tmp_path: Path, monkeypatch: pytest.MonkeyP
         metrics = report["derivative"]["own_rate"]
         assert np.isfinite(metrics["rms_error"])
         assert 0.0 <= metrics["band_coverage"] <= 1.0
+    assert "per_charge" not in heldout["validation"]  # one charge: nothing to split
     (generated,) = heldout["generated_bsm"].values()
     assert generated["theta_gen"] == BSM
     assert generated["mean_log_r"]["n_events"] == 1000
@@ -147,3 +148,15 @@ def test_a_single_charge_bsm_sample_uses_its_channel_rate(tmp_path: Path) -> Non
     reported = generated["closure"]["asimov"]["methods"]["exact"]
     assert reported["q_bsm"] == pytest.approx(channel.points[0]["q"], rel=1e-10)
     assert reported["q_bsm"] < 0.1 * pooled.points[0]["q"]
+    # The validation split is reported per charge as well, each against its channel's rate.
+    validation = summary["heldout"]["validation"]
+    per_charge = validation["per_charge"]
+    assert set(per_charge) == {"+1", "-1"}
+    for sample in ("sm", "bsm"):
+        counts = [per_charge[c][sample]["n_events"] for c in ("+1", "-1")]
+        assert min(counts) > 0
+        assert sum(counts) == validation[sample]["n_events"]
+        for c in ("+1", "-1"):
+            metrics = per_charge[c][sample]["derivative"]["per_scan"]["all"]
+            assert np.isfinite(metrics["relative_rms_error"])
+    assert "per_charge" not in summary["heldout"]["validation"]["sm"]

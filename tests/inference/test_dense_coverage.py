@@ -10,6 +10,7 @@ import pytest
 from madsbi.errors import DtypeError, InputError, ShapeError
 from madsbi.inference.coverage import dense_coverage, run_coverage
 from madsbi.inference.dense import (
+    CoreGather,
     NumpyDense,
     draw_toys,
     toy_counts,
@@ -50,8 +51,17 @@ def assert_close_ll(dense: np.ndarray, ref: np.ndarray) -> None:
     np.testing.assert_allclose(q_dense, q_ref, rtol=1e-9, atol=1e-11 * float(scale.max()))
 
 
-@pytest.mark.parametrize(("log1p", "sparse"), [(True, False), (False, False), (True, True)])
-def test_dense_equals_per_toy_scans(log1p: bool, sparse: bool) -> None:
+BACKENDS = {
+    "blas": NumpyDense(block_elements=5000, sparse=False),
+    "numpy-gather": NumpyDense(block_elements=5000, sparse=True),
+    "core-gather": CoreGather(),
+    "core-gather-3-threads": CoreGather(n_threads=3),
+}
+
+
+@pytest.mark.parametrize("log1p", [True, False])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dense_equals_per_toy_scans(log1p: bool, backend: str) -> None:
     rng = np.random.default_rng(11)
     c = quadratic_events(rng, 400, 3)
     phi = polynomial_features(cube(3, 5), np.zeros(3))
@@ -67,7 +77,7 @@ def test_dense_equals_per_toy_scans(log1p: bool, sparse: bool) -> None:
         rate,
         expected_events0=140.0,
         log1p=log1p,
-        backend=NumpyDense(block_elements=5000, sparse=sparse),
+        backend=BACKENDS[backend],
     )
     ref = reference_log_likelihoods(picks, c, phi, rate, 140.0, log1p=log1p)
     assert ll.shape == (7, 125)
@@ -89,15 +99,14 @@ def test_clamped_pairs_match_the_scan() -> None:
     assert stats.clamped_pairs > 0
     ref = reference_log_likelihoods(picks, c, phi, rate, 80.0, log1p=True)
     assert np.any(ref < -700.0)  # the clamped pairs are in there
-    for sparse in (False, True):
+    blas = NumpyDense().bind(counts, c, log1p=True, floor=1e-300)
+    blas(phi)
+    for backend in BACKENDS.values():
+        sums = backend.bind(counts, c, log1p=True, floor=1e-300)
+        sums(phi)
+        assert sums.clamped_pairs == blas.clamped_pairs > 0
         ll = toy_log_likelihoods(
-            counts,
-            c,
-            phi,
-            rate,
-            expected_events0=80.0,
-            log1p=True,
-            backend=NumpyDense(sparse=sparse),
+            counts, c, phi, rate, expected_events0=80.0, log1p=True, backend=backend
         )
         assert_close_ll(ll, ref)
 

@@ -21,6 +21,14 @@ void log_ratio_sums(const double* coefficients, std::size_t n_members, std::size
                     const double* weights, bool log1p, double floor, double* out_sums,
                     std::int64_t* out_clamped, int n_threads);
 
+namespace detail {
+// The input checks of log_ratio_sums (throws std::invalid_argument naming the bad value);
+// shared with toy_log_sums.
+void check_scan_inputs(const double* coefficients, std::size_t n_members, std::size_t n_events,
+                       int K, const double* features, std::size_t n_points, const double* weights,
+                       bool log1p, double floor, int n_threads);
+}  // namespace detail
+
 // The vectorised log and log1p of the scan, element-wise and without clamping (for tests):
 // out[i] = log(x[i]) for finite x > 0, or log1p(x[i]) for finite x > −1.
 void log_kernel_batch(const double* x, std::size_t n, bool log1p, double* out);
