@@ -188,10 +188,10 @@ class CoreGather:
     ----------
     n_threads : int
         Threads of the kernel (grid strips in parallel; the result does not depend on it);
-        <= 0: all hardware threads.
+        <= 0 (default): all hardware threads, as the other compiled kernels.
     """
 
-    n_threads: int = 1
+    n_threads: int = 0
 
     def bind(
         self, counts: CountArray, coefficients: FloatArray, *, log1p: bool, floor: float

@@ -54,7 +54,7 @@ def assert_close_ll(dense: np.ndarray, ref: np.ndarray) -> None:
 BACKENDS = {
     "blas": NumpyDense(block_elements=5000, sparse=False),
     "numpy-gather": NumpyDense(block_elements=5000, sparse=True),
-    "core-gather": CoreGather(),
+    "core-gather": CoreGather(n_threads=1),
     "core-gather-3-threads": CoreGather(n_threads=3),
 }
 
