@@ -35,10 +35,10 @@ constexpr std::size_t kStrip = 32;
 // Events of one block of arguments: 1024 × 32 doubles = 256 kB (L2), each row read by the toys
 // holding the event (2048 and 512 ran no faster here).
 constexpr std::size_t kBlockEvents = 1024;
-// A "plain" argument lies in [2^−60, 2^61) (and the mantissas of the others in [1, 2)):
-// products of up to kMaxFactors of them, starting from [1, 2), stay far inside the normal range
-// (within 2^±977).
-constexpr int kMaxFactors = 16;
+// A "plain" argument lies in [2^−30, 2^30) (and the mantissas of the others in [1, 2)):
+// products of up to kMaxFactors of them, starting from [1, 2), stay inside the normal range
+// (within 2^±961).
+constexpr int kMaxFactors = 32;
 // Entries ahead whose argument rows are prefetched.
 constexpr std::size_t kAhead = 4;
 constexpr std::uint64_t kExponentBits = 0x7ff0000000000000ULL;
@@ -72,7 +72,7 @@ struct Entries {
   std::vector<std::int64_t> group_toy;   // per group
   std::vector<std::size_t> group_start;  // n_groups + 1, into entries
   std::vector<std::uint32_t> event;      // per entry, index within its block
-  std::vector<double> count;             // per entry
+  std::vector<std::uint32_t> count;      // per entry
 };
 
 void check_counts(const ToyInput& in, const std::int64_t* row_starts,
@@ -151,7 +151,7 @@ Entries regroup(const ToyInput& in, const std::int64_t* row_starts,
       last = b;
       const std::size_t i = entry_next[b]++;
       out.event[i] = static_cast<std::uint32_t>(e - b * kBlockEvents);
-      out.count[i] = counts[j];
+      out.count[i] = static_cast<std::uint32_t>(counts[j]);
     }
   }
   return out;
@@ -198,7 +198,7 @@ MADSBI_CLONES std::int64_t strip_arguments(const ToyInput& in, const double* phi
                                            std::size_t e_end, double* A, SpecialRows& special) {
   const std::size_t K = in.K;
   const std::size_t k_begin = LOG1P ? 1 : 0;
-  const Vec4 low = Vec4{} + 0x1p-60, high = Vec4{} + 0x1p61;
+  const Vec4 low = Vec4{} + 0x1p-30, high = Vec4{} + 0x1p30;
   std::int64_t clamped = 0;
   special.used = 0;
   for (std::size_t e = e_begin; e < e_end; ++e) {
@@ -220,7 +220,7 @@ MADSBI_CLONES std::int64_t strip_arguments(const ToyInput& in, const double* phi
 #pragma GCC unroll 8
     for (std::size_t v = 0; v < kVecs; ++v) {
       std::memcpy(row + 4 * v, &z[v], sizeof z[v]);
-      // In [2^−60, 2^61): plain (NaN compares false).
+      // In [2^−30, 2^30): plain (NaN compares false).
       is_plain &= (z[v] >= low) & (z[v] < high);
     }
     std::uint16_t slot = 0;
@@ -249,7 +249,7 @@ std::int64_t strip_arguments(const ToyInput& in, const double* phi, std::size_t 
       double z = 0.0;
       for (std::size_t k = k_begin; k < K; ++k) z += c[k] * phi[k * kStrip + p];
       row[p] = LOG1P ? 1.0 + z : z;
-      all_plain = all_plain && row[p] >= 0x1p-60 && row[p] < 0x1p61;
+      all_plain = all_plain && row[p] >= 0x1p-30 && row[p] < 0x1p30;
     }
     std::uint16_t slot = 0;
     if (!all_plain) {
@@ -272,70 +272,84 @@ inline void fold_exponent(double* acc, double* exponent) {
   }
 }
 
+// Adds count · (exponent, clamped term) of a special row (see SpecialRows) to a toy's.
+void add_special(const SpecialRows& special, std::size_t slot, double n, double* exponent,
+                 double* floors) {
+  const double* k = special.exponent.data() + (slot - 1) * kStrip;
+  const double* fl = special.floors.data() + (slot - 1) * kStrip;
+  for (std::size_t p = 0; p < kStrip; ++p) {
+    exponent[p] += n * k[p];
+    floors[p] += n * fl[p];
+  }
+}
+
 // One toy's entries [j_begin, j_end) of a block: multiply their arguments into the toy's
 // product `acc_out` (factors since the last fold in `factors`: at most kMaxFactors between
 // folds, so the product stays in the normal range); the exponents and clamped terms of special
-// rows go into `exponent` and `floors`.
-MADSBI_CLONES void multiply_group(const Entries& entries, std::size_t j_begin, std::size_t j_end,
-                                  const double* A, const SpecialRows& special, double* acc_out,
-                                  double* exponent, double* floors, int* factors) {
+// rows go into `exponent` and `floors`. The common entry (a plain row, count 1) is one load and
+// multiply per lane; everything else takes the branch.
+MADSBI_CLONES void multiply_group(const std::uint32_t* event, const std::uint32_t* count,
+                                  std::size_t n_entries, const double* A,
+                                  const SpecialRows& special, double* acc_out, double* exponent,
+                                  double* floors, int* factors) {
+  const std::uint16_t* slots = special.slot.data();
+  int f = *factors;
 #if defined(__GNUC__) || defined(__clang__)
   Vec4 acc[kVecs];  // the product in registers
-  auto reload = [&]() {
 #pragma GCC unroll 8
-    for (std::size_t v = 0; v < kVecs; ++v) std::memcpy(&acc[v], acc_out + 4 * v, sizeof acc[v]);
-  };
-  auto spill = [&]() {
+  for (std::size_t v = 0; v < kVecs; ++v) std::memcpy(&acc[v], acc_out + 4 * v, sizeof acc[v]);
+  auto fold = [&]() {
 #pragma GCC unroll 8
     for (std::size_t v = 0; v < kVecs; ++v) std::memcpy(acc_out + 4 * v, &acc[v], sizeof acc[v]);
+    fold_exponent(acc_out, exponent);
+#pragma GCC unroll 8
+    for (std::size_t v = 0; v < kVecs; ++v) std::memcpy(&acc[v], acc_out + 4 * v, sizeof acc[v]);
+    f = 0;
   };
-  reload();
+  auto multiply = [&](const double* a) {
+#pragma GCC unroll 8
+    for (std::size_t v = 0; v < kVecs; ++v) {
+      Vec4 x;
+      std::memcpy(&x, a + 4 * v, sizeof x);
+      acc[v] *= x;
+    }
+    ++f;
+  };
+#else
+  auto fold = [&]() {
+    fold_exponent(acc_out, exponent);
+    f = 0;
+  };
+  auto multiply = [&](const double* a) {
+    for (std::size_t p = 0; p < kStrip; ++p) acc_out[p] *= a[p];
+    ++f;
+  };
 #endif
-  int f = *factors;
-  for (std::size_t j = j_begin; j < j_end; ++j) {
-    const std::size_t e = entries.event[j];
-    const double* a = A + e * kStrip;
+  for (std::size_t j = 0; j < n_entries; ++j) {
+    const std::uint32_t e = event[j];
+    const std::uint32_t n = count[j];
+    const double* a = A + std::size_t{e} * kStrip;
 #if defined(__GNUC__) || defined(__clang__)
-    if (j + kAhead < j_end) {  // the row of a later entry, from L2 (rows are random)
-      const double* next = A + std::size_t{entries.event[j + kAhead]} * kStrip;
+    if (j + kAhead < n_entries) {  // the row of a later entry, from L2 (rows are random)
+      const double* next = A + std::size_t{event[j + kAhead]} * kStrip;
       for (std::size_t line = 0; line < kStrip; line += 8) __builtin_prefetch(next + line);
     }
 #endif
-    const double n = entries.count[j];
-    if (const std::size_t slot = special.slot[e]; slot != 0) {
-      const double* k = special.exponent.data() + (slot - 1) * kStrip;
-      const double* fl = special.floors.data() + (slot - 1) * kStrip;
-      for (std::size_t p = 0; p < kStrip; ++p) {
-        exponent[p] += n * k[p];
-        floors[p] += n * fl[p];
-      }
+    const std::uint16_t slot = slots[e];
+    if (__builtin_expect((slot | (n - 1)) == 0, 1)) {
+      if (f == kMaxFactors) fold();
+      multiply(a);
+      continue;
     }
-    for (double r = 0; r < n; ++r) {
-      if (f == kMaxFactors) {
-#if defined(__GNUC__) || defined(__clang__)
-        spill();
-        fold_exponent(acc_out, exponent);
-        reload();
-#else
-        fold_exponent(acc_out, exponent);
-#endif
-        f = 0;
-      }
-#if defined(__GNUC__) || defined(__clang__)
-#pragma GCC unroll 8
-      for (std::size_t v = 0; v < kVecs; ++v) {
-        Vec4 x;
-        std::memcpy(&x, a + 4 * v, sizeof x);
-        acc[v] *= x;
-      }
-#else
-      for (std::size_t p = 0; p < kStrip; ++p) acc_out[p] *= a[p];
-#endif
-      ++f;
+    if (slot != 0) add_special(special, slot, static_cast<double>(n), exponent, floors);
+    for (std::uint32_t r = 0; r < n; ++r) {
+      if (f == kMaxFactors) fold();
+      multiply(a);
     }
   }
 #if defined(__GNUC__) || defined(__clang__)
-  spill();
+#pragma GCC unroll 8
+  for (std::size_t v = 0; v < kVecs; ++v) std::memcpy(acc_out + 4 * v, &acc[v], sizeof acc[v]);
 #endif
   *factors = f;
 }
@@ -371,9 +385,10 @@ std::int64_t strips(const ToyInput& in, const Entries& entries, std::size_t s_be
       clamped += strip_arguments<LOG1P>(in, phi.data(), width, e0, e1, A.data(), special);
       for (std::size_t g = entries.block_start[b]; g < entries.block_start[b + 1]; ++g) {
         const auto t = static_cast<std::size_t>(entries.group_toy[g]);
-        multiply_group(entries, entries.group_start[g], entries.group_start[g + 1], A.data(),
-                       special, &product[t * kStrip], &exponent[t * kStrip],
-                       &floors[t * kStrip], &factors[t]);
+        const std::size_t j0 = entries.group_start[g];
+        multiply_group(entries.event.data() + j0, entries.count.data() + j0,
+                       entries.group_start[g + 1] - j0, A.data(), special, &product[t * kStrip],
+                       &exponent[t * kStrip], &floors[t * kStrip], &factors[t]);
       }
     }
     for (std::size_t t = 0; t < T; ++t) {

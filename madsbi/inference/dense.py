@@ -51,10 +51,11 @@ BLOCK_ELEMENTS = 1 << 22
 #: instead of multiplying the dense counts (gathering cost ≈ 3 ns per count and grid point
 #: here, the product ≈ 0.05 ns per event, toy and grid point: break-even near 1 %).
 SPARSE_DENSITY = 0.01
-#: Below this share of non-zero counts the default backend is :class:`CoreGather` (one multiply
-#: per count and grid point, ≈ 0.1 ns here) rather than the float64 product (≈ 0.02 ns per
-#: event, toy and grid point): measured crossover in benchmarks/RESULTS.md.
-GATHER_DENSITY = 0.2
+#: Below this share of non-zero counts the default backend is :class:`CoreGather`, whose cost
+#: grows with the non-zero counts, rather than the float64 product, whose cost does not: with
+#: 2·10⁵ events × 500 toys × 41³ points the gather took 148 s at 7 % and 533 s at 22 % non-zero
+#: counts, the product 280–330 s (benchmarks/RESULTS.md).
+GATHER_DENSITY = 0.12
 
 
 class ChunkSums(Protocol):
