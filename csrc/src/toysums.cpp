@@ -193,7 +193,7 @@ std::int64_t normalise_row(double* row, std::size_t width, double log_floor, Spe
 // [−2, −½], so again a > 0 exactly when u > −1 (and u = ±inf or NaN gives a non-finite a).
 #if defined(__GNUC__) || defined(__clang__)
 template <bool LOG1P>
-MADSBI_CLONES std::int64_t strip_arguments(const ToyInput& in, const double* phi,
+inline std::int64_t strip_arguments(const ToyInput& in, const double* phi,
                                            std::size_t width, std::size_t e_begin,
                                            std::size_t e_end, double* A, SpecialRows& special) {
   const std::size_t K = in.K;
@@ -288,7 +288,7 @@ void add_special(const SpecialRows& special, std::size_t slot, double n, double*
 // folds, so the product stays in the normal range); the exponents and clamped terms of special
 // rows go into `exponent` and `floors`. The common entry (a plain row, count 1) is one load and
 // multiply per lane; everything else takes the branch.
-MADSBI_CLONES void multiply_group(const std::uint32_t* event, const std::uint32_t* count,
+inline void multiply_group(const std::uint32_t* event, const std::uint32_t* count,
                                   std::size_t n_entries, const double* A,
                                   const SpecialRows& special, double* acc_out, double* exponent,
                                   double* floors, int* factors) {
@@ -354,9 +354,10 @@ MADSBI_CLONES void multiply_group(const std::uint32_t* event, const std::uint32_
   *factors = f;
 }
 
-// S of strips [s_begin, s_end) into out (T×G); returns the pairs clamped.
+// S of strips [s_begin, s_end) into out (T×G); returns the pairs clamped. The kernels above
+// are inlined here, into each clone.
 template <bool LOG1P>
-std::int64_t strips(const ToyInput& in, const Entries& entries, std::size_t s_begin,
+MADSBI_CLONES std::int64_t strips(const ToyInput& in, const Entries& entries, std::size_t s_begin,
                     std::size_t s_end, double* out) {
   const std::size_t K = in.K, T = in.n_toys, N = in.n_events;
   std::vector<double> phi(K * kStrip);
