@@ -142,10 +142,16 @@ def run_jobs(
     with progress_bar(len(specs), "jobs", unit="job", enabled=progress) as bar:
         for future in distributed.as_completed(futures):
             spec = by_key[future.key]
-            if future.status == "finished":
-                results.append(future.result())
-            else:
+            if future.status == "error":
                 failures.append(_failure(spec, future.exception()))
+            else:
+                # "finished", or a future whose result was lost with its worker and that the
+                # scheduler recomputes ("lost"/"pending"): result() waits for it, and raises
+                # what the recomputation raised.
+                try:
+                    results.append(future.result())
+                except Exception as exc:  # noqa: BLE001 - every job error is reported by name
+                    failures.append(_failure(spec, exc))
             future.release()
             bar.update(1)
     results.sort(key=lambda r: r.index)
