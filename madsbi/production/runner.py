@@ -150,7 +150,7 @@ def run_jobs(
                 # what the recomputation raised.
                 try:
                     results.append(future.result())
-                except Exception as exc:  # noqa: BLE001 - every job error is reported by name
+                except Exception as exc:
                     failures.append(_failure(spec, exc))
             future.release()
             bar.update(1)
