@@ -125,3 +125,16 @@ def parse_run_card(text: str) -> dict[str, str]:
         if name.strip():
             settings[name.strip().lower()] = value.strip()
     return settings
+
+
+def process_key(process: str) -> str:
+    """What decides a MadGraph process: its ``generate``/``add process`` statements, normalised.
+
+    Productions of one process may differ in their ``define`` lines (their order, or a
+    multiparticle label listing a particle no diagram uses) and in white space or case; the
+    statements (lower case, single spaces, joined by "; ") decide the process. A text without
+    such statements (an empty string, real data) is only normalised.
+    """
+    parts = [" ".join(p.split()) for p in process.lower().replace("\n", ";").split(";")]
+    statements = [p for p in parts if p.startswith(("generate", "add process"))]
+    return "; ".join(statements) if statements else " ".join(process.lower().split())

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from madsbi._validate import FloatArray
+from madsbi.cards import process_key
 from madsbi.errors import (
     InputError,
     MissingFileError,
@@ -283,7 +284,11 @@ def check_compatible(
             f"was trained for {list(parameters)}",
             "/meta/parameter_names",
         )
-    if events.process and processes and events.process not in processes:
+    if (
+        events.process
+        and processes
+        and process_key(events.process) not in {process_key(p) for p in processes}
+    ):
         raise StoreMismatchError(
             f"{events.path}: /meta/process {events.process!r} is not one the analysis was "
             f"trained on ({list(processes)})",

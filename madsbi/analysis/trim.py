@@ -40,6 +40,7 @@ import numpy as np
 from madsbi._validate import FloatArray, IntArray
 from madsbi.analysis.load import analysis_path
 from madsbi.analysis.save import FORMAT, FORMAT_VERSION, MANIFEST_NAME, RATE_EVENTS_NAME
+from madsbi.cards import process_key
 from madsbi.errors import InputError, MissingFileError, OutputError, StoreFormatError
 
 #: The channel of every trimmed rate event (the loader reads ``obs_*``, ``coefficients`` and
@@ -177,7 +178,8 @@ def channels(manifest: Mapping[str, Any], arrays: Mapping[str, Any]) -> tuple[In
 
     A trimmed analysis stores them (``channel``). Else the rate events are the test parts
     of the training stores in store order (:func:`madsbi.studies.wz_data.pool_stores`): when
-    the stores' test counts add up to the rate events, a channel is a store's process (as in
+    the stores' test counts add up to the rate events, a channel is a store's process (its
+    :func:`madsbi.cards.process_key`, as in
     :func:`madsbi.analysis.rate.mis_weights`). Otherwise (a reco analysis's separate test
     store) one process is one channel, and several are told apart by the sign of a charge
     observable.
@@ -194,10 +196,14 @@ def channels(manifest: Mapping[str, Any], arrays: Mapping[str, Any]) -> tuple[In
     stores = manifest["split"]["stores"]
     n_test = [int(s.get("n_test", 0)) for s in stores]
     if stores and sum(n_test) == n and all("process" in s for s in stores):
-        names = sorted({str(s["process"]) for s in stores})
+        # One channel per process key, named by its first store's process text.
+        named: dict[str, str] = {}
+        for s in stores:
+            named.setdefault(process_key(str(s["process"])), str(s["process"]))
+        names = sorted(named.values())
         labels = np.concatenate(
             [
-                np.full(k, names.index(str(s["process"])), dtype=np.int64)
+                np.full(k, names.index(named[process_key(str(s["process"]))]), dtype=np.int64)
                 for s, k in zip(stores, n_test, strict=True)
             ]
         )

@@ -21,6 +21,7 @@ from madsbi._validate import FloatArray, IntArray
 from madsbi.analysis.data import StoreEvents, read_store
 from madsbi.analysis.rate import GeneratedSample, mis_weights
 from madsbi.analysis.save import StoreRecord
+from madsbi.cards import process_key
 from madsbi.data import SAMPLES, sample_path
 from madsbi.errors import StoreMismatchError
 from madsbi.processes.wz_parton import OBSERVABLES
@@ -75,7 +76,10 @@ def _generated(e: StoreEvents, index: IntArray) -> GeneratedSample:
     c = e.coefficients
     if c is None:  # pragma: no cover - read with need_coefficients
         raise StoreMismatchError(f"{e.path}: no coefficients", "/parton/coefficients")
-    return GeneratedSample(c[index], e.weights[index], e.theta_gen, e.sigma_gen, e.process)
+    # One channel per process (W⁺Z, W⁻Z): productions differing only in `define` lines are one.
+    return GeneratedSample(
+        c[index], e.weights[index], e.theta_gen, e.sigma_gen, process_key(e.process)
+    )
 
 
 def _split(n: int, seed: int, store: int, test: float, validation: float) -> dict[str, IntArray]:
@@ -172,7 +176,7 @@ def pool_stores(
         parts=parts,
         parameters=list(first.parameters),
         theta0=first.theta0,
-        processes=sorted({e.process for e in events}),
+        processes=sorted({process_key(e.process): e.process for e in events}.values()),
         records=records,
         events=events,
     )

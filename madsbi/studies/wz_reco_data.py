@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from madsbi._validate import FloatArray
+from madsbi.cards import process_key
 from madsbi.errors import ConfigError, StoreFormatError
 from madsbi.events.store import EventStore
 from madsbi.processes import wz
@@ -149,16 +150,6 @@ def _check_unsmeared(sample: RecoSample, role: str) -> None:
         )
 
 
-def _generate_statements(process: str) -> list[str]:
-    """The ``generate``/``add process`` statements of a MadGraph process text, normalised.
-
-    Productions of one process may differ in their ``define`` lines (their order, or a
-    multiparticle label listing a particle no diagram uses); the statements decide the process.
-    """
-    parts = [" ".join(p.split()) for p in process.lower().replace("\n", ";").split(";")]
-    return [p for p in parts if p.startswith(("generate", "add process"))]
-
-
 def rate_pool(test: RecoSample, others: list[RecoSample]) -> RatePool:
     """Pool the test store with ``others`` (unsmeared reco stores generated anywhere) by MIS.
 
@@ -180,7 +171,7 @@ def rate_pool(test: RecoSample, others: list[RecoSample]) -> RatePool:
     for sample, role in ((test, "test_store"), *((o, "rate_stores") for o in others)):
         _check_unsmeared(sample, role)
         same = (
-            _generate_statements(sample.process) == _generate_statements(test.process)
+            process_key(sample.process) == process_key(test.process)
             and sample.parameters == test.parameters
             and np.allclose(sample.theta0, test.theta0)
         )

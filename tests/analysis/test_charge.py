@@ -18,7 +18,8 @@ import pytest
 import torch
 
 import madsbi
-from madsbi.analysis.data import read_store
+from madsbi.analysis.data import check_compatible, read_store
+from madsbi.cards import process_key
 from madsbi.events.convert import convert_lhe
 from madsbi.studies.wz import run_wz_study
 from madsbi.studies.wz_config import WZStudyConfig
@@ -146,3 +147,41 @@ def test_rate_report_pools_the_test_parts(stores: tuple[Path, Path]) -> None:
     np.testing.assert_allclose(report["sigma_pb"], single + minus_sigma, rtol=1e-12)
     assert report["ratio"][0] == pytest.approx(1.0, abs=1e-12)
     assert all(e > 0 for e in report["sigma_error_pb"])
+
+
+def test_process_key_ignores_define_lines_and_spacing() -> None:
+    wpz = (
+        "import model SMEFTsim; define p = g u c d s u~ c~ d~ s~; define l+ = e+ mu+; "
+        "generate p p > w+ z NP<=1"
+    )
+    other_defines = (
+        "import model SMEFTsim\ndefine p = g d u s c d~ u~ s~ c~\ngenerate  p p >  W+ z NP<=1"
+    )
+    assert process_key(wpz) == process_key(other_defines) == "generate p p > w+ z np<=1"
+    assert process_key(wpz) != process_key(wpz.replace("w+", "w-"))
+    assert process_key("generate p p > w+ z; add process p p > w- z") == (
+        "generate p p > w+ z; add process p p > w- z"
+    )
+    assert process_key("") == ""
+    assert process_key("  Real  Data ") == "real data"
+
+
+def test_productions_differing_in_define_lines_are_one_channel(
+    stores: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Two W⁺Z stores whose process texts differ only in `define` lines: one channel, whose
+    σ̂(θ0) is σ_W⁺Z (not twice it, as two channels would add), and data of either fit."""
+    plus, _ = stores
+    redefined = tmp_path / "wpz_1k_redefined.h5"
+    shutil.copy(plus, redefined)
+    with h5py.File(redefined, "r+") as f:
+        process = str(f["meta"].attrs["process"])
+        f["meta"].attrs["process"] = process.replace("define p = ", "define p = b b~ ")
+    assert read_store(redefined, ["s"]).process != read_store(plus, ["s"]).process
+    pooled = pool_stores(
+        [str(plus), str(redefined)], FEATURES, seed=1, test_fraction=0.3, validation_fraction=0.1
+    )
+    assert len(pooled.processes) == 1
+    sigma_plus = read_store(plus, ["charge"]).sigma_gen
+    assert pooled.parts["test"].weights.sum() == pytest.approx(sigma_plus, rel=1e-12)
+    check_compatible(read_store(redefined, ["s"]), ["cHWB", "cW", "cHq3"], pooled.processes)
