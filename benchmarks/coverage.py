@@ -8,7 +8,8 @@ Test sample: N SMEFT-like events (``gridscan.inputs``: c_e0 = 1, K = 10 for 3 pa
 grid [−1, 1]³ with ``per-axis`` points per axis (41³ = 68,921 points, θ_true = θ0 = 0 on it),
 rate ρ = s·Φ with s the sample mean of C_e, T toys of n ~ Pois(ν) events drawn with
 replacement. Dense: ``toy_counts`` + ``toy_statistics`` with the backend ``--backend`` names:
-"auto" is ``default_backend`` (the compiled gather below 20 % non-zero counts, else BLAS),
+"auto" is ``default_backend`` (the compiled gather below ``GATHER_DENSITY`` non-zero counts,
+else BLAS),
 "core-gather" the compiled products of arguments (``CoreGather``, ``--dense-threads``),
 "numpy" L = log1p(C·Φ) per chunk and S = N @ L in float64 BLAS (OMP_NUM_THREADS threads),
 "torch-cuda" the same product with cuBLAS. Per-toy: the loop body of

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "madsbi/gridscan_terms.hpp"
-#include "madsbi/hd.hpp"
 #include "madsbi/clones.hpp"
+#include "madsbi/hd.hpp"
 #include "madsbi/parallel.hpp"
 
 namespace madsbi {
@@ -291,8 +291,8 @@ void log_ratio_sums(const double* coefficients, std::size_t n_members, std::size
                     int n_coefficients, const double* features, std::size_t n_points,
                     const double* weights, bool log1p, double floor, double* out_sums,
                     std::int64_t* out_clamped, int n_threads) {
-  detail::check_scan_inputs(coefficients, n_members, n_events, n_coefficients, features, n_points, weights,
-               log1p, floor, n_threads);
+  detail::check_scan_inputs(coefficients, n_members, n_events, n_coefficients, features, n_points,
+                            weights, log1p, floor, n_threads);
   const ScanInput in{coefficients, n_events, n_coefficients, features,
                      n_points,     weights,  std::log(floor)};
   // A part of at least ~10⁵ pairs is worth a thread.

@@ -39,8 +39,6 @@ constexpr std::size_t kBlockEvents = 1024;
 // products of up to kMaxFactors of them, starting from [1, 2), stay inside the normal range
 // (within 2^±961).
 constexpr int kMaxFactors = 32;
-// Entries ahead whose argument rows are prefetched.
-constexpr std::size_t kAhead = 4;
 constexpr std::uint64_t kExponentBits = 0x7ff0000000000000ULL;
 constexpr std::uint64_t kOneBits = 0x3ff0000000000000ULL;
 constexpr double kLn2Hi = 6.93147180369123816490e-01;  // 0x3fe62e42 fee00000
@@ -186,6 +184,20 @@ std::int64_t normalise_row(double* row, std::size_t width, double log_floor, Spe
   return clamped;
 }
 
+// Marks row `i` of the block plain (slot 0) or rewrites it into the next special slot; returns
+// the pairs clamped among its first `width` points.
+std::int64_t finish_row(double* row, bool plain, std::size_t width, double log_floor,
+                        std::size_t i, SpecialRows& special) {
+  std::int64_t clamped = 0;
+  std::uint16_t slot = 0;
+  if (!plain) {
+    clamped = normalise_row(row, width, log_floor, special, special.used);
+    slot = static_cast<std::uint16_t>(++special.used);
+  }
+  special.slot[i] = slot;
+  return clamped;
+}
+
 // Arguments of events [e_begin, e_end) at the strip's points into A (rows of kStrip), the rows
 // that are not plain everywhere rewritten into `special`; returns the pairs clamped at the
 // strip's first `width` points.
@@ -193,9 +205,9 @@ std::int64_t normalise_row(double* row, std::size_t width, double log_floor, Spe
 // [−2, −½], so again a > 0 exactly when u > −1 (and u = ±inf or NaN gives a non-finite a).
 #if defined(__GNUC__) || defined(__clang__)
 template <bool LOG1P>
-inline std::int64_t strip_arguments(const ToyInput& in, const double* phi,
-                                           std::size_t width, std::size_t e_begin,
-                                           std::size_t e_end, double* A, SpecialRows& special) {
+inline std::int64_t strip_arguments(const ToyInput& in, const double* phi, std::size_t width,
+                                    std::size_t e_begin, std::size_t e_end, double* A,
+                                    SpecialRows& special) {
   const std::size_t K = in.K;
   const std::size_t k_begin = LOG1P ? 1 : 0;
   const Vec4 low = Vec4{} + 0x1p-30, high = Vec4{} + 0x1p30;
@@ -223,12 +235,8 @@ inline std::int64_t strip_arguments(const ToyInput& in, const double* phi,
       // In [2^−30, 2^30): plain (NaN compares false).
       is_plain &= (z[v] >= low) & (z[v] < high);
     }
-    std::uint16_t slot = 0;
-    if ((is_plain[0] & is_plain[1] & is_plain[2] & is_plain[3]) == 0) {
-      clamped += normalise_row(row, width, in.log_floor, special, special.used);
-      slot = static_cast<std::uint16_t>(++special.used);
-    }
-    special.slot[e - e_begin] = slot;
+    const bool plain = (is_plain[0] & is_plain[1] & is_plain[2] & is_plain[3]) != 0;
+    clamped += finish_row(row, plain, width, in.log_floor, e - e_begin, special);
   }
   return clamped;
 }
@@ -251,12 +259,7 @@ std::int64_t strip_arguments(const ToyInput& in, const double* phi, std::size_t 
       row[p] = LOG1P ? 1.0 + z : z;
       all_plain = all_plain && row[p] >= 0x1p-30 && row[p] < 0x1p30;
     }
-    std::uint16_t slot = 0;
-    if (!all_plain) {
-      clamped += normalise_row(row, width, in.log_floor, special, special.used);
-      slot = static_cast<std::uint16_t>(++special.used);
-    }
-    special.slot[e - e_begin] = slot;
+    clamped += finish_row(row, all_plain, width, in.log_floor, e - e_begin, special);
   }
   return clamped;
 }
@@ -289,9 +292,8 @@ void add_special(const SpecialRows& special, std::size_t slot, double n, double*
 // rows go into `exponent` and `floors`. The common entry (a plain row, count 1) is one load and
 // multiply per lane; everything else takes the branch.
 inline void multiply_group(const std::uint32_t* event, const std::uint32_t* count,
-                                  std::size_t n_entries, const double* A,
-                                  const SpecialRows& special, double* acc_out, double* exponent,
-                                  double* floors, int* factors) {
+                           std::size_t n_entries, const double* A, const SpecialRows& special,
+                           double* acc_out, double* exponent, double* floors, int* factors) {
   const std::uint16_t* slots = special.slot.data();
   int f = *factors;
 #if defined(__GNUC__) || defined(__clang__)
@@ -329,12 +331,6 @@ inline void multiply_group(const std::uint32_t* event, const std::uint32_t* coun
     const std::uint32_t e = event[j];
     const std::uint32_t n = count[j];
     const double* a = A + std::size_t{e} * kStrip;
-#if defined(__GNUC__) || defined(__clang__)
-    if (j + kAhead < n_entries) {  // the row of a later entry, from L2 (rows are random)
-      const double* next = A + std::size_t{event[j + kAhead]} * kStrip;
-      for (std::size_t line = 0; line < kStrip; line += 8) __builtin_prefetch(next + line);
-    }
-#endif
     const std::uint16_t slot = slots[e];
     if (__builtin_expect((slot | (n - 1)) == 0, 1)) {
       if (f == kMaxFactors) fold();
@@ -357,8 +353,8 @@ inline void multiply_group(const std::uint32_t* event, const std::uint32_t* coun
 // S of strips [s_begin, s_end) into out (T×G); returns the pairs clamped. The kernels above
 // are inlined here, into each clone.
 template <bool LOG1P>
-MADSBI_CLONES std::int64_t strips(const ToyInput& in, const Entries& entries, std::size_t s_begin,
-                    std::size_t s_end, double* out) {
+MADSBI_CLONES std::int64_t strips(const ToyInput& in, const Entries& entries,
+                                  std::size_t s_begin, std::size_t s_end, double* out) {
   const std::size_t K = in.K, T = in.n_toys, N = in.n_events;
   std::vector<double> phi(K * kStrip);
   std::vector<double> A(kBlockEvents * kStrip);
