@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -92,3 +93,52 @@ def seeded_network(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return StandardisedNetwork(config, n_in, n_out, positive=positive)
+
+
+POOLABLE_KINDS = ("ensemble", "lgatr")
+"""Network kinds whose members :func:`pool_members` pools."""
+
+
+def pool_members(
+    parts: Sequence[StandardisedNetwork],
+    config: NetworkConfig,
+    n_in: int,
+    n_out: int,
+    *,
+    positive: bool | Sequence[bool] = False,
+) -> StandardisedNetwork:
+    """One network whose members are those of ``parts`` in order (M × len(parts) members).
+
+    The parts are ensembles of ``config`` (``kind = "ensemble"`` or ``"lgatr"``), trained
+    separately with the same standardisers (fitted on the same sample).
+
+    Raises
+    ------
+    InputError
+        If ``config`` is not an ensemble kind, or the parts' standardisers differ.
+    """
+    if config.kind not in POOLABLE_KINDS:
+        raise InputError(
+            f"network.kind = {config.kind!r}: only {POOLABLE_KINDS} ensembles pool the members "
+            "of several runs"
+        )
+    m = config.members
+    pooled = StandardisedNetwork(
+        replace(config, members=m * len(parts)), n_in, n_out, positive=positive
+    )
+    states = [part.state_dict() for part in parts]
+    merged = {}
+    for key in pooled.state_dict():
+        if not key.startswith("core."):
+            for state in states[1:]:
+                if not torch.equal(state[key], states[0][key]):
+                    raise InputError(f"{key}: differs between the runs to pool")
+            merged[key] = states[0][key]
+        elif key.startswith("core.members."):  # L-GATr: one module per member
+            index, rest = key.removeprefix("core.members.").split(".", 1)
+            run, member = divmod(int(index), m)
+            merged[key] = states[run][f"core.members.{member}.{rest}"]
+        else:  # EnsembleMLP: members stacked along dimension 0
+            merged[key] = torch.cat([state[key] for state in states])
+    pooled.load_state_dict(merged)
+    return pooled

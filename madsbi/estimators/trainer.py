@@ -67,6 +67,12 @@ class TrainingConfig:
         Give every ensemble member its own Poisson(1) weight per training event (bagging), so
         that the spread of the members also reflects the fluctuations of the finite
         training sample, which all members otherwise share. Multiplies ``data["weight"]``.
+    runs : int
+        Independent trainings of the whole ensemble, with training seeds ``seed``,
+        ``seed + 1``, …, whose members are pooled (M × runs members; an ensemble of
+        ensembles): each run has its own early-stopping split and batch order, and resumes
+        from its own checkpoint, so runs can also train on separate machines. The
+        estimators that pool runs (derivative learning) call :func:`fit` once per run.
     """
 
     epochs: int = 40
@@ -78,6 +84,7 @@ class TrainingConfig:
     seed: int = 0
     device: str = "auto"
     bootstrap: bool = False
+    runs: int = 1
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -95,6 +102,12 @@ class TrainingConfig:
             )
         if self.patience < 0:
             raise ConfigError(f"training.patience: expected >= 0, got {self.patience}")
+        if self.runs < 1:
+            raise ConfigError(f"training.runs: expected >= 1, got {self.runs}")
+
+    def run_seeds(self) -> list[int]:
+        """The training seed of every run: ``seed``, ``seed + 1`` and so on."""
+        return [self.seed + r for r in range(self.runs)]
 
 
 @dataclass
@@ -173,6 +186,11 @@ def fit(
         If the checkpoint is truncated, corrupt or holds more than tensors and plain
         containers.
     """
+    if config.runs != 1:
+        raise ConfigError(
+            f"training.runs = {config.runs}: {label} trains one ensemble; only derivative "
+            "learning pools the members of several runs"
+        )
     if input_key not in data:
         raise InputError(f"data: missing the input tensor {input_key!r}")
     n = int(data[input_key].shape[0])
@@ -197,9 +215,9 @@ def fit(
     bad_epochs = 0
     # The key ties a checkpoint to the configuration and to the data (shapes and sums).
     data_sums = {k: [list(v.shape), float(v.double().sum())] for k, v in sorted(data.items())}
-    key = json.dumps(
-        {"config": asdict(config), "fingerprint": fingerprint, "n": n, "data": data_sums}
-    )
+    # Without ``runs`` (always 1 here): a run's checkpoint is the same as a single training's.
+    training = {k: v for k, v in asdict(config).items() if k != "runs"}
+    key = json.dumps({"config": training, "fingerprint": fingerprint, "n": n, "data": data_sums})
     path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
     if path is not None and path.exists():
         saved = checkpoint.load(path, CHECKPOINT_KEYS, map_location=device)

@@ -1,0 +1,110 @@
+"""Pooled runs (``[training] runs``): an ensemble of independently trained ensembles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from madsbi.errors import ConfigError, InputError
+from madsbi.estimators.data import HypothesisSample
+from madsbi.estimators.derivative import DerivativeEstimator
+from madsbi.estimators.network import pool_members, seeded_network
+from madsbi.estimators.trainer import TrainingConfig
+from madsbi.nn.mlp import NetworkConfig
+from madsbi.simulate.toy import ToyModel
+
+MODEL = ToyModel(1.5)
+THETA0 = 0.5
+NETWORK = NetworkConfig(hidden=(8, 8), members=2)
+
+
+def toy_sample(seed: int) -> HypothesisSample:
+    rng = np.random.default_rng(seed)
+    z = MODEL.sample_parton(2000, THETA0, rng)
+    return HypothesisSample.build(MODEL.smear(z, rng), MODEL.parton_coefficients(z, THETA0))
+
+
+def training(seed: int, runs: int = 1) -> TrainingConfig:
+    return TrainingConfig(
+        epochs=4, batch_size=256, learning_rate=1e-2, device="cpu", seed=seed, runs=runs
+    )
+
+
+@pytest.mark.parametrize("joint", [False, True])
+def test_pooled_runs_are_the_single_runs_side_by_side(tmp_path: Path, joint: bool) -> None:
+    data = toy_sample(3)
+    x = np.linspace(-2.0, 3.0, 57)
+    singles = []
+    for seed in (4, 5):
+        single = DerivativeEstimator([THETA0], 1, NETWORK, combination_seed=1, joint=joint)
+        single.fit(data, training(seed), progress=False)
+        singles.append(single.predict_ratios(x))
+    pooled = DerivativeEstimator([THETA0], 1, NETWORK, combination_seed=1, joint=joint)
+    histories = pooled.fit(data, training(4, runs=2), out_dir=tmp_path / "d", progress=False)
+    assert pooled.n_members == 4
+    assert pooled.config.members == 4
+    names = ["t"] if joint else ["t1", "t2"]
+    assert set(histories) == {f"{n} (seed {s})" for n in names for s in (4, 5)}
+    for n in names:
+        for s in (4, 5):
+            assert (tmp_path / "d" / f"seed_{s}" / n / "checkpoint.pt").is_file()
+    ratios = pooled.predict_ratios(x)
+    # Float32 networks: a batched product over 4 members rounds unlike one over 2.
+    if joint:  # members in run order, each run's members in their order
+        torch.testing.assert_close(ratios, torch.cat(singles), rtol=1e-6, atol=1e-7)
+    else:  # members of each target permuted by the combination seed: compare as sets
+        for k in (1, 2):
+            got = torch.sort(ratios[..., k], dim=0).values
+            want = torch.sort(torch.cat(singles)[..., k], dim=0).values
+            torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
+    # Saved and loaded with all members; a second fit of the same runs resumes from the
+    # checkpoints (no training: same predictions at once).
+    loaded = DerivativeEstimator.load(pooled.save(tmp_path / "final"))
+    torch.testing.assert_close(loaded.predict_ratios(x), ratios, rtol=0, atol=0)
+    again = DerivativeEstimator([THETA0], 1, NETWORK, combination_seed=1, joint=joint)
+    again.fit(data, training(4, runs=2), out_dir=tmp_path / "d", progress=False)
+    torch.testing.assert_close(again.predict_ratios(x), ratios, rtol=0, atol=0)
+
+
+def test_a_run_checkpoint_is_a_single_trainings_checkpoint(tmp_path: Path) -> None:
+    # A run trained on its own (runs = 1) can be copied in as one run of a pooled training.
+    data = toy_sample(6)
+    single = DerivativeEstimator([THETA0], 1, NETWORK, joint=True)
+    single.fit(data, training(8), out_dir=tmp_path / "alone", progress=False)
+    target = tmp_path / "pooled" / "seed_8" / "t"
+    target.mkdir(parents=True)
+    alone = tmp_path / "alone" / "t" / "checkpoint.pt"
+    (target / "checkpoint.pt").write_bytes(alone.read_bytes())
+    pooled = DerivativeEstimator([THETA0], 1, NETWORK, joint=True)
+    pooled.fit(data, training(7, runs=2), out_dir=tmp_path / "pooled", progress=False)
+    x = np.linspace(-1.0, 2.0, 11)
+    torch.testing.assert_close(
+        pooled.predict_ratios(x)[2:], single.predict_ratios(x), rtol=1e-6, atol=1e-7
+    )
+
+
+def test_runs_need_an_ensemble_and_derivative_learning() -> None:
+    data = toy_sample(1)
+    mlp = DerivativeEstimator([THETA0], 1, NetworkConfig(kind="mlp", hidden=(4,), members=1))
+    with pytest.raises(ConfigError, match=r"runs = 2.*ensemble"):
+        mlp.fit(data, training(0, runs=2), progress=False)
+    with pytest.raises(ConfigError, match=r"training\.runs: expected >= 1, got 0"):
+        training(0, runs=0)
+    from madsbi.estimators.trainer import fit
+
+    net = seeded_network(NETWORK, 1, 1, 0)
+    batch = {"x": torch.zeros(4, 1)}
+    with pytest.raises(ConfigError, match="only derivative learning pools"):
+        fit(net, lambda p, b: p.sum((1, 2)), batch, training(0, runs=3), progress=False)
+
+
+def test_pooling_refuses_parts_with_other_standardisers() -> None:
+    a, b = seeded_network(NETWORK, 2, 1, 0), seeded_network(NETWORK, 2, 1, 1)
+    b.inputs.fit(torch.randn(10, 2, dtype=torch.float64), torch.ones(10, dtype=torch.float64))
+    with pytest.raises(InputError, match=r"inputs.*differs between the runs"):
+        pool_members([a, b], NETWORK, 2, 1)
+    with pytest.raises(InputError, match="'mlp'"):
+        pool_members([a], NetworkConfig(kind="mlp", hidden=(8, 8), members=1), 2, 1)
