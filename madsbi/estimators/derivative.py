@@ -24,12 +24,12 @@ import numpy as np
 import torch
 
 from madsbi._validate import FloatArray, as_float_array
-from madsbi.errors import ConfigError, InputError
+from madsbi.errors import InputError
 from madsbi.estimators.data import HypothesisSample, as_tensor, input_tensor
 from madsbi.estimators.io import load_estimator, save_estimator
 from madsbi.estimators.losses import derivative_regression_loss
-from madsbi.estimators.network import POOLABLE_KINDS, pool_members, seeded_network
-from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit
+from madsbi.estimators.network import seeded_network
+from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit_runs
 from madsbi.nn.mlp import NetworkConfig
 from madsbi.nn.standardise import Standardiser
 from madsbi.theory.polynomial import n_coefficients, polynomial_features, square_index
@@ -128,7 +128,8 @@ class DerivativeEstimator:
         """Train the networks (one per target, or the joint one) on ``sample`` (events at θ0).
 
         With ``training.runs`` > 1 every network is trained once per run seed (checkpoints in
-        ``out_dir/seed_<s>/``) and the runs' members are pooled: the estimator then has
+        ``out_dir/seed_<s>/``) and the runs' members are pooled (see
+        :func:`~madsbi.estimators.trainer.fit_runs`): the estimator then has
         ``network.members × runs`` members. Call once per estimator.
 
         Returns the training history of every network, keyed ``t<k>`` (``t`` when joint), and
@@ -153,14 +154,7 @@ class DerivativeEstimator:
         groups = (
             [(JOINT, list(self.targets))] if self.joint else [(f"t{k}", [k]) for k in self.targets]
         )
-        seeds = training.run_seeds()
-        if len(seeds) > 1 and self.config.kind not in POOLABLE_KINDS:
-            raise ConfigError(
-                f"training.runs = {len(seeds)}: pooling runs needs an ensemble network "
-                f"(network.kind in {POOLABLE_KINDS}), got {self.config.kind!r}"
-            )
         histories = {}
-        pooled = {}
         for name, ks in groups:
             net = self.networks[name]
             target = torch.as_tensor(ratios[:, ks], dtype=torch.float64)
@@ -176,40 +170,21 @@ class DerivativeEstimator:
                 "target": net.targets(target).to(torch.float32),
                 "weight": (w / w.mean()).to(torch.float32),
             }
-            # Every run starts from the same initial weights and standardisers; the runs
-            # differ in the training seed (early-stopping split and batch order).
-            initial = net.state_dict()
-            parts = []
-            for seed in seeds:
-                part = net
-                if len(seeds) > 1:
-                    part = seeded_network(
-                        self.config, self.n_inputs, len(ks), 0, positive=net.positive
-                    )
-                    part.load_state_dict(initial)
-                directory = None
-                if out_dir is not None:
-                    run_dir = Path(out_dir) if len(seeds) == 1 else Path(out_dir) / f"seed_{seed}"
-                    directory = run_dir / name
-                key = name if len(seeds) == 1 else f"{name} (seed {seed})"
-                histories[key] = fit(
-                    part,
-                    _regression_loss,
-                    data,
-                    replace(training, seed=seed, runs=1),
-                    checkpoint_dir=directory,
-                    fingerprint=f"{KIND}:{name}:{asdict(self.config)}",
-                    progress=progress,
-                    label=f"derivative {key}",
-                )
-                parts.append(part)
-            if len(seeds) > 1:
-                pooled[name] = pool_members(
-                    parts, self.config, self.n_inputs, len(ks), positive=net.positive
-                )
-        if pooled:
-            self.networks = pooled
-            self.config = replace(self.config, members=self.config.members * len(seeds))
+            self.networks[name], per_run = fit_runs(
+                net,
+                _regression_loss,
+                data,
+                training,
+                network_config=self.config,
+                n_in=self.n_inputs,
+                n_out=len(ks),
+                checkpoint_dir=None if out_dir is None else Path(out_dir) / name,
+                fingerprint=f"{KIND}:{name}:{asdict(self.config)}",
+                progress=progress,
+                label=f"derivative {name}",
+            )
+            histories.update({name + suffix: h for suffix, h in per_run.items()})
+        self.config = replace(self.config, members=self.config.members * training.runs)
         return histories
 
     # -- prediction ----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from madsbi.estimators.data import HypothesisSample, as_tensor, input_tensor
 from madsbi.estimators.io import load_estimator, save_estimator
 from madsbi.estimators.losses import alice_loss, carl_loss, symmetric_mse_loss
 from madsbi.estimators.network import StandardisedNetwork, seeded_network
-from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit
+from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit_runs
 from madsbi.nn.mlp import NetworkConfig
 from madsbi.theory.morphing import MorphingBasis
 
@@ -198,7 +198,9 @@ class MorphingAwareEstimator(_MorphingBase):
 
         ``samples[b]`` holds events simulated at θ_b (ignored for the point equal to θ0);
         ``reference`` holds events at θ0. Joint ratios come from the parton coefficients,
-        r(z|θ_b, θ0) = R(z|θ_b, θ0)·σ0/σ_b.
+        r(z|θ_b, θ0) = R(z|θ_b, θ0)·σ0/σ_b. With ``training.runs`` > 1 every network is
+        trained once per run seed and the runs' members are pooled (see
+        :func:`~madsbi.estimators.trainer.fit_runs`); call once per estimator.
         """
         if len(samples) != self.basis.n_points:
             raise InputError(
@@ -217,16 +219,21 @@ class MorphingAwareEstimator(_MorphingBase):
             data = self._classification_data(b, sample, reference)
             net = self.networks[name]
             net.inputs.fit(data["x"])
-            histories[name] = fit(
+            self.networks[name], per_run = fit_runs(
                 net,
                 self._loss,
                 data,
                 training,
+                network_config=self.config,
+                n_in=self.n_inputs,
+                n_out=1,
                 checkpoint_dir=None if out_dir is None else Path(out_dir) / name,
                 fingerprint=f"{self.kind}:{name}:{self.loss}:{asdict(self.config)}",
                 progress=progress,
                 label=f"morphing {name}",
             )
+            histories.update({name + suffix: h for suffix, h in per_run.items()})
+        self.config = replace(self.config, members=self.config.members * training.runs)
         return histories
 
     def _classification_data(

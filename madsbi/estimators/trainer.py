@@ -15,7 +15,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from madsbi import _checkpoint as checkpoint
 from madsbi._device import resolve_device
 from madsbi._progress import progress_bar
 from madsbi.errors import CheckpointError, ConfigError, InputError
+from madsbi.estimators.network import POOLABLE_KINDS, StandardisedNetwork, pool_members
+from madsbi.nn.mlp import NetworkConfig
 
 LossFunction = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
 """(predictions (M, B, D), batch) → per-member loss (M,)."""
@@ -72,7 +74,8 @@ class TrainingConfig:
         ``seed + 1``, …, whose members are pooled (M × runs members; an ensemble of
         ensembles): each run has its own early-stopping split and batch order, and resumes
         from its own checkpoint, so runs can also train on separate machines. The
-        estimators that pool runs (derivative learning) call :func:`fit` once per run.
+        estimators that pool runs (derivative learning, per-basis morphing) train through
+        :func:`fit_runs`.
     """
 
     epochs: int = 40
@@ -188,8 +191,8 @@ def fit(
     """
     if config.runs != 1:
         raise ConfigError(
-            f"training.runs = {config.runs}: {label} trains one ensemble; only derivative "
-            "learning pools the members of several runs"
+            f"training.runs = {config.runs}: {label} trains one network; derivative learning "
+            "and per-basis morphing pool runs (fit_runs)"
         )
     if input_key not in data:
         raise InputError(f"data: missing the input tensor {input_key!r}")
@@ -332,3 +335,76 @@ def fit(
     network.load_state_dict(best_state)
     network.eval()
     return history
+
+
+def fit_runs(
+    network: StandardisedNetwork,
+    loss: LossFunction,
+    data: dict[str, torch.Tensor],
+    config: TrainingConfig,
+    *,
+    network_config: NetworkConfig,
+    n_in: int,
+    n_out: int,
+    checkpoint_dir: Path | None = None,
+    fingerprint: str = "",
+    progress: bool = True,
+    label: str = "training",
+) -> tuple[StandardisedNetwork, dict[str, TrainingHistory]]:
+    """:func:`fit` once per run seed of ``config`` (``training.runs``), the members pooled.
+
+    ``network`` (an ensemble of ``network_config`` with fitted standardisers) is trained in
+    place when there is one run; otherwise every run starts from a copy of its initial weights
+    with its own training seed (early-stopping split and batch order) and checkpoint
+    (``checkpoint_dir.parent / "seed_<s>" / checkpoint_dir.name``), and the result is a new
+    network with ``network_config.members × runs`` members.
+
+    Returns the trained network and the histories, keyed ``""`` for one run and
+    ``" (seed <s>)"`` per run (suffixes for the caller's network name).
+
+    Raises
+    ------
+    ConfigError
+        For more than one run of a network that is not an ensemble.
+    """
+    seeds = config.run_seeds()
+    if len(seeds) == 1:
+        history = fit(
+            network,
+            loss,
+            data,
+            config,
+            checkpoint_dir=checkpoint_dir,
+            fingerprint=fingerprint,
+            progress=progress,
+            label=label,
+        )
+        return network, {"": history}
+    if network_config.kind not in POOLABLE_KINDS:
+        raise ConfigError(
+            f"training.runs = {len(seeds)}: pooling runs needs an ensemble network "
+            f"(network.kind in {POOLABLE_KINDS}), got {network_config.kind!r}"
+        )
+    # Every run starts from the same initial weights and standardisers.
+    initial = network.state_dict()
+    parts, histories = [], {}
+    for seed in seeds:
+        part = StandardisedNetwork(network_config, n_in, n_out, positive=network.positive)
+        part.load_state_dict(initial)
+        directory = None
+        if checkpoint_dir is not None:
+            directory = checkpoint_dir.parent / f"seed_{seed}" / checkpoint_dir.name
+        suffix = f" (seed {seed})"
+        histories[suffix] = fit(
+            part,
+            loss,
+            data,
+            replace(config, seed=seed, runs=1),
+            checkpoint_dir=directory,
+            fingerprint=fingerprint,
+            progress=progress,
+            label=label + suffix,
+        )
+        parts.append(part)
+    pooled = pool_members(parts, network_config, n_in, n_out, positive=network.positive)
+    return pooled, histories

@@ -11,10 +11,12 @@ import torch
 from madsbi.errors import ConfigError, InputError
 from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
+from madsbi.estimators.morphing import MorphingAwareEstimator
 from madsbi.estimators.network import pool_members, seeded_network
 from madsbi.estimators.trainer import TrainingConfig
 from madsbi.nn.mlp import NetworkConfig
 from madsbi.simulate.toy import ToyModel
+from madsbi.theory.morphing import MorphingBasis
 
 MODEL = ToyModel(1.5)
 THETA0 = 0.5
@@ -97,7 +99,7 @@ def test_runs_need_an_ensemble_and_derivative_learning() -> None:
 
     net = seeded_network(NETWORK, 1, 1, 0)
     batch = {"x": torch.zeros(4, 1)}
-    with pytest.raises(ConfigError, match="only derivative learning pools"):
+    with pytest.raises(ConfigError, match="derivative learning and per-basis morphing pool runs"):
         fit(net, lambda p, b: p.sum((1, 2)), batch, training(0, runs=3), progress=False)
 
 
@@ -108,3 +110,35 @@ def test_pooling_refuses_parts_with_other_standardisers() -> None:
         pool_members([a, b], NETWORK, 2, 1)
     with pytest.raises(InputError, match="'mlp'"):
         pool_members([a], NetworkConfig(kind="mlp", hidden=(8, 8), members=1), 2, 1)
+
+
+def test_per_basis_morphing_pools_runs(tmp_path: Path) -> None:
+    rng = np.random.default_rng(21)
+    basis = MorphingBasis.from_points(np.array([[-1.0], [0.0], [1.0]]), [0.0])
+    sigma = np.array([2.0, 1.0, 2.0])
+
+    def at(theta: float) -> HypothesisSample:
+        z = MODEL.sample_parton(600, theta, rng)
+        return HypothesisSample.build(MODEL.smear(z, rng), MODEL.parton_coefficients(z, 0.0))
+
+    samples = [at(-1.0), at(0.0), at(1.0)]
+    x = np.linspace(-2.0, 2.0, 9)
+    singles = []
+    for seed in (3, 4):
+        single = MorphingAwareEstimator(basis, sigma, 1.0, 1, NETWORK, seed=5)
+        single.fit(samples, samples[1], training(seed), progress=False)
+        singles.append(single.basis_ratios(x))
+    pooled = MorphingAwareEstimator(basis, sigma, 1.0, 1, NETWORK, seed=5)
+    histories = pooled.fit(
+        samples, samples[1], training(3, runs=2), out_dir=tmp_path / "m", progress=False
+    )
+    assert set(histories) == {f"b{b} (seed {s})" for b in (0, 2) for s in (3, 4)}
+    assert (tmp_path / "m" / "seed_4" / "b2" / "checkpoint.pt").is_file()
+    ratios = pooled.basis_ratios(x)
+    assert ratios.shape == (4, 9, 3)
+    for b in (0, 2):  # each basis network's members permuted: compare as sets
+        got = torch.sort(ratios[..., b], dim=0).values
+        want = torch.sort(torch.cat(singles)[..., b], dim=0).values
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
+    loaded = MorphingAwareEstimator.load(pooled.save(tmp_path / "final"))
+    torch.testing.assert_close(loaded.basis_ratios(x), ratios, rtol=0, atol=0)
