@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from madsbi.errors import InputError
 from madsbi.estimators.data import HypothesisSample, as_tensor, input_tensor
 from madsbi.estimators.io import load_estimator, save_estimator
 from madsbi.estimators.losses import derivative_regression_loss
-from madsbi.estimators.network import seeded_network
+from madsbi.estimators.network import pool_members, seeded_network
 from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit_runs
 from madsbi.nn.mlp import NetworkConfig
 from madsbi.nn.standardise import Standardiser
@@ -176,8 +177,13 @@ class DerivativeEstimator:
                 data,
                 training,
                 network_config=self.config,
-                n_in=self.n_inputs,
-                n_out=len(ks),
+                pool=partial(
+                    pool_members,
+                    config=self.config,
+                    n_in=self.n_inputs,
+                    n_out=len(ks),
+                    positive=net.positive,
+                ),
                 checkpoint_dir=None if out_dir is None else Path(out_dir) / name,
                 fingerprint=f"{KIND}:{name}:{asdict(self.config)}",
                 progress=progress,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from madsbi.errors import InputError
 from madsbi.estimators.data import HypothesisSample, as_tensor, input_tensor
 from madsbi.estimators.io import load_estimator, save_estimator
 from madsbi.estimators.losses import alice_loss, carl_loss, symmetric_mse_loss
-from madsbi.estimators.network import StandardisedNetwork, seeded_network
+from madsbi.estimators.network import StandardisedNetwork, pool_members, seeded_network
 from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit_runs
 from madsbi.nn.mlp import NetworkConfig
 from madsbi.theory.morphing import MorphingBasis
@@ -225,8 +226,7 @@ class MorphingAwareEstimator(_MorphingBase):
                 data,
                 training,
                 network_config=self.config,
-                n_in=self.n_inputs,
-                n_out=1,
+                pool=partial(pool_members, config=self.config, n_in=self.n_inputs, n_out=1),
                 checkpoint_dir=None if out_dir is None else Path(out_dir) / name,
                 fingerprint=f"{self.kind}:{name}:{self.loss}:{asdict(self.config)}",
                 progress=progress,

@@ -29,8 +29,9 @@ coefficients; :meth:`~SingleNetworkMorphingEstimator.fit_pairs` takes ready-made
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,8 @@ from madsbi.errors import InputError
 from madsbi.estimators.data import HypothesisSample, as_tensor, input_tensor
 from madsbi.estimators.losses import alice_loss, carl_loss, score_mse_loss, symmetric_mse_loss
 from madsbi.estimators.morphing import _MorphingBase
-from madsbi.estimators.network import StandardisedNetwork, seeded_network
-from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit
+from madsbi.estimators.network import StandardisedNetwork, pool_members, seeded_network
+from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit_runs
 from madsbi.nn.mlp import NetworkConfig
 from madsbi.theory.morphing import MorphingBasis
 
@@ -81,6 +82,27 @@ class JointMorphingNetwork(nn.Module):
             mask[reference_index] = 0.0
         self.mask: torch.Tensor
         self.register_buffer("mask", mask)
+
+    @classmethod
+    def pool(
+        cls, parts: list[JointMorphingNetwork], config: NetworkConfig, n_in: int
+    ) -> JointMorphingNetwork:
+        """The parts' members side by side (components and log S_b), M × len(parts)."""
+        first = parts[0]
+        pooled = cls(
+            replace(config, members=config.members * len(parts)),
+            n_in,
+            first.n_points,
+            first.reference_index,
+            seed=0,
+        )
+        for i, name in enumerate(pooled.components):
+            pooled.components[name] = pool_members(
+                [part._nets()[i] for part in parts], config, n_in, 1
+            )
+        with torch.no_grad():
+            pooled.log_sigma.copy_(torch.cat([part.log_sigma for part in parts]))
+        return pooled
 
     @property
     def core(self) -> nn.ModuleList:
@@ -375,21 +397,37 @@ class SingleNetworkMorphingEstimator(_MorphingBase):
         """
         data = self._batch_data(x, thetas, numerator, joint, score, weight)
         self.network.fit_inputs(data["x"])
-        history = fit(
+        self.network, histories = fit_runs(
             self.network,
-            self._loss,
+            self._loss_of,
             data,
             training,
+            network_config=self.config,
+            pool=partial(JointMorphingNetwork.pool, config=self.config, n_in=self.n_inputs),
+            loss_of_network=True,
             checkpoint_dir=None if out_dir is None else Path(out_dir) / "all",
             fingerprint=f"{self.kind}:{self.loss}:{self.prior}:{self.prior_std}:"
             f"{self.score_weight}:{asdict(self.config)}",
             progress=progress,
             label=f"single-network morphing ({self.loss})",
         )
-        return {"all": history}
+        self.networks = {"all": self.network}  # type: ignore[dict-item]
+        self.config = replace(self.config, members=self.config.members * training.runs)
+        return {"all" + suffix: h for suffix, h in histories.items()}
 
-    def _loss(self, predictions: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        log_sigma = self.network.log_sigma_ratios()
+    def _loss_of(
+        self, network: JointMorphingNetwork
+    ) -> Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]:
+        """The loss of ``network`` (its own σ ratios: each pooled run trains a copy)."""
+        return partial(self._loss, network=network)
+
+    def _loss(
+        self,
+        predictions: torch.Tensor,
+        batch: dict[str, torch.Tensor],
+        network: JointMorphingNetwork | None = None,
+    ) -> torch.Tensor:
+        log_sigma = (network or self.network).log_sigma_ratios()
         morph0 = self.morph0.to(predictions.device)
         log_r = morphed_log_ratio(predictions, log_sigma, batch["morph"], morph0)
         if self.loss == "carl":

@@ -11,13 +11,14 @@ returns at once with the best weights if it had finished.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -26,7 +27,7 @@ from madsbi import _checkpoint as checkpoint
 from madsbi._device import resolve_device
 from madsbi._progress import progress_bar
 from madsbi.errors import CheckpointError, ConfigError, InputError
-from madsbi.estimators.network import POOLABLE_KINDS, StandardisedNetwork, pool_members
+from madsbi.estimators.network import POOLABLE_KINDS
 from madsbi.nn.mlp import NetworkConfig
 
 LossFunction = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
@@ -43,6 +44,7 @@ CHECKPOINT_KEYS = (
     "history",
 )
 HISTORY_NAME = "history.json"
+NetworkT = TypeVar("NetworkT", bound=nn.Module)
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,8 @@ class TrainingConfig:
         ``seed + 1``, …, whose members are pooled (M × runs members; an ensemble of
         ensembles): each run has its own early-stopping split and batch order, and resumes
         from its own checkpoint, so runs can also train on separate machines. The
-        estimators that pool runs (derivative learning, per-basis morphing) train through
-        :func:`fit_runs`.
+        estimators that pool runs (derivative learning, per-basis morphing, the single
+        network) train through :func:`fit_runs`.
     """
 
     epochs: int = 40
@@ -191,8 +193,8 @@ def fit(
     """
     if config.runs != 1:
         raise ConfigError(
-            f"training.runs = {config.runs}: {label} trains one network; derivative learning "
-            "and per-basis morphing pool runs (fit_runs)"
+            f"training.runs = {config.runs}: {label} trains one network; estimators pool runs "
+            "through fit_runs"
         )
     if input_key not in data:
         raise InputError(f"data: missing the input tensor {input_key!r}")
@@ -338,26 +340,30 @@ def fit(
 
 
 def fit_runs(
-    network: StandardisedNetwork,
-    loss: LossFunction,
+    network: NetworkT,
+    loss: LossFunction | Callable[[NetworkT], LossFunction],
     data: dict[str, torch.Tensor],
     config: TrainingConfig,
     *,
     network_config: NetworkConfig,
-    n_in: int,
-    n_out: int,
+    pool: Callable[[list[NetworkT]], NetworkT],
+    loss_of_network: bool = False,
     checkpoint_dir: Path | None = None,
     fingerprint: str = "",
     progress: bool = True,
     label: str = "training",
-) -> tuple[StandardisedNetwork, dict[str, TrainingHistory]]:
+) -> tuple[NetworkT, dict[str, TrainingHistory]]:
     """:func:`fit` once per run seed of ``config`` (``training.runs``), the members pooled.
 
-    ``network`` (an ensemble of ``network_config`` with fitted standardisers) is trained in
-    place when there is one run; otherwise every run starts from a copy of its initial weights
+    ``network`` (of ``network_config``, standardisers fitted) is trained in place when there
+    is one run; otherwise every run trains a copy of it as it is now (same initial weights),
     with its own training seed (early-stopping split and batch order) and checkpoint
-    (``checkpoint_dir.parent / "seed_<s>" / checkpoint_dir.name``), and the result is a new
-    network with ``network_config.members × runs`` members.
+    (``checkpoint_dir.parent / "seed_<s>" / checkpoint_dir.name``), and ``pool`` joins the
+    trained copies into one network with ``network_config.members × runs`` members.
+
+    ``loss`` is the loss, or (for a loss that reads parameters of the network, such as the
+    single network's σ ratios) a function of the network being trained returning its loss;
+    the latter is told apart by ``loss_of_network=True``.
 
     Returns the trained network and the histories, keyed ``""`` for one run and
     ``" (seed <s>)"`` per run (suffixes for the caller's network name).
@@ -367,11 +373,15 @@ def fit_runs(
     ConfigError
         For more than one run of a network that is not an ensemble.
     """
+
+    def loss_for(net: NetworkT) -> LossFunction:
+        return loss(net) if loss_of_network else loss  # type: ignore[arg-type,call-arg,return-value]
+
     seeds = config.run_seeds()
     if len(seeds) == 1:
         history = fit(
             network,
-            loss,
+            loss_for(network),
             data,
             config,
             checkpoint_dir=checkpoint_dir,
@@ -385,19 +395,16 @@ def fit_runs(
             f"training.runs = {len(seeds)}: pooling runs needs an ensemble network "
             f"(network.kind in {POOLABLE_KINDS}), got {network_config.kind!r}"
         )
-    # Every run starts from the same initial weights and standardisers.
-    initial = network.state_dict()
     parts, histories = [], {}
     for seed in seeds:
-        part = StandardisedNetwork(network_config, n_in, n_out, positive=network.positive)
-        part.load_state_dict(initial)
+        part = copy.deepcopy(network)
         directory = None
         if checkpoint_dir is not None:
             directory = checkpoint_dir.parent / f"seed_{seed}" / checkpoint_dir.name
         suffix = f" (seed {seed})"
         histories[suffix] = fit(
             part,
-            loss,
+            loss_for(part),
             data,
             replace(config, seed=seed, runs=1),
             checkpoint_dir=directory,
@@ -406,5 +413,4 @@ def fit_runs(
             label=label + suffix,
         )
         parts.append(part)
-    pooled = pool_members(parts, network_config, n_in, n_out, positive=network.positive)
-    return pooled, histories
+    return pool(parts), histories

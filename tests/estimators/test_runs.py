@@ -13,6 +13,7 @@ from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
 from madsbi.estimators.morphing import MorphingAwareEstimator
 from madsbi.estimators.network import pool_members, seeded_network
+from madsbi.estimators.single_network import SingleNetworkMorphingEstimator
 from madsbi.estimators.trainer import TrainingConfig
 from madsbi.nn.mlp import NetworkConfig
 from madsbi.simulate.toy import ToyModel
@@ -99,7 +100,7 @@ def test_runs_need_an_ensemble_and_derivative_learning() -> None:
 
     net = seeded_network(NETWORK, 1, 1, 0)
     batch = {"x": torch.zeros(4, 1)}
-    with pytest.raises(ConfigError, match="derivative learning and per-basis morphing pool runs"):
+    with pytest.raises(ConfigError, match="estimators pool runs through fit_runs"):
         fit(net, lambda p, b: p.sum((1, 2)), batch, training(0, runs=3), progress=False)
 
 
@@ -142,3 +143,37 @@ def test_per_basis_morphing_pools_runs(tmp_path: Path) -> None:
         torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
     loaded = MorphingAwareEstimator.load(pooled.save(tmp_path / "final"))
     torch.testing.assert_close(loaded.basis_ratios(x), ratios, rtol=0, atol=0)
+
+
+def test_single_network_pools_runs(tmp_path: Path) -> None:
+    rng = np.random.default_rng(31)
+    basis = MorphingBasis.from_points(np.array([[-1.0], [0.0], [1.0]]), [0.0])
+    sigma = np.array([2.0, 1.0, 2.0])
+
+    def at(theta: float) -> HypothesisSample:
+        z = MODEL.sample_parton(300, theta, rng)
+        return HypothesisSample.build(MODEL.smear(z, rng), MODEL.parton_coefficients(z, 0.0))
+
+    def make() -> SingleNetworkMorphingEstimator:
+        return SingleNetworkMorphingEstimator(basis, sigma, 1.0, 1, NETWORK, seed=2)
+
+    samples = [at(-1.0), at(0.0), at(1.0)]
+    x, thetas = np.linspace(-2.0, 2.0, 7), [[-0.5], [0.0], [0.8]]
+    singles = []
+    for seed in (3, 4):
+        single = make()
+        single.fit(samples, training(seed), progress=False)
+        singles.append((single.log_ratio(x, thetas), single.learned_sigma_ratios()))
+    pooled = make()
+    histories = pooled.fit(samples, training(3, runs=2), out_dir=tmp_path / "s", progress=False)
+    assert set(histories) == {"all (seed 3)", "all (seed 4)"}
+    assert pooled.n_members == 4
+    # Members in run order: the log ratios and σ ratios of both runs side by side; r̂ = 1 at θ0.
+    log_r = pooled.log_ratio(x, thetas)
+    np.testing.assert_allclose(log_r, np.concatenate([s[0] for s in singles]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        pooled.learned_sigma_ratios(), np.concatenate([s[1] for s in singles]), rtol=1e-6
+    )
+    assert np.abs(log_r[:, 1]).max() <= 1e-6  # (M, G, N): θ = 0 is the second point
+    loaded = SingleNetworkMorphingEstimator.load(pooled.save(tmp_path / "final"))
+    np.testing.assert_array_equal(loaded.log_ratio(x, thetas), log_r)
