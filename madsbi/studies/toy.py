@@ -272,11 +272,14 @@ class _Study:
         return replace(c.network, repulsion=c.morphing.repulsion)
 
     def _morphing_training(self) -> Any:
-        """``[training]`` with ``[morphing] epochs`` if set (both morphing methods)."""
+        """``[training]`` with ``[morphing] epochs`` and ``runs`` if set (both morphing methods)."""
         c = self.config
-        if c.morphing.epochs is None:
-            return c.training
-        return replace(c.training, epochs=c.morphing.epochs)
+        training = c.training
+        if c.morphing.epochs is not None:
+            training = replace(training, epochs=c.morphing.epochs)
+        if c.morphing.runs is not None:
+            training = replace(training, runs=c.morphing.runs)
+        return training
 
     def morphing_aware(self) -> MorphingAwareEstimator:
         c = self.config

@@ -91,12 +91,16 @@ class MorphingSettings:
     which derivative learning always uses)."""
     epochs: int | None = None
     """Training epochs of both morphing methods (unset: ``[training] epochs``)."""
+    runs: int | None = None
+    """Pooled training runs of both morphing methods (unset: ``[training] runs``)."""
 
     def __post_init__(self) -> None:
         if self.repulsion is not None and not self.repulsion >= 0:
             raise ConfigError(f"[morphing] repulsion: expected >= 0, got {self.repulsion}")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"[morphing] epochs: expected >= 1, got {self.epochs}")
+        if self.runs is not None and self.runs < 1:
+            raise ConfigError(f"[morphing] runs: expected >= 1, got {self.runs}")
         if self.loss not in ("alice", "carl", "mse"):
             raise ConfigError(f"[morphing] loss: expected alice, carl or mse, got {self.loss!r}")
         if self.single_network_loss not in ("alice", "alices", "carl", "mse"):

@@ -108,7 +108,7 @@ def test_single_network_is_one_at_theta0(seeds_run: tuple[Path, dict[str, Any]])
 
 
 def test_morphing_overrides(seeds_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
-    """[morphing] repulsion/epochs reach the morphing methods only; unset, [network]/[training]."""
+    """[morphing] repulsion/epochs/runs reach the morphing methods only (else [network]/[training])."""
     out, _ = seeds_run
     run = out / "seed_3" / "estimators"
     single = json.loads((run / "single_network_morphing" / "all" / "history.json").read_text())
@@ -128,7 +128,10 @@ def test_morphing_overrides(seeds_run: tuple[Path, dict[str, Any]], tmp_path: Pa
     study = _Study(plain, tmp_path / "plain", progress=False)
     assert study._morphing_network() is plain.network
     assert study._morphing_training() is plain.training
-    for key, value in (("repulsion", -1.0), ("epochs", 0)):
+    pooled = dataclasses.replace(config, morphing=dataclasses.replace(config.morphing, runs=2))
+    training = _Study(pooled, tmp_path / "pooled", progress=False)._morphing_training()
+    assert (training.runs, training.epochs, pooled.training.runs) == (2, 2, 1)
+    for key, value in (("repulsion", -1.0), ("epochs", 0), ("runs", 0)):
         with pytest.raises(ConfigError, match=f"morphing. {key}"):
             MorphingSettings(**{key: value})
 
