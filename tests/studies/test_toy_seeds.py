@@ -108,7 +108,7 @@ def test_single_network_is_one_at_theta0(seeds_run: tuple[Path, dict[str, Any]])
 
 
 def test_morphing_overrides(seeds_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
-    """[morphing] repulsion/epochs/runs reach the morphing methods only (else [network]/[training])."""
+    """[morphing] repulsion/epochs/runs reach only the morphing methods (else the defaults)."""
     out, _ = seeds_run
     run = out / "seed_3" / "estimators"
     single = json.loads((run / "single_network_morphing" / "all" / "history.json").read_text())
