@@ -314,9 +314,12 @@ class _Study:
             prior_std=m.prior_std,
             seed=c.study.seed,
         )
+        training = self._morphing_training()
+        if m.single_network_epochs is not None:
+            training = replace(training, epochs=m.single_network_epochs)
         histories = estimator.fit(
             samples,
-            self._morphing_training(),
+            training,
             out_dir=self.out / "estimators" / "single_network_morphing",
             progress=self.progress,
         )

@@ -93,12 +93,18 @@ class MorphingSettings:
     """Training epochs of both morphing methods (unset: ``[training] epochs``)."""
     runs: int | None = None
     """Pooled training runs of both morphing methods (unset: ``[training] runs``)."""
+    single_network_epochs: int | None = None
+    """Training epochs of the single-network baseline alone (unset: ``epochs`` above)."""
 
     def __post_init__(self) -> None:
         if self.repulsion is not None and not self.repulsion >= 0:
             raise ConfigError(f"[morphing] repulsion: expected >= 0, got {self.repulsion}")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"[morphing] epochs: expected >= 1, got {self.epochs}")
+        if self.single_network_epochs is not None and self.single_network_epochs < 1:
+            raise ConfigError(
+                f"[morphing] single_network_epochs: expected >= 1, got {self.single_network_epochs}"
+            )
         if self.runs is not None and self.runs < 1:
             raise ConfigError(f"[morphing] runs: expected >= 1, got {self.runs}")
         if self.loss not in ("alice", "carl", "mse"):

@@ -47,6 +47,7 @@ device = "cpu"
 [morphing]
 repulsion = 5.0            # the two morphing methods only
 epochs = 2
+single_network_epochs = 3  # the single network only
 
 [smearing]
 n_events = 600
@@ -112,7 +113,7 @@ def test_morphing_overrides(seeds_run: tuple[Path, dict[str, Any]], tmp_path: Pa
     out, _ = seeds_run
     run = out / "seed_3" / "estimators"
     single = json.loads((run / "single_network_morphing" / "all" / "history.json").read_text())
-    assert len(single["train_loss"]) == 2
+    assert len(single["train_loss"]) == 3  # single_network_epochs over [morphing] epochs
     smearing = sorted(run.glob("rtt_*/*/history.json"))
     assert len(smearing) == 2
     for path in smearing:
@@ -131,7 +132,12 @@ def test_morphing_overrides(seeds_run: tuple[Path, dict[str, Any]], tmp_path: Pa
     pooled = dataclasses.replace(config, morphing=dataclasses.replace(config.morphing, runs=2))
     training = _Study(pooled, tmp_path / "pooled", progress=False)._morphing_training()
     assert (training.runs, training.epochs, pooled.training.runs) == (2, 2, 1)
-    for key, value in (("repulsion", -1.0), ("epochs", 0), ("runs", 0)):
+    for key, value in (
+        ("repulsion", -1.0),
+        ("epochs", 0),
+        ("runs", 0),
+        ("single_network_epochs", 0),
+    ):
         with pytest.raises(ConfigError, match=f"morphing. {key}"):
             MorphingSettings(**{key: value})
 
