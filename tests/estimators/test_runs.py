@@ -113,16 +113,23 @@ def test_pooling_refuses_parts_with_other_standardisers() -> None:
         pool_members([a], NetworkConfig(kind="mlp", hidden=(8, 8), members=1), 2, 1)
 
 
+BASIS = MorphingBasis.from_points(np.array([[-1.0], [0.0], [1.0]]), [0.0])
+SIGMA = np.array([2.0, 1.0, 2.0])
+
+
+def basis_samples(n: int, seed: int) -> list[HypothesisSample]:
+    """Events at each basis point θ_b, coefficients around θ0 = 0."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for theta in (-1.0, 0.0, 1.0):
+        z = MODEL.sample_parton(n, theta, rng)
+        out.append(HypothesisSample.build(MODEL.smear(z, rng), MODEL.parton_coefficients(z, 0.0)))
+    return out
+
+
 def test_per_basis_morphing_pools_runs(tmp_path: Path) -> None:
-    rng = np.random.default_rng(21)
-    basis = MorphingBasis.from_points(np.array([[-1.0], [0.0], [1.0]]), [0.0])
-    sigma = np.array([2.0, 1.0, 2.0])
-
-    def at(theta: float) -> HypothesisSample:
-        z = MODEL.sample_parton(600, theta, rng)
-        return HypothesisSample.build(MODEL.smear(z, rng), MODEL.parton_coefficients(z, 0.0))
-
-    samples = [at(-1.0), at(0.0), at(1.0)]
+    basis, sigma = BASIS, SIGMA
+    samples = basis_samples(600, 21)
     x = np.linspace(-2.0, 2.0, 9)
     singles = []
     for seed in (3, 4):
@@ -146,18 +153,10 @@ def test_per_basis_morphing_pools_runs(tmp_path: Path) -> None:
 
 
 def test_single_network_pools_runs(tmp_path: Path) -> None:
-    rng = np.random.default_rng(31)
-    basis = MorphingBasis.from_points(np.array([[-1.0], [0.0], [1.0]]), [0.0])
-    sigma = np.array([2.0, 1.0, 2.0])
-
-    def at(theta: float) -> HypothesisSample:
-        z = MODEL.sample_parton(300, theta, rng)
-        return HypothesisSample.build(MODEL.smear(z, rng), MODEL.parton_coefficients(z, 0.0))
-
     def make() -> SingleNetworkMorphingEstimator:
-        return SingleNetworkMorphingEstimator(basis, sigma, 1.0, 1, NETWORK, seed=2)
+        return SingleNetworkMorphingEstimator(BASIS, SIGMA, 1.0, 1, NETWORK, seed=2)
 
-    samples = [at(-1.0), at(0.0), at(1.0)]
+    samples = basis_samples(300, 31)
     x, thetas = np.linspace(-2.0, 2.0, 7), [[-0.5], [0.0], [0.8]]
     singles = []
     for seed in (3, 4):
