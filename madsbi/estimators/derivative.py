@@ -173,7 +173,7 @@ class DerivativeEstimator:
             }
             self.networks[name], per_run = fit_runs(
                 net,
-                _regression_loss,
+                lambda _: _regression_loss,
                 data,
                 training,
                 network_config=self.config,

@@ -222,7 +222,7 @@ class MorphingAwareEstimator(_MorphingBase):
             net.inputs.fit(data["x"])
             self.networks[name], per_run = fit_runs(
                 net,
-                self._loss,
+                lambda _: self._loss,
                 data,
                 training,
                 network_config=self.config,

@@ -404,7 +404,6 @@ class SingleNetworkMorphingEstimator(_MorphingBase):
             training,
             network_config=self.config,
             pool=partial(JointMorphingNetwork.pool, config=self.config, n_in=self.n_inputs),
-            loss_of_network=True,
             checkpoint_dir=None if out_dir is None else Path(out_dir) / "all",
             fingerprint=f"{self.kind}:{self.loss}:{self.prior}:{self.prior_std}:"
             f"{self.score_weight}:{asdict(self.config)}",
@@ -427,7 +426,7 @@ class SingleNetworkMorphingEstimator(_MorphingBase):
         batch: dict[str, torch.Tensor],
         network: JointMorphingNetwork | None = None,
     ) -> torch.Tensor:
-        log_sigma = (network or self.network).log_sigma_ratios()
+        log_sigma = (self.network if network is None else network).log_sigma_ratios()
         morph0 = self.morph0.to(predictions.device)
         log_r = morphed_log_ratio(predictions, log_sigma, batch["morph"], morph0)
         if self.loss == "carl":

@@ -341,13 +341,12 @@ def fit(
 
 def fit_runs(
     network: NetworkT,
-    loss: LossFunction | Callable[[NetworkT], LossFunction],
+    loss_of: Callable[[NetworkT], LossFunction],
     data: dict[str, torch.Tensor],
     config: TrainingConfig,
     *,
     network_config: NetworkConfig,
     pool: Callable[[list[NetworkT]], NetworkT],
-    loss_of_network: bool = False,
     checkpoint_dir: Path | None = None,
     fingerprint: str = "",
     progress: bool = True,
@@ -361,9 +360,8 @@ def fit_runs(
     (``checkpoint_dir.parent / "seed_<s>" / checkpoint_dir.name``), and ``pool`` joins the
     trained copies into one network with ``network_config.members × runs`` members.
 
-    ``loss`` is the loss, or (for a loss that reads parameters of the network, such as the
-    single network's σ ratios) a function of the network being trained returning its loss;
-    the latter is told apart by ``loss_of_network=True``.
+    ``loss_of`` gives the loss of the network being trained (a loss may read its parameters,
+    as the single network's σ ratios; most ignore the argument).
 
     Returns the trained network and the histories, keyed ``""`` for one run and
     ``" (seed <s>)"`` per run (suffixes for the caller's network name).
@@ -373,15 +371,11 @@ def fit_runs(
     ConfigError
         For more than one run of a network that is not an ensemble.
     """
-
-    def loss_for(net: NetworkT) -> LossFunction:
-        return loss(net) if loss_of_network else loss  # type: ignore[arg-type,call-arg,return-value]
-
     seeds = config.run_seeds()
     if len(seeds) == 1:
         history = fit(
             network,
-            loss_for(network),
+            loss_of(network),
             data,
             config,
             checkpoint_dir=checkpoint_dir,
@@ -404,7 +398,7 @@ def fit_runs(
         suffix = f" (seed {seed})"
         histories[suffix] = fit(
             part,
-            loss_for(part),
+            loss_of(part),
             data,
             replace(config, seed=seed, runs=1),
             checkpoint_dir=directory,
