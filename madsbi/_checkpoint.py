@@ -69,7 +69,8 @@ def load(path: Path, keys: Iterable[str] = (), map_location: Any = "cpu") -> dic
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             saved = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        # torch's own message advises weights_only=False; only its diagnosis is passed on.
+        # torch's own message suggests turning the weights-only loading off; only its diagnosis
+        # is passed on.
         detail = [line.strip() for line in str(exc).splitlines() if "Unsupported" in line]
         raise CheckpointError(
             f"{path}: refused to load: the file holds Python objects other than tensors and "
