@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from madsbi.errors import InputError, UnknownParameterError
@@ -138,3 +139,14 @@ def process_key(process: str) -> str:
     parts = [" ".join(p.split()) for p in process.lower().replace("\n", ";").split(";")]
     statements = [p for p in parts if p.startswith(("generate", "add process"))]
     return "; ".join(statements) if statements else " ".join(process.lower().split())
+
+
+def channel_names(processes: Iterable[str]) -> dict[str, str]:
+    """Each :func:`process_key` of ``processes`` → the text of its first process.
+
+    The name a channel is shown under, wherever channels are listed.
+    """
+    named: dict[str, str] = {}
+    for process in processes:
+        named.setdefault(process_key(process), process)
+    return named

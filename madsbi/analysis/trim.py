@@ -40,7 +40,7 @@ import numpy as np
 from madsbi._validate import FloatArray, IntArray
 from madsbi.analysis.load import analysis_path
 from madsbi.analysis.save import FORMAT, FORMAT_VERSION, MANIFEST_NAME, RATE_EVENTS_NAME
-from madsbi.cards import process_key
+from madsbi.cards import channel_names, process_key
 from madsbi.errors import InputError, MissingFileError, OutputError, StoreFormatError
 
 #: The channel of every trimmed rate event (the loader reads ``obs_*``, ``coefficients`` and
@@ -196,10 +196,7 @@ def channels(manifest: Mapping[str, Any], arrays: Mapping[str, Any]) -> tuple[In
     stores = manifest["split"]["stores"]
     n_test = [int(s.get("n_test", 0)) for s in stores]
     if stores and sum(n_test) == n and all("process" in s for s in stores):
-        # One channel per process key, named by its first store's process text.
-        named: dict[str, str] = {}
-        for s in stores:
-            named.setdefault(process_key(str(s["process"])), str(s["process"]))
+        named = channel_names(str(s["process"]) for s in stores)
         names = sorted(named.values())
         labels = np.concatenate(
             [

@@ -21,7 +21,7 @@ from madsbi._validate import FloatArray, IntArray
 from madsbi.analysis.data import StoreEvents, read_store
 from madsbi.analysis.rate import GeneratedSample, mis_weights
 from madsbi.analysis.save import StoreRecord
-from madsbi.cards import process_key
+from madsbi.cards import channel_names, process_key
 from madsbi.data import SAMPLES, sample_path
 from madsbi.errors import StoreMismatchError
 from madsbi.processes.wz_parton import OBSERVABLES
@@ -176,7 +176,7 @@ def pool_stores(
         parts=parts,
         parameters=list(first.parameters),
         theta0=first.theta0,
-        processes=sorted({process_key(e.process): e.process for e in events}.values()),
+        processes=sorted(channel_names(e.process for e in events).values()),
         records=records,
         events=events,
     )

@@ -19,7 +19,7 @@ import torch
 
 import madsbi
 from madsbi.analysis.data import check_compatible, read_store
-from madsbi.cards import process_key
+from madsbi.cards import channel_names, process_key
 from madsbi.events.convert import convert_lhe
 from madsbi.studies.wz import run_wz_study
 from madsbi.studies.wz_config import WZStudyConfig
@@ -166,6 +166,19 @@ def test_process_key_ignores_define_lines_and_spacing() -> None:
     assert process_key("  Real  Data ") == "real data"
 
 
+def test_channel_names_keep_the_first_text_of_each_process() -> None:
+    texts = [
+        "define p = g u d\ngenerate p p > w+ z",
+        "generate p p > w- z",
+        "define p = g d u\ngenerate  p p > W+ z",
+    ]
+    assert channel_names(texts) == {
+        "generate p p > w+ z": texts[0],
+        "generate p p > w- z": texts[1],
+    }
+    assert channel_names([]) == {}
+
+
 def test_productions_differing_in_define_lines_are_one_channel(
     stores: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -181,7 +194,8 @@ def test_productions_differing_in_define_lines_are_one_channel(
     pooled = pool_stores(
         [str(plus), str(redefined)], FEATURES, seed=1, test_fraction=0.3, validation_fraction=0.1
     )
-    assert len(pooled.processes) == 1
+    # Named by the first store's text, as trim.channels names the channel.
+    assert pooled.processes == [read_store(plus, ["s"]).process]
     sigma_plus = read_store(plus, ["charge"]).sigma_gen
     assert pooled.parts["test"].weights.sum() == pytest.approx(sigma_plus, rel=1e-12)
     check_compatible(read_store(redefined, ["s"]), ["cHWB", "cW", "cHq3"], pooled.processes)
