@@ -125,8 +125,13 @@ class DerivativeEstimator:
         *,
         out_dir: Path | None = None,
         progress: bool = True,
+        loss_weights: Any | None = None,
     ) -> dict[str, TrainingHistory]:
         """Train the networks (one per target, or the joint one) on ``sample`` (events at θ0).
+
+        ``loss_weights`` (N,), optional, multiply the event weights in the loss only (not in
+        the standardisation): factors that depend on x alone move the network's capacity (for
+        example towards a sparse tail) without moving the minimiser E[t(z)|x].
 
         With ``training.runs`` > 1 every network is trained once per run seed (checkpoints in
         ``out_dir/seed_<s>/``) and the runs' members are pooled (see
@@ -146,6 +151,15 @@ class DerivativeEstimator:
         ratios = sample.coefficients / sample.coefficients[:, :1]
         x = as_tensor(sample.x)
         w = as_tensor(sample.weights, torch.float64)
+        w_loss = w
+        if loss_weights is not None:
+            factors = as_float_array(loss_weights, "loss_weights", (sample.n_events,))
+            if not (np.isfinite(factors).all() and (factors > 0).all()):
+                row = int(np.argmax(~(np.isfinite(factors) & (factors > 0))))
+                raise InputError(
+                    f"loss_weights: expected finite values > 0, event {row} has {factors[row]}"
+                )
+            w_loss = w * as_tensor(factors, torch.float64)
         for k in self.targets:
             if self.positive[k] and (ratios[:, k] < 0).any():
                 raise InputError(
@@ -169,7 +183,7 @@ class DerivativeEstimator:
             data = {
                 "x": x,
                 "target": net.targets(target).to(torch.float32),
-                "weight": (w / w.mean()).to(torch.float32),
+                "weight": (w_loss / w_loss.mean()).to(torch.float32),
             }
             self.networks[name], per_run = fit_runs(
                 net,

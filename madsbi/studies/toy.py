@@ -393,6 +393,7 @@ class _Study:
                 c.training,
                 out_dir=self.out / "estimators" / f"rtt_{key}",
                 progress=self.progress,
+                loss_weights=flattening_weights(sample.x[:, 0], sample.weights, sm.flatten_cap),
             )
             estimator.save(self.out / "estimators" / f"rtt_{key}" / "final")
             learned = estimator.second_derivative(x_tail)
@@ -528,6 +529,19 @@ class _Study:
             )
         self.summary["coverage"] = {k: v.to_dict() for k, v in results.items()}
         return results
+
+
+def flattening_weights(x: Any, weights: Any, cap: float, bins: int = 100) -> FloatArray:
+    """min(cap, p̂_max/p̂(x)) per event, p̂ a weighted histogram of x on ``bins`` equal bins."""
+    xa = np.asarray(x, dtype=np.float64)
+    if cap == 1.0:
+        return np.ones(xa.shape[0])
+    density, edges = np.histogram(xa, bins=bins, weights=weights)
+    which = np.clip(np.searchsorted(edges, xa, side="right") - 1, 0, bins - 1)
+    with np.errstate(divide="ignore"):
+        factor = density.max() / density[which]
+    result: FloatArray = np.minimum(cap, factor)
+    return result
 
 
 def _infinite_smearing(

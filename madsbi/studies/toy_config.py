@@ -129,6 +129,10 @@ class SmearingSettings:
     max_copies: int = field(default=100, metadata=bounds(ge=1))
     tail_from: float = 2.0
     tail_to: float = 4.5
+    flatten_cap: float = field(default=1.0, metadata=bounds(ge=1))
+    """Loss weights min(cap, p̂_max/p̂(x)) flatten the density of the training inputs (a
+    weighted histogram p̂) where it falls by up to ``cap``; 1 = off. They depend on x only, so
+    the minimiser E[R_θθ(z)|x] stays; they move the network's capacity towards the tail."""
 
     def __post_init__(self) -> None:
         if not self.tail_from < self.tail_to:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
+from madsbi.errors import InputError
 from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
 from madsbi.estimators.trainer import TrainingConfig
@@ -57,3 +59,39 @@ def test_per_target_stays_the_default_for_mlps() -> None:
     estimator = DerivativeEstimator([THETA0], 1, NetworkConfig(hidden=(4,), members=2))
     assert not estimator.joint
     assert set(estimator.networks) == {"t1", "t2"}
+
+
+def test_loss_weights_reach_the_loss_only(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    data = sample(1500, rng)
+    network = NetworkConfig(hidden=(8,), members=2)
+    training = TrainingConfig(epochs=3, batch_size=256, learning_rate=1e-2, device="cpu")
+
+    def fitted(loss_weights: np.ndarray | None) -> DerivativeEstimator:
+        estimator = DerivativeEstimator([THETA0], 1, network, targets=[2], combination_seed=3)
+        estimator.fit(data, training, progress=False, loss_weights=loss_weights)
+        return estimator
+
+    x = np.linspace(-2.0, 3.0, 51)
+    plain = fitted(None).predict_ratios(x)
+    # Constant factors: the trainer normalises the weights by their mean, nothing changes.
+    torch.testing.assert_close(fitted(np.full(1500, 7.0)).predict_ratios(x), plain)
+    # Factors that vary move the fit; the standardisation (sample weights only) stays.
+    tail = np.where(data.x[:, 0] > 1.0, 50.0, 1.0)
+    moved = fitted(tail)
+    assert not torch.allclose(moved.predict_ratios(x), plain)
+    torch.testing.assert_close(
+        moved.networks["t2"].targets.scale, fitted(None).networks["t2"].targets.scale
+    )
+
+
+def test_bad_loss_weights_are_named() -> None:
+    data = sample(200, np.random.default_rng(1))
+    estimator = DerivativeEstimator([THETA0], 1, NetworkConfig(hidden=(4,), members=2))
+    training = TrainingConfig(epochs=1, batch_size=64, device="cpu")
+    bad = np.ones(200)
+    bad[17] = -1.0
+    with pytest.raises(InputError, match=r"loss_weights: .*event 17"):
+        estimator.fit(data, training, progress=False, loss_weights=bad)
+    with pytest.raises(InputError, match="loss_weights"):
+        estimator.fit(data, training, progress=False, loss_weights=np.ones(199))

@@ -269,3 +269,24 @@ def test_infinite_smearing_limit_is_the_kernel_weighted_mean_of_the_parton_targe
     np.testing.assert_allclose(_infinite_smearing(model, z, target, x), expected, rtol=1e-12)
     # A constant target stays that constant at every x.
     np.testing.assert_allclose(_infinite_smearing(model, z, np.full(40, 2.5), x), 2.5)
+
+
+def test_flattening_weights_flatten_the_weighted_density_up_to_the_cap() -> None:
+    from madsbi.studies.toy import flattening_weights
+
+    rng = np.random.default_rng(3)
+    x = rng.exponential(1.0, 20_000)
+    weights = rng.uniform(0.5, 1.5, x.size)
+    np.testing.assert_array_equal(flattening_weights(x, weights, 1.0), 1.0)
+    factors = flattening_weights(x, weights, 50.0, bins=40)
+    assert factors.min() == 1.0
+    assert factors.max() == 50.0
+    density, edges = np.histogram(x, bins=40, weights=weights)
+    which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 39)
+    expected = np.minimum(50.0, density.max() / density[which])
+    np.testing.assert_allclose(factors, expected, rtol=1e-12)
+    # Where the cap does not bind, every bin carries the same weighted total.
+    totals = np.bincount(which, weights=weights * factors, minlength=40)
+    unbound = (density > 0) & (density.max() / np.where(density > 0, density, 1.0) < 50.0)
+    assert unbound.sum() >= 5
+    np.testing.assert_allclose(totals[unbound], density.max(), rtol=1e-9)
