@@ -153,11 +153,12 @@ class DerivativeEstimator:
         w = as_tensor(sample.weights, torch.float64)
         w_loss = w
         if loss_weights is not None:
+            # as_float_array refuses non-finite values itself.
             factors = as_float_array(loss_weights, "loss_weights", (sample.n_events,))
-            if not (np.isfinite(factors).all() and (factors > 0).all()):
-                row = int(np.argmax(~(np.isfinite(factors) & (factors > 0))))
+            if not (factors > 0).all():
+                row = int(np.argmax(factors <= 0))
                 raise InputError(
-                    f"loss_weights: expected finite values > 0, event {row} has {factors[row]}"
+                    f"loss_weights: expected values > 0, event {row} has {factors[row]}"
                 )
             w_loss = w * as_tensor(factors, torch.float64)
         for k in self.targets:
