@@ -1,4 +1,4 @@
-"""The import layering of DESIGN.md's data flow, as import-linter contracts (``.importlinter``).
+"""The import layering of the data flow of docs/design.md, as import-linter contracts (``.importlinter``).
 
 A lower stage never imports a later one (theory < events < madgraph < production <
 simulate < nn < estimators, generative < inference, plotting < analysis < studies < cli),
@@ -47,7 +47,7 @@ def test_every_contract_is_kept() -> None:
 
 
 def test_the_layers_follow_the_data_flow() -> None:
-    # The order of DESIGN.md, top to bottom; a layer line may hold siblings ("a | b", "a : b").
+    # The order of docs/design.md, top to bottom; a layer line may hold siblings ("a | b", "a : b").
     stages = contracts()["stages"]
     assert stages["exhaustive"].strip() == "True"
     layers = [line.strip() for line in stages["layers"].splitlines() if line.strip()]

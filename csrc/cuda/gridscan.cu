@@ -1,4 +1,4 @@
-// Likelihood grid scan on the GPU: S[m, g] = Σ_e w_e log(c_me · φ_g) (DESIGN.md, "Likelihood,
+// Likelihood grid scan on the GPU: S[m, g] = Σ_e w_e log(c_me · φ_g) (docs/design.md, "Likelihood,
 // test statistic, coverage"), with the per-pair math of the CPU kernel: the dot product, the
 // log / log1p and the clamping all come from kernels/madsbi/gridscan_terms.hpp, so that CPU
 // and GPU share one kernel source for every pair.

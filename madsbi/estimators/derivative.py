@@ -2,7 +2,7 @@
 
 Each network regresses one coefficient ratio t_k(z) = c_k(z)/c_0(z) of the θ-polynomial,
 k = 1 … K−1, with the weighted MSE (eqs. 29–30); by eq. 14 it converges to the reco-level
-ĉ_k(x)/ĉ_0(x). In the package convention (DESIGN.md) these are R_i for the linear terms,
+ĉ_k(x)/ĉ_0(x). In the package convention (docs/design.md) these are R_i for the linear terms,
 R_ii/2 for the squares and R_ij for the mixed terms, so that
 
     R̂(x|θ, θ0) = (1, t̂_1(x), …, t̂_{K−1}(x)) · φ(θ − θ0).

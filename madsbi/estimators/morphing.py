@@ -1,6 +1,6 @@
 """Morphing-aware estimators (paper Sec. 2.1, eq. 25): ratios r_b(x) at the basis points.
 
-Both estimators end in the same per-event form as derivative learning (DESIGN.md):
+Both estimators end in the same per-event form as derivative learning (docs/design.md):
 
     R̂(x|θ, θ0) = Σ_b a_b(θ) σ(θ_b)/σ(θ0) · r̂_b(x) = C_e · a(θ),   C_eb = σ_b r̂_b(x_e)/σ0,
 

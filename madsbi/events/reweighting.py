@@ -1,7 +1,7 @@
 """What the <rwgt> weights of an LHE file mean: parameters, θ of every point, the basis.
 
 In ``<initrwgt>`` each reweighting point lists only the param-card entries it changes
-relative to the file's own card (DESIGN.md), so θ at each point is θ0 with those changes.
+relative to the file's own card (docs/design.md), so θ at each point is θ0 with those changes.
 """
 
 from __future__ import annotations

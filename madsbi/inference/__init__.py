@@ -1,6 +1,6 @@
 """Inference: likelihood assembly, grid scans, limits and coverage (paper App. A).
 
-Every estimator ends in R(x_e|θ, θ0) = C_e·Φ(θ) (DESIGN.md); :func:`scan` sums
+Every estimator ends in R(x_e|θ, θ0) = C_e·Φ(θ) (docs/design.md); :func:`scan` sums
 log R over events for a θ grid with the compiled kernel :func:`log_ratio_sums` and adds the
 rate ρ(θ) = σ(θ)/σ(θ0) of a :class:`RateModel`; :class:`ScanResult` gives the mean log r
 and the full likelihood ratio with the Poisson term (eq. 49); :mod:`.limits` turns it into

@@ -1,4 +1,4 @@
-"""Coverage toys as dense algebra (DESIGN.md "Coverage at scale is dense algebra").
+"""Coverage toys as dense algebra (docs/design.md "Coverage at scale is dense algebra").
 
 Toys drawn from one test sample differ only in how often each event occurs in them: toy t
 holds event e N[t, e] times. With L[e, g] = log R(x_e|θ_g, θ0) = log(C_e·Φ(θ_g)) formed once

@@ -1,4 +1,4 @@
-"""Likelihood grid scans (paper App. A, DESIGN.md "Likelihood, test statistic, coverage").
+"""Likelihood grid scans (paper App. A, docs/design.md "Likelihood, test statistic, coverage").
 
 For per-event coefficients c_e of the quadratic θ-polynomial (one set per ensemble member m)
 and the features φ(θ_g − θ0) of G grid points, the event term of the log likelihood ratio is

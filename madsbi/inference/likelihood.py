@@ -1,7 +1,7 @@
 """Assembling log r(x|θ, θ0) and the full likelihood ratio with the Poisson term (App. A).
 
 Every estimator — derivative learning, morphing-aware learning, the exact parton-level truth,
-the analytic toy — ends in one per-event form (DESIGN.md):
+the analytic toy — ends in one per-event form (docs/design.md):
 
     R(x_e|θ, θ0) = dσ(x_e|θ)/dσ(x_e|θ0) = C_e · Φ(θ),
 

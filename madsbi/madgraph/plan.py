@@ -2,7 +2,7 @@
 
 θ0 and every point are translated into param-card changes relative to the run's own card:
 each point starts again from the original card, exactly as MadGraph's own reweighting does
-(DESIGN.md), so the weights at a point are w_e · |M(θ)|² / |M(card)|².
+(docs/design.md), so the weights at a point are w_e · |M(θ)|² / |M(card)|².
 """
 
 from __future__ import annotations

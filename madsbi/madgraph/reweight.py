@@ -6,7 +6,7 @@ This module does not import MadGraph: the squared matrix element comes in throug
 
 The weight of event e at point θ is w_e · |M_e(θ)|² / |M_e(card)|², as in MadGraph's own
 reweighting (the PDFs, scales and phase-space factors cancel in the ratio). The coefficients
-solve c_e = W⁻¹ w_e(θ_b) (DESIGN.md, eq. 20–25); every extra point is a held-out check.
+solve c_e = W⁻¹ w_e(θ_b) (docs/design.md, eq. 20–25); every extra point is a held-out check.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Likelihood ratio (eq. 44 as printed is garbled; this is the normalised ratio p(x
 
     r(x|θ, θ0) = (1 + θ0²) [M1(x) + θ² M2(x)] / ((1 + θ²) [M1(x) + θ0² M2(x)])
 
-with M1, M2 the two reco Gaussians. Coefficients follow the package convention (DESIGN.md):
+with M1, M2 the two reco Gaussians. Coefficients follow the package convention (docs/design.md):
 dσ(·|θ) = c·φ(θ − θ0) with φ = (1, Δθ, Δθ²), so c = (D1 + θ0² D2, 2 θ0 D2, D2) for the
 densities D1, D2 at parton or reco level.
 """
@@ -167,7 +167,7 @@ class ToyModel:
 
         Each copy's Gaussian comes from its own 64-bit seed (Box–Muller on two uniforms
         derived from it by SplitMix64), so a copy's x does not depend on how the sample was
-        split into jobs (DESIGN.md, fractional smearing).
+        split into jobs (docs/design.md, fractional smearing).
         """
         s = np.asarray(seeds, dtype=np.uint64)
         if s.shape != np.shape(z):

@@ -5,7 +5,7 @@ the weights, so we pick the K basis points that minimise the expected squared we
 analysis box (an I-optimal design), by greedy start and Fedorov exchange on a candidate grid:
 
     E_θ[Σ_b a_b(θ)²]                     without rate information, or
-    E_θ[Σ_b (a_b(θ) σ_b / σ(θ))²]        with the total-rate coefficients (DESIGN.md).
+    E_θ[Σ_b (a_b(θ) σ_b / σ(θ))²]        with the total-rate coefficients (docs/design.md).
 """
 
 from __future__ import annotations

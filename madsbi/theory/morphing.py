@@ -1,4 +1,4 @@
-"""Morphing (paper eq. 20–25, DESIGN.md): basis points θ_b, the matrix W, weights a(θ).
+"""Morphing (paper eq. 20–25, docs/design.md): basis points θ_b, the matrix W, weights a(θ).
 
 W_bk = φ_k(θ_b − θ0); event weights at the basis points are w_eb = Σ_k W_bk c_ek, so
 c_e = W⁻¹ w_e; for any θ, dσ(θ) = Σ_b a_b(θ) dσ(θ_b) with a(θ) = W⁻ᵀ φ(θ − θ0), and

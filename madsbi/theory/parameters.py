@@ -54,7 +54,7 @@ class Parameter:
 
 @dataclass(frozen=True)
 class ParameterSpace:
-    """The parameters of interest and the reference point θ0 (DESIGN.md: Δθ = θ − θ0)."""
+    """The parameters of interest and the reference point θ0 (docs/design.md: Δθ = θ − θ0)."""
 
     parameters: tuple[Parameter, ...]
     theta0: tuple[float, ...] = field(default=())

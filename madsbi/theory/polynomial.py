@@ -1,6 +1,6 @@
 """The quadratic θ-polynomial φ(Δθ) and the Taylor-factor-correct derivative accessors.
 
-Order of the K = 1 + n + n(n+1)/2 features (DESIGN.md)::
+Order of the K = 1 + n + n(n+1)/2 features (docs/design.md)::
 
     φ(Δθ) = (1, Δθ_1 … Δθ_n, Δθ_1² … Δθ_n², Δθ_1Δθ_2, Δθ_1Δθ_3, …, Δθ_{n−1}Δθ_n)
 

@@ -85,7 +85,7 @@ def test_derivative_predictions(derivative: tuple[DerivativeEstimator, Hypothesi
     np.testing.assert_array_equal(c, ratios.numpy())
     np.testing.assert_array_equal(estimator.second_derivative(x), 2.0 * c[..., 2])
     assert estimator.log1p
-    # Φ(θ) = φ(θ − θ0) = (1, Δθ, Δθ²) for n = 1 (DESIGN.md), written out term by term.
+    # Φ(θ) = φ(θ − θ0) = (1, Δθ, Δθ²) for n = 1 (docs/design.md), written out term by term.
     thetas = np.linspace(-1.0, 1.0, 5)[:, None]
     delta = thetas[:, 0] - 0.0
     reference = np.stack([np.ones_like(delta), delta, delta * delta], axis=1)

@@ -27,7 +27,7 @@ from madsbi.theory.polynomial import n_coefficients
 
 
 def hand_features(delta: np.ndarray) -> np.ndarray:
-    """φ(Δθ) for (G, n) points, written out from DESIGN.md."""
+    """φ(Δθ) for (G, n) points, written out from docs/design.md."""
     n = delta.shape[1]
     cols = [np.ones(len(delta)), *delta.T, *(delta.T**2)]
     cols += [delta[:, i] * delta[:, j] for i in range(n) for j in range(i + 1, n)]

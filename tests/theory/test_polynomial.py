@@ -21,7 +21,7 @@ from madsbi.theory.polynomial import (
 
 
 def hand_features(delta: np.ndarray) -> np.ndarray:
-    """φ(Δθ) for one point, written out from DESIGN.md independently of the package."""
+    """φ(Δθ) for one point, written out from docs/design.md independently of the package."""
     n = len(delta)
     out = [1.0, *delta, *(d * d for d in delta)]
     out += [delta[i] * delta[j] for i in range(n) for j in range(i + 1, n)]

@@ -1,5 +1,5 @@
 // Likelihood grid scan on the CPU: S[m, g] = Σ_e w_e log(c_me · φ_g) for every ensemble member
-// m and grid point g, accumulated in float64 (DESIGN.md, "Likelihood, test statistic,
+// m and grid point g, accumulated in float64 (docs/design.md, "Likelihood, test statistic,
 // coverage").
 #pragma once
 

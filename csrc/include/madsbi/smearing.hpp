@@ -1,4 +1,4 @@
-// Fractional-smearing bookkeeping (paper Sec. 2.3, DESIGN.md): how many copies of each
+// Fractional-smearing bookkeeping (paper Sec. 2.3, docs/design.md): how many copies of each
 // parton-level event go through the stochastic simulation, and how survivors regroup.
 #pragma once
 

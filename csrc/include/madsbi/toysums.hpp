@@ -1,4 +1,4 @@
-// Event sums of coverage toys drawn from one test sample (DESIGN.md, "Coverage at scale is
+// Event sums of coverage toys drawn from one test sample (docs/design.md, "Coverage at scale is
 // dense algebra"): S[t, g] = Σ_e n_te log(c_e · φ_g), with the counts n_te as a sparse matrix.
 #pragma once
 

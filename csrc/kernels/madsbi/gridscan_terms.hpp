@@ -1,4 +1,4 @@
-// Per-pair terms of the likelihood grid scan S[m, g] = Σ_e w_e log(c_me · φ_g) (DESIGN.md,
+// Per-pair terms of the likelihood grid scan S[m, g] = Σ_e w_e log(c_me · φ_g) (docs/design.md,
 // "Likelihood, test statistic, coverage"). Header templates: the CPU kernel
 // (src/gridscan.cpp) and a CUDA kernel use the same dot product, log and clamping. (Not named
 // gridscan.hpp: that name is the CPU API header in include/, which comes first on the path.)

@@ -1,4 +1,4 @@
-// The quadratic θ-polynomial features φ(Δθ) in the one order fixed by DESIGN.md:
+// The quadratic θ-polynomial features φ(Δθ) in the one order fixed by docs/design.md:
 //   (1, Δθ_1 … Δθ_n, Δθ_1² … Δθ_n², Δθ_1Δθ_2, Δθ_1Δθ_3, …, Δθ_{n−1}Δθ_n).
 // Header templates: the same code runs on the CPU and inside CUDA kernels.
 #pragma once
