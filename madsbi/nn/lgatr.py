@@ -106,7 +106,7 @@ class LGATrMember(nn.Module):
                 hidden_s_channels=config.scalar_channels,
                 attention={"num_heads": config.heads},
                 mlp={},
-                # On a CPU the dense geometric product is ~1.6× faster (docs/design.md, "Libraries").
+                # On a CPU the dense geometric product is ~1.6× faster (docs/design.md).
                 primitives={"sparse_gp": False},
             )
         gather = [c if c >= 0 else n_in for mom in self.layout.momenta for c in mom]
