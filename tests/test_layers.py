@@ -1,4 +1,4 @@
-"""The import layering of docs/design.md's data flow, as import-linter contracts (``.importlinter``).
+"""The import layering of docs/design.md's data flow, as import-linter contracts.
 
 A lower stage never imports a later one (theory < events < madgraph < production <
 simulate < nn < estimators, generative < inference, plotting < analysis < studies < cli),
