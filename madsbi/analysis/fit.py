@@ -45,7 +45,7 @@ import numpy as np
 from madsbi._validate import FloatArray
 from madsbi.analysis.data import FB_PER_PB, Selection, StoreEvents
 from madsbi.analysis.prepare import FitData, prepare_data
-from madsbi.analysis.search import (
+from madsbi.inference.search import (
     LogLikelihood,
     maximise,
     plane_window,

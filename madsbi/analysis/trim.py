@@ -180,7 +180,7 @@ def channels(manifest: Mapping[str, Any], arrays: Mapping[str, Any]) -> tuple[In
     of the training stores in store order (:func:`madsbi.studies.wz_data.pool_stores`): when
     the stores' test counts add up to the rate events, a channel is a store's process (its
     :func:`madsbi.cards.process_key`, as in
-    :func:`madsbi.analysis.rate.mis_weights`). Otherwise (a reco analysis's separate test
+    :func:`madsbi.inference.rate.mis_weights`). Otherwise (a reco analysis's separate test
     store) one process is one channel, and several are told apart by the sign of a charge
     observable.
 

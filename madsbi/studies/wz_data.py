@@ -3,7 +3,7 @@
 Every store is split once (seeded per store) into test, validation and training parts. The
 stores may be of different processes (W⁺Z and W⁻Z: channels whose cross-sections add) and
 generated at different points (SM, basis points, BSM); each part's events get the weights
-v_e at θ0 of :func:`madsbi.analysis.rate.mis_weights`, so every part is a θ0 sample with
+v_e at θ0 of :func:`madsbi.inference.rate.mis_weights`, so every part is a θ0 sample with
 the right mixture of channels, and σ̂(θ) = Σ_e v_e R_e(θ) over any part. With one SM store
 this is the store's own weights scaled to σ0.
 """
@@ -19,7 +19,7 @@ import numpy as np
 
 from madsbi._validate import FloatArray, IntArray
 from madsbi.analysis.data import StoreEvents, read_store
-from madsbi.analysis.rate import GeneratedSample, mis_weights
+from madsbi.inference.rate import GeneratedSample, mis_weights
 from madsbi.analysis.save import StoreRecord
 from madsbi.cards import channel_names, process_key
 from madsbi.data import SAMPLES, sample_path
@@ -226,7 +226,7 @@ def rate_report(pooled: PooledStores, thetas: FloatArray) -> dict[str, Any]:
     ``eq34`` is the estimate from the first store's test part alone (eq. 34 with exact
     coefficients when that store was generated at θ0): the single-sample rate of before.
     """
-    from madsbi.analysis.rate import cross_section
+    from madsbi.inference.rate import cross_section
 
     samples = [
         _generated(e, r.test_indices) for e, r in zip(pooled.events, pooled.records, strict=True)

@@ -126,7 +126,7 @@ class RatePool:
     """The events of the rate model: the test entries first, then the rate stores' entries.
 
     ``weights`` are the multiple-importance weights v_e at θ0 (pb) of
-    :func:`madsbi.analysis.rate.mis_weights`, so Σ_e v_e R_e(θ) is σ̂_fid(θ) for every θ;
+    :func:`madsbi.inference.rate.mis_weights`, so Σ_e v_e R_e(θ) is σ̂_fid(θ) for every θ;
     with the test store alone they are its fiducial weights.
     """
 
@@ -166,7 +166,7 @@ def rate_pool(test: RecoSample, others: list[RecoSample]) -> RatePool:
     """
     if not others:
         return RatePool(test.x, test.coefficients, test.weights, test.x.shape[0], ())
-    from madsbi.analysis.rate import GeneratedSample, mis_weights
+    from madsbi.inference.rate import GeneratedSample, mis_weights
 
     for sample, role in ((test, "test_store"), *((o, "rate_stores") for o in others)):
         _check_unsmeared(sample, role)

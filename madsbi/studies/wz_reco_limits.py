@@ -276,10 +276,10 @@ def closure_box(ranges: Any, point: FloatArray) -> tuple[FloatArray, FloatArray]
 def closure(study: Any, inputs: Inputs) -> dict[str, Any]:
     """Asimov fit of the BSM reco store: q(θ_BSM), inside the 95 % region or not.
 
-    The maximum is searched over :func:`closure_box` by :func:`madsbi.analysis.search.maximise`
+    The maximum is searched over :func:`closure_box` by :func:`madsbi.inference.search.maximise`
     (zoomed grid, then a Nelder–Mead polish from the grid's best point, θ0 and θ_BSM).
     """
-    from madsbi.analysis.search import maximise
+    from madsbi.inference.search import maximise
     from madsbi.studies.wz_reco_data import load_reco_sample
 
     a = study.config.analysis

@@ -124,7 +124,7 @@ def test_rate_only_stores_join_the_test_part_whole(stores: tuple[Path, Path]) ->
 
 
 def test_rate_report_pools_the_test_parts(stores: tuple[Path, Path]) -> None:
-    from madsbi.analysis.rate import GeneratedSample, cross_section
+    from madsbi.inference.rate import GeneratedSample, cross_section
     from madsbi.studies.wz_data import rate_report
 
     plus, minus = stores

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from madsbi.analysis.rate import GeneratedSample, cross_section
+from madsbi.inference.rate import GeneratedSample, cross_section
 from madsbi.errors import ConfigError
 from madsbi.inference.likelihood import RateModel, exact_event_coefficients
 from madsbi.studies.wz_reco_data import load_reco_sample, rate_pool

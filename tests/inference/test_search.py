@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from madsbi.analysis.search import maximise
+from madsbi.inference.search import maximise
 
 LO = np.array([-4.0, -0.4, -0.4])
 HI = -LO
