@@ -18,13 +18,13 @@ import numpy as np
 
 from madsbi.data import sample_path
 from madsbi.events import open_store, schema
+from madsbi.events.particles import eta, is_invisible, pt
 from madsbi.plotting import plot_scatter_targets
 from madsbi.plotting.reco import chi2_per_ndf, plot_distributions, plot_smearing_targets
 from madsbi.processes import wz
 from madsbi.processes.wz_parton import parton_features
 from madsbi.simulate.detector import load_card, missing_et, reconstruct_leptons, smear_jets
 from madsbi.simulate.jets import cluster_jets
-from madsbi.simulate.particles import eta, is_invisible, pt
 from madsbi.simulate.reco import (
     RecoConfig,
     plan_chunk,

@@ -21,11 +21,11 @@ import numpy as np
 
 from madsbi.data import sample_path
 from madsbi.events import open_store, schema
+from madsbi.events.particles import eta, is_invisible
 from madsbi.events.writer import StoreWriter
 from madsbi.processes import wz
 from madsbi.simulate.detector import load_card, missing_et, reconstruct_leptons, smear_jets
 from madsbi.simulate.jets import cluster_jets
-from madsbi.simulate.particles import eta, is_invisible
 from madsbi.simulate.reco import RECO_NAMES, RecoConfig, plan_chunk, run_statistics
 from madsbi.simulate.shower import ShowerSettings, beam_energies, run_shower
 

@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from madsbi._validate import FloatArray
 from madsbi.errors import InputError
-from madsbi.simulate.particles import Particles, eta, invariant_mass, pt
+from madsbi.events.particles import Particles, eta, invariant_mass, pt
 
 Z_MASS = 91.1876
 LEPTON_PT_MIN, LEPTON_ETA_MAX = 15.0, 2.5

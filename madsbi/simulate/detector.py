@@ -23,8 +23,8 @@ import numpy.typing as npt
 from madsbi._validate import FloatArray, IntArray
 from madsbi.config import read_toml
 from madsbi.errors import ConfigError, MissingFileError
+from madsbi.events.particles import Particles, delta_r, eta, phi, pt
 from madsbi.simulate import _streams
-from madsbi.simulate.particles import Particles, delta_r, eta, phi, pt
 
 CARDS = Path(__file__).parent / "cards"
 U64 = npt.NDArray[np.uint64]

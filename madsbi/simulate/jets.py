@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from madsbi.errors import OptionalDependencyError
-from madsbi.simulate.particles import Particles, pt
+from madsbi.events.particles import Particles, pt
 
 #: PDG id given to jets in the reco object lists (none exists; 90 is PDG's "jet" code range).
 JET_ID = 90

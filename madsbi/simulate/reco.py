@@ -26,12 +26,12 @@ from madsbi._validate import FloatArray
 from madsbi.errors import InputError
 from madsbi.events import schema
 from madsbi.events.meta import ShardInfo, StoreMeta
+from madsbi.events.particles import eta, is_invisible
 from madsbi.events.store import EventStore
 from madsbi.events.writer import StoreWriter
 from madsbi.processes import wz
 from madsbi.simulate.detector import load_card, missing_et, reconstruct_leptons, smear_jets
 from madsbi.simulate.jets import cluster_jets
-from madsbi.simulate.particles import eta, is_invisible
 from madsbi.simulate.shower import ShowerSettings, beam_energies, run_shower
 from madsbi.simulate.smearing import SmearingPlan, plan_copies, target_statistics
 from madsbi.theory.polynomial import first_derivatives, second_derivatives

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from madsbi.errors import ConfigError, MissingFileError
+from madsbi.events.particles import Particles, eta, pt
 from madsbi.simulate import _streams
 from madsbi.simulate.detector import load_card, missing_et, reconstruct_leptons, smear_jets
-from madsbi.simulate.particles import Particles, eta, pt
 from madsbi.simulate.smearing import copy_seeds
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from madsbi.errors import InputError
+from madsbi.events.particles import Particles
 from madsbi.processes import wz
-from madsbi.simulate.particles import Particles
 
 
 def _p(pt_: float, eta_: float, phi_: float) -> list[float]:

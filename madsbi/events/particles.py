@@ -1,4 +1,4 @@
-"""Flat, vectorised particle lists of many events (the reco simulation's working format).
+"""Flat, vectorised particle lists of many events (pure NumPy kinematics of reco objects).
 
 Every per-object array has one entry per object of all events, in event order; ``offsets``
 (N + 1,) says that event e owns entries ``offsets[e] .. offsets[e+1]``. Momenta are
