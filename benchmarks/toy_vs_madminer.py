@@ -352,7 +352,7 @@ def run_madsbi_single(
 
     from madsbi.estimators.single_network import SingleNetworkMorphingEstimator
     from madsbi.estimators.trainer import TrainingConfig
-    from madsbi.nn.mlp import NetworkConfig
+    from madsbi.nn.build import NetworkConfig
     from madsbi.theory.morphing import MorphingBasis
 
     torch.set_num_threads(args.threads)

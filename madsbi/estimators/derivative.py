@@ -31,7 +31,7 @@ from madsbi.estimators.io import load_estimator, save_estimator
 from madsbi.estimators.losses import derivative_regression_loss
 from madsbi.estimators.network import pool_members, seeded_network
 from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit_runs
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 from madsbi.nn.standardise import Standardiser
 from madsbi.theory.polynomial import n_coefficients, polynomial_features, square_index
 

@@ -38,7 +38,7 @@ from madsbi.estimators.io import load_estimator, save_estimator
 from madsbi.estimators.losses import alice_loss, carl_loss, symmetric_mse_loss
 from madsbi.estimators.network import StandardisedNetwork, pool_members, seeded_network
 from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit_runs
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 from madsbi.theory.morphing import MorphingBasis
 
 LOSSES = ("alice", "carl", "mse")

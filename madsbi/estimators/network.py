@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from madsbi.errors import InputError
-from madsbi.nn.mlp import NetworkConfig, build_network
+from madsbi.nn.build import NetworkConfig, build_network
 from madsbi.nn.standardise import Standardiser
 
 

@@ -46,7 +46,7 @@ from madsbi.estimators.losses import alice_loss, carl_loss, score_mse_loss, symm
 from madsbi.estimators.morphing import _MorphingBase
 from madsbi.estimators.network import StandardisedNetwork, pool_members, seeded_network
 from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit_runs
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 from madsbi.theory.morphing import MorphingBasis
 
 SINGLE_NETWORK_LOSSES = ("alice", "alices", "carl", "mse")

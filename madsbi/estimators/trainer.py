@@ -28,7 +28,7 @@ from madsbi._device import resolve_device
 from madsbi._progress import progress_bar
 from madsbi.errors import CheckpointError, ConfigError, InputError
 from madsbi.estimators.network import POOLABLE_KINDS
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 
 LossFunction = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
 """(predictions (M, B, D), batch) → per-member loss (M,)."""

@@ -7,8 +7,9 @@ network's own regulariser (repulsion or KL) to the data loss; see
 """
 
 from madsbi.nn.bayesian import BayesianLinear, BayesianMLP, kl_divergence, resample_weights
+from madsbi.nn.build import NetworkConfig, build_network
 from madsbi.nn.ensemble import EnsembleMLP, repulsion
-from madsbi.nn.mlp import MLP, NetworkConfig, build_network
+from madsbi.nn.mlp import MLP
 from madsbi.nn.standardise import Standardiser
 
 __all__ = [

@@ -10,7 +10,7 @@ from madsbi.config import bounds, build_sections, read_toml
 from madsbi.errors import ConfigError
 from madsbi.estimators.trainer import TrainingConfig
 from madsbi.inference.likelihood import PROJECTIONS
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 from madsbi.processes.wz_parton import OBSERVABLES
 
 METHODS = ("derivative", "morphing_aware")

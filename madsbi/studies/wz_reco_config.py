@@ -17,7 +17,7 @@ from madsbi.config import bounds, build_sections, read_toml
 from madsbi.errors import ConfigError
 from madsbi.estimators.trainer import TrainingConfig
 from madsbi.inference.binned import MT_WZ_EDGES_GEV
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 
 #: The value of ``[analysis] study`` that selects this study in ``madsbi run``.
 STUDY_KIND = "wz_reco"

@@ -26,7 +26,7 @@ from madsbi.estimators.morphing import MorphingAwareEstimator
 from madsbi.estimators.trainer import TrainingConfig
 from madsbi.events.convert import convert_lhe
 from madsbi.inference.likelihood import NonNegativeRatio, RateModel
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 from madsbi.studies.wz import run_wz_study
 from madsbi.studies.wz_config import WZStudyConfig
 from madsbi.theory.morphing import MorphingBasis

@@ -30,7 +30,7 @@ from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
 from madsbi.estimators.trainer import TrainingConfig
 from madsbi.inference.expected import LEVELS, level_key
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 from madsbi.simulate.reco import shipped_reco_path
 from madsbi.studies.wz_reco import run_wz_reco_study
 from madsbi.studies.wz_reco_config import WZRecoStudyConfig

@@ -21,7 +21,7 @@ from madsbi.errors import InputError, MissingFileError, OutputError, StoreFormat
 from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
 from madsbi.estimators.trainer import TrainingConfig
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 from madsbi.theory.polynomial import polynomial_features
 
 from helpers.wz import convert_wz_1k

@@ -12,7 +12,7 @@ from madsbi.errors import InputError
 from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
 from madsbi.estimators.trainer import TrainingConfig
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 from madsbi.simulate.toy import ToyModel
 
 ALPHA = 1.5

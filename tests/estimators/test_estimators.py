@@ -15,7 +15,7 @@ from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
 from madsbi.estimators.morphing import MorphingAwareEstimator
 from madsbi.estimators.trainer import TrainingConfig
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 from madsbi.simulate.toy import ToyModel
 from madsbi.theory.morphing import MorphingBasis
 

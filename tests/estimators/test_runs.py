@@ -15,7 +15,7 @@ from madsbi.estimators.morphing import MorphingAwareEstimator
 from madsbi.estimators.network import pool_members, seeded_network
 from madsbi.estimators.single_network import SingleNetworkMorphingEstimator
 from madsbi.estimators.trainer import TrainingConfig
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 from madsbi.simulate.toy import ToyModel
 from madsbi.theory.morphing import MorphingBasis
 

@@ -13,7 +13,7 @@ from madsbi.errors import InputError
 from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.single_network import SingleNetworkMorphingEstimator
 from madsbi.estimators.trainer import TrainingConfig
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 from madsbi.simulate.toy import ToyModel
 from madsbi.theory.morphing import MorphingBasis
 

@@ -22,7 +22,7 @@ from madsbi.estimators.trainer import (
     TrainingHistory,
     fit,
 )
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 
 
 class Interrupted(Exception):

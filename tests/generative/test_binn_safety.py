@@ -29,7 +29,7 @@ from madsbi.generative.binn import (
     train_inn,
 )
 from madsbi.generative.inn import INNConfig
-from madsbi.nn.mlp import NetworkConfig
+from madsbi.nn.build import NetworkConfig
 
 
 @pytest.fixture(autouse=True)
