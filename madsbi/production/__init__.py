@@ -8,9 +8,15 @@ and merges the shards with :func:`madsbi.events.merge.merge_stores`.
 from __future__ import annotations
 
 from madsbi.events.convert import ConvertSettings
-from madsbi.production.jobs import JobError, JobResult, JobSpec, job_specs, resolve_job, run_job
+from madsbi.production.jobs import JobError, JobResult, JobSpec, job_specs, run_job
 from madsbi.production.plan import ClusterSettings, ProductionPlan, ProductionSettings
-from madsbi.production.runner import JobFailure, ProductionError, ProductionReport, produce
+from madsbi.production.runner import (
+    JobFailure,
+    ProductionError,
+    ProductionReport,
+    produce,
+    resolve_job,
+)
 
 __all__ = [
     "ClusterSettings",

@@ -8,7 +8,6 @@ shard that exists is complete, and a job killed half-way leaves no shard behind.
 
 from __future__ import annotations
 
-import importlib
 import os
 import secrets
 import time
@@ -16,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from madsbi.errors import ConfigError, MadSBIError, StoreFormatError
+from madsbi.errors import MadSBIError, StoreFormatError
 from madsbi.events.convert import ConvertSettings
-from madsbi.production.plan import GRIDPACK_JOB, ProductionPlan
+from madsbi.production.plan import ProductionPlan
 
 
 @dataclass(frozen=True)
@@ -106,34 +105,6 @@ def job_specs(plan: ProductionPlan) -> list[JobSpec]:
         )
         for i in range(p.n_jobs)
     ]
-
-
-def resolve_job(job: str | JobFunction) -> JobFunction:
-    """The job function named by ``job``: ``"gridpack"``, ``"module:function"`` or a callable.
-
-    Raises
-    ------
-    ConfigError
-        If the module cannot be imported or has no such callable.
-    """
-    if callable(job):
-        return job
-    if job == GRIDPACK_JOB:
-        from madsbi.production.gridpack import gridpack_job
-
-        return gridpack_job
-    module_name, sep, attr = job.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(f"job: expected 'package.module:function', got {job!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"job {job!r}: cannot import {module_name!r} ({exc})") from None
-    function = getattr(module, attr, None)
-    if not callable(function):
-        raise ConfigError(f"job {job!r}: module {module_name!r} has no callable {attr!r}")
-    result: JobFunction = function
-    return result
 
 
 def run_job(spec: JobSpec, job: JobFunction) -> JobResult:

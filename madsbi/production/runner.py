@@ -7,6 +7,7 @@ removes another job's shard.
 
 from __future__ import annotations
 
+import importlib
 import json
 import secrets
 import time
@@ -19,8 +20,9 @@ from madsbi._progress import progress_bar
 from madsbi.errors import ConfigError, StoreExistsError
 from madsbi.events.merge import merge_stores
 from madsbi.production.cluster import import_distributed, open_client
-from madsbi.production.jobs import JobError, JobFunction, JobResult, JobSpec, job_specs, resolve_job
-from madsbi.production.plan import ProductionPlan
+from madsbi.production.gridpack import gridpack_job
+from madsbi.production.jobs import JobError, JobFunction, JobResult, JobSpec, job_specs
+from madsbi.production.plan import GRIDPACK_JOB, ProductionPlan
 
 #: Written into the output folder at the first run; a resumed run must match it.
 PLAN_FILE = "production.json"
@@ -157,6 +159,32 @@ def run_jobs(
     results.sort(key=lambda r: r.index)
     failures.sort(key=lambda f: f.index)
     return results, failures
+
+
+def resolve_job(job: str | JobFunction) -> JobFunction:
+    """The job function named by ``job``: ``"gridpack"``, ``"module:function"`` or a callable.
+
+    Raises
+    ------
+    ConfigError
+        If the module cannot be imported or has no such callable.
+    """
+    if callable(job):
+        return job
+    if job == GRIDPACK_JOB:
+        return gridpack_job
+    module_name, sep, attr = job.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"job: expected 'package.module:function', got {job!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"job {job!r}: cannot import {module_name!r} ({exc})") from None
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise ConfigError(f"job {job!r}: module {module_name!r} has no callable {attr!r}")
+    result: JobFunction = function
+    return result
 
 
 def _run(spec: JobSpec, job: JobFunction) -> JobResult:
