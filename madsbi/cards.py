@@ -3,7 +3,7 @@
 Only what madsbi needs: param-card entries by (block, key) with the name MadGraph writes in
 the comment, and run-card settings by name. Plain text in, typed values out: the LHE
 conversion (:mod:`madsbi.events`) and the MadGraph plugin (:mod:`madsbi.madgraph`) both read
-cards, so the parsing sits below both (``madsbi.madgraph.cards`` re-exports it).
+cards, so the parsing sits below both.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from madsbi.cards import ParamCard
 from madsbi.errors import BackendError, StoreExistsError
-from madsbi.madgraph.cards import ParamCard
 from madsbi.madgraph.settings import COMMANDS, SbiSettings, SettingsBuilder, parse_settings
 
 #: Name of the event store written next to the run's events.

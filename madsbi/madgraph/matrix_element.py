@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from madsbi._validate import FloatArray
+from madsbi.cards import ParamCard
 from madsbi.errors import WeightError
 from madsbi.events.lhe import LheChunk
-from madsbi.madgraph.cards import ParamCard
 from madsbi.madgraph.plan import ParamKey
 
 #: MadGraph's map from a process tag (sorted initial pdgs, sorted final pdgs) to

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from madsbi._validate import FloatArray
+from madsbi.cards import ParamCard
 from madsbi.errors import ConfigError, UnknownParameterError
-from madsbi.madgraph.cards import ParamCard
 from madsbi.madgraph.settings import SbiSettings
 from madsbi.theory.basis import optimise_basis
 from madsbi.theory.morphing import DEFAULT_MAX_CONDITION, MorphingBasis

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from madsbi._validate import FloatArray
+from madsbi.cards import ParamCard, parse_run_card
 from madsbi.errors import ConfigError, LheFormatError, StoreExistsError, WeightError
 from madsbi.events import schema
 from madsbi.events.convert import HoldoutCheck
@@ -31,7 +32,6 @@ from madsbi.events.recentre import check_reference_weights
 from madsbi.events.reweighting import process_description
 from madsbi.events.tempfiles import temporary_path
 from madsbi.events.writer import StoreWriter
-from madsbi.madgraph.cards import ParamCard, parse_run_card
 from madsbi.madgraph.lhe_weights import write_weighted_lhe
 from madsbi.madgraph.plan import ParamKey, ReweightPlan
 from madsbi.theory.polynomial import cross_pairs, polynomial_features_reference

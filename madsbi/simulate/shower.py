@@ -28,9 +28,9 @@ import numpy as np
 import numpy.typing as npt
 
 from madsbi._validate import IntArray
+from madsbi.cards import parse_run_card
 from madsbi.errors import InputError, OptionalDependencyError
 from madsbi.events.particles import Particles
-from madsbi.madgraph.cards import parse_run_card
 from madsbi.simulate import _streams
 from madsbi.simulate.jets import RECO_EXTRA, import_awkward
 

@@ -1,8 +1,8 @@
 """Card parsing lives below events and madgraph (issue 15, layering).
 
 ``events`` read MadGraph cards through ``madsbi.madgraph.cards``, so importing the event
-store pulled in the plugin package. The parsing is ``madsbi.cards`` now; the old path stays a
-re-export of the same objects.
+store pulled in the plugin package. The parsing is ``madsbi.cards`` now, and the old path is
+gone (issue 24).
 """
 
 from __future__ import annotations
@@ -32,12 +32,9 @@ def test_importing_every_events_module_imports_no_madgraph() -> None:
     assert run.stdout.strip() == "[]"
 
 
-def test_old_import_path_re_exports_the_same_objects() -> None:
+def test_cards_parse_from_their_one_home() -> None:
     import madsbi.cards
-    import madsbi.madgraph.cards
 
-    for name in ("ParamCard", "ParamEntry", "parse_run_card"):
-        assert getattr(madsbi.madgraph.cards, name) is getattr(madsbi.cards, name)
     card = madsbi.cards.ParamCard.parse("BLOCK SMEFT\n  9 1.5e0 # cHWB\n")
     assert card.find("chwb").value == 1.5
     assert madsbi.cards.parse_run_card(" average = event_norm ! x\n") == {"event_norm": "average"}

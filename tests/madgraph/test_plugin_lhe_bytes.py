@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from madsbi.cards import ParamCard
 from madsbi.events.lhe import LheChunk, LheFile
 from madsbi.events.store import EventStore
-from madsbi.madgraph.cards import ParamCard
 from madsbi.madgraph.lhe_weights import write_weighted_lhe
 from madsbi.madgraph.plan import ParamKey, make_plan
 from madsbi.madgraph.reweight import run_reweighting

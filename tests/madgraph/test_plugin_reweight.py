@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from madsbi.cards import ParamCard
 from madsbi.errors import (
     ConfigError,
     IllConditionedBasisError,
@@ -19,7 +20,6 @@ from madsbi.errors import (
 )
 from madsbi.events.lhe import LheChunk, LheFile
 from madsbi.events.store import EventStore
-from madsbi.madgraph.cards import ParamCard
 from madsbi.madgraph.plan import ParamKey, make_plan
 from madsbi.madgraph.reweight import run_reweighting
 from madsbi.madgraph.settings import parse_settings
