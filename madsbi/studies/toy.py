@@ -11,11 +11,13 @@
   seed, for choosing hyper-parameters without looking at the test sample),
   ``max_abs_error``, band coverage and training time; the R_θθ tail errors of
   the smearing study; the empirical coverage fractions with their binomial errors.
+
+The smearing experiment is :mod:`madsbi.studies.toy_smearing`, the figures
+:mod:`madsbi.studies.toy_figures`, the samples :mod:`madsbi.studies.toy_samples`.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -24,14 +26,11 @@ from typing import Any
 import numpy as np
 
 from madsbi._validate import FloatArray
-from madsbi.errors import ConfigError
 from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
 from madsbi.estimators.morphing import MorphingAwareEstimator
 from madsbi.estimators.single_network import SingleNetworkMorphingEstimator
 from madsbi.estimators.trainer import TrainingHistory
-from madsbi.events import schema
-from madsbi.events.store import EventStore
 from madsbi.inference.coverage import CoverageResult, run_coverage
 from madsbi.inference.expected import expected_limits_1d
 from madsbi.inference.likelihood import (
@@ -43,56 +42,34 @@ from madsbi.inference.likelihood import (
     scan,
 )
 from madsbi.inference.limits import asimov_weights
-from madsbi.simulate.smearing import plan_copies
-from madsbi.simulate.toy import ToyModel, generate_toy_store
+from madsbi.simulate.toy import ToyModel
 from madsbi.studies._common import (
-    loss_curve_figures,
     n_network_parameters,
     nonzero_targets,
     train_seconds,
     write_json,
 )
 from madsbi.studies.toy_config import ToyStudyConfig
+from madsbi.studies.toy_figures import toy_figures
+from madsbi.studies.toy_samples import THETA0, read_toy_sample, toy_sample
+
+# The tests import flattening_weights and _infinite_smearing from here, where they were.
+from madsbi.studies.toy_smearing import flattening_weights as flattening_weights
+from madsbi.studies.toy_smearing import infinite_smearing as _infinite_smearing  # noqa: F401
+from madsbi.studies.toy_smearing import run_smearing
 from madsbi.theory.morphing import MorphingBasis
 from madsbi.theory.polynomial import polynomial_features
 
-THETA0 = 0.0
 METRIC_RANGE = (-1.5, 1.5)
 
 
-def _sample(path: Path, theta: float, n: int, alpha: float, seed: int, progress: bool) -> Path:
-    """Generate the toy store at ``path``, or reuse it if it holds exactly this sample."""
-    if path.exists():
-        with EventStore(path) as store:
-            attrs = store.meta.attributes
-            have = (
-                float(attrs.get("alpha", math.nan)),
-                float(attrs.get("theta_generated", math.nan)),
-                store.n_events(),
-                tuple(shard.seed for shard in store.meta.shards),
-            )
-        want = (alpha, theta, n, (seed,))
-        if have != want:
-            raise ConfigError(
-                f"{path}: holds a toy sample with (alpha, theta, events, seeds) = {have}, this "
-                f"configuration needs {want}; use a new output directory"
-            )
-        return path
-    generate_toy_store(
-        path, alpha=alpha, theta=theta, n_events=n, seed=seed, theta0=THETA0, progress=progress
-    )
-    return path
-
-
-def _read(path: Path) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(z, x, coefficients) of a toy store."""
-    with EventStore(path) as store:
-        parton = store.read(schema.PARTON, ["features", "coefficients"])
-        reco = store.read(schema.RECO, ["x"])
-        return parton["features"][:, 0], reco["x"][:, 0], parton["coefficients"]
-
-
 class _Study:
+    """One toy study's samples, trained methods, scans and summary, filled method by method.
+
+    Built by :func:`run_toy_study`; :func:`madsbi.studies.toy_smearing.run_smearing` and
+    :func:`madsbi.studies.toy_figures.toy_figures` read and extend it.
+    """
+
     def __init__(self, config: ToyStudyConfig, out_dir: Path, progress: bool) -> None:
         self.config = config
         self.out = out_dir
@@ -113,14 +90,14 @@ class _Study:
         data = out_dir / "data"
         data.mkdir(parents=True, exist_ok=True)
         s = config.study
-        test = _sample(data / "test.h5", s.theta_test, s.n_test, s.alpha, s.seed + 7, progress)
-        _, self.x_test, _ = _read(test)
+        test = toy_sample(data / "test.h5", s.theta_test, s.n_test, s.alpha, s.seed + 7, progress)
+        _, self.x_test, _ = read_toy_sample(test)
         # A second sample at θ_test, same size, another seed: hyper-parameters are chosen on
         # its val_rms_error, so that the test sample's rms_error stays an unbiased estimate.
-        val = _sample(
+        val = toy_sample(
             data / "validation.h5", s.theta_test, s.n_test, s.alpha, s.seed + 11, progress
         )
-        _, self.x_val, _ = _read(val)
+        _, self.x_val, _ = read_toy_sample(val)
         # The analytic truth in the same per-event form as every estimator: C_e = c(x_e)/c_0(x_e).
         self.truth_scan = self._truth_scan(self.x_test)
         self.truth = self.truth_scan.mean_log_ratio()[0]
@@ -178,7 +155,7 @@ class _Study:
         return entry
 
     # -- the methods ----------------------------------------------------------------------
-    def _model(self, estimator: Any) -> Any:
+    def as_scanned(self, estimator: Any) -> Any:
         """The estimator as scanned: projected onto R ≥ 0 if the study asks for it."""
         return projected(estimator, self.config.study.projection)
 
@@ -187,13 +164,13 @@ class _Study:
     ) -> None:
         """Save a morphing estimator and scan it with ρ(θ) = Σ_b a_b σ_b/σ0 (σ0 = 1 here)."""
         estimator.save(self.out / "estimators" / name / "final")
-        model = self._model(estimator)
+        model = self.as_scanned(estimator)
         rate = RateModel.build(sigma)
         if isinstance(model, NonNegativeRatio):
             rate = model.rate(rate)
-        self._evaluate(name, model, rate, histories, estimator.networks)
+        self.evaluate(name, model, rate, histories, estimator.networks)
 
-    def _evaluate(
+    def evaluate(
         self,
         name: str,
         model: Any,
@@ -202,6 +179,7 @@ class _Study:
         networks: dict[str, Any],
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Scan ``model`` on the test and validation samples and record it as method ``name``."""
         self.models[name] = model
         self.rates[name] = rate
         result, val_result = (
@@ -218,8 +196,9 @@ class _Study:
         )
 
     def derivative(self) -> DerivativeEstimator:
+        """Derivative learning on the θ0 sample, scanned with the rate of eq. 34."""
         c, s = self.config, self.config.study
-        path = _sample(
+        path = toy_sample(
             self.out / "data" / "theta0.h5",
             THETA0,
             c.data.n_derivative,
@@ -227,7 +206,7 @@ class _Study:
             s.seed,
             self.progress,
         )
-        _, x, coeff = _read(path)
+        _, x, coeff = read_toy_sample(path)
         sample = HypothesisSample.build(x, coeff)
         estimator = DerivativeEstimator(
             [THETA0], 1, c.network, targets=nonzero_targets(coeff), combination_seed=s.seed
@@ -239,10 +218,10 @@ class _Study:
             progress=self.progress,
         )
         estimator.save(self.out / "estimators" / "derivative" / "final")
-        model = self._model(estimator)
+        model = self.as_scanned(estimator)
         # σ(θ)/σ(θ0) from the learned sums over the training sample (eq. 34).
         rate = RateModel.from_event_coefficients(model.event_coefficients(sample.x))
-        self._evaluate("derivative", model, rate, histories, estimator.networks)
+        self.evaluate("derivative", model, rate, histories, estimator.networks)
         return estimator
 
     def _basis_samples(self) -> tuple[MorphingBasis, list[HypothesisSample], FloatArray]:
@@ -251,7 +230,7 @@ class _Study:
         basis = MorphingBasis.from_points(points, [THETA0])
         samples = []
         for i, theta in enumerate(points[:, 0]):
-            path = _sample(
+            path = toy_sample(
                 self.out / "data" / f"basis{i}.h5",
                 float(theta),
                 c.data.n_per_basis,
@@ -259,7 +238,7 @@ class _Study:
                 s.seed + 100 + i,
                 self.progress,
             )
-            _, x, coeff = _read(path)
+            _, x, coeff = read_toy_sample(path)
             samples.append(HypothesisSample.build(x, coeff))
         sigma = ToyModel.cross_section(points[:, 0])
         return basis, samples, sigma
@@ -282,6 +261,7 @@ class _Study:
         return training
 
     def morphing_aware(self) -> MorphingAwareEstimator:
+        """Morphing-aware learning: one network per basis point (eq. 25)."""
         c = self.config
         basis, samples, sigma = self._basis_samples()
         estimator = MorphingAwareEstimator(
@@ -299,6 +279,7 @@ class _Study:
         return estimator
 
     def single_network_morphing(self) -> SingleNetworkMorphingEstimator:
+        """The single-network morphing baseline (MadMiner style, Fig. 3)."""
         c = self.config
         basis, samples, sigma = self._basis_samples()
         network = replace(self._morphing_network(), hidden=c.morphing.single_network_hidden)
@@ -338,108 +319,14 @@ class _Study:
         return estimator
 
     def smearing(self) -> dict[str, Any]:
-        """Derivative learning of R_θθ on 10⁵ events with and without fractional smearing."""
-        c, s, sm = self.config, self.config.study, self.config.smearing
-        path = _sample(
-            self.out / "data" / "smearing_theta0.h5",
-            THETA0,
-            sm.n_events,
-            s.alpha,
-            s.seed + 200,
-            self.progress,
-        )
-        z, x, coeff = _read(path)
-        target = 2.0 * coeff[:, 2] / coeff[:, 0]  # R_θθ(z), eq. 29
-        plan = plan_copies(target[:, None], sm.threshold, max_copies=sm.max_copies, run_seed=s.seed)
-        x_smeared = self.model.smear_with_seeds(z[plan.parent], plan.seed)
-        datasets = {
-            "original": HypothesisSample.build(x, coeff),
-            "fractional smearing": HypothesisSample.build(
-                x_smeared, coeff[plan.parent], plan.weight
-            ),
-        }
-        x_tail = np.linspace(sm.tail_from, sm.tail_to, 101)
-        truth_tail = self.model.reco_derivatives(x_tail, THETA0)[1]
-        # E[R_θθ(z)|x] over this parton sample: what the sample can teach (the learnable target).
-        learnable_tail = _infinite_smearing(self.model, z, target, x_tail)
-        floor = learnable_tail - truth_tail
-        results: dict[str, Any] = {
-            # The limit of infinitely many copies: E[R_θθ(z)|x] over this parton sample. Its
-            # error is the parton-statistics floor no amount of smearing can go below.
-            "tail_rms_error_infinite_smearing": float(np.sqrt(np.mean(floor**2))),
-            "learnable_tail": learnable_tail.tolist(),
-            "n_events": int(z.shape[0]),
-            "n_copies": plan.n_copies,
-            "max_copies_used": int(plan.counts.max()),
-            "threshold": sm.threshold,
-            "x_tail": x_tail.tolist(),
-            "truth_tail": truth_tail.tolist(),
-            "datasets": {},
-        }
-        self.smearing_data = {
-            "z": z,
-            "target": target,
-            "plan": plan,
-            "x": x,
-            "x_smeared": x_smeared,
-        }
-        for label, sample in datasets.items():
-            key = "smeared" if label != "original" else "original"
-            estimator = DerivativeEstimator(
-                [THETA0], 1, c.network, targets=[2], combination_seed=s.seed
-            )
-            histories = estimator.fit(
-                sample,
-                c.training,
-                out_dir=self.out / "estimators" / f"rtt_{key}",
-                progress=self.progress,
-                loss_weights=flattening_weights(sample.x[:, 0], sample.weights, sm.flatten_cap),
-            )
-            estimator.save(self.out / "estimators" / f"rtt_{key}" / "final")
-            learned = estimator.second_derivative(x_tail)
-            diff = learned.mean(0) - truth_tail
-            diff_learnable = learned.mean(0) - learnable_tail
-            model = self._model(estimator)
-            rate = RateModel.from_event_coefficients(
-                model.event_coefficients(sample.x), sample.weights
-            )
-            entry = self._evaluate(
-                f"derivative ({label})",
-                model,
-                rate,
-                histories,
-                estimator.networks,
-                {
-                    "tail_rms_error": float(np.sqrt(np.mean(diff**2))),
-                    # against E[R_θθ(z)|x] of the same parton events instead of the truth
-                    "tail_rms_error_learnable": float(np.sqrt(np.mean(diff_learnable**2))),
-                    "tail_relative_rms_error": float(np.sqrt(np.mean((diff / truth_tail) ** 2))),
-                    "learned_tail": learned.mean(0).tolist(),
-                    "learned_tail_spread": learned.std(0).tolist(),
-                },
-            )
-            results["datasets"][label] = {
-                k: entry[k]
-                for k in (
-                    "tail_rms_error",
-                    "tail_rms_error_learnable",
-                    "tail_relative_rms_error",
-                    "rms_error",
-                )
-            }
-        orig, smeared = results["datasets"]["original"], results["datasets"]["fractional smearing"]
-        results["tail_error_reduction"] = orig["tail_rms_error"] / smeared["tail_rms_error"]
-        results["tail_error_reduction_learnable"] = (
-            orig["tail_rms_error_learnable"] / smeared["tail_rms_error_learnable"]
-        )
-        self.summary["smearing"] = results
-        return results
+        """Derivative learning of R_θθ with and without fractional smearing (toy_smearing)."""
+        return run_smearing(self)
 
     # -- expected limits ------------------------------------------------------------------
     def expected_limits(self, estimators: dict[str, Any]) -> dict[str, Any]:
         """68 % and 95 % intervals from the Asimov-like θ0 sample, truth and every estimator."""
         s = self.config.study
-        path = _sample(
+        path = toy_sample(
             self.out / "data" / "test_theta0.h5",
             THETA0,
             s.n_test,
@@ -447,7 +334,7 @@ class _Study:
             s.seed + 8,
             self.progress,
         )
-        _, x0, _ = _read(path)
+        _, x0, _ = read_toy_sample(path)
         grid = np.linspace(*METRIC_RANGE, self.config.coverage.grid_points)
         weights = asimov_weights(x0.shape[0], s.expected_events0)
         inputs = {
@@ -486,6 +373,7 @@ class _Study:
 
     # -- coverage -------------------------------------------------------------------------
     def coverage(self, estimators: dict[str, Any]) -> dict[str, CoverageResult]:
+        """Coverage toys at θ_test for the analytic truth and ``[coverage] method`` (eq. 53)."""
         cov, s = self.config.coverage, self.config.study
         grid = _grid_with(np.linspace(*METRIC_RANGE, cov.grid_points), s.theta_test)
         phi = polynomial_features(grid[:, None], [THETA0])
@@ -531,28 +419,6 @@ class _Study:
         return results
 
 
-def flattening_weights(x: Any, weights: Any, cap: float, bins: int = 100) -> FloatArray:
-    """min(cap, p̂_max/p̂(x)) per event, p̂ a weighted histogram of x on ``bins`` equal bins."""
-    xa = np.asarray(x, dtype=np.float64)
-    if cap == 1.0:
-        return np.ones(xa.shape[0])
-    density, edges = np.histogram(xa, bins=bins, weights=weights)
-    which = np.clip(np.searchsorted(edges, xa, side="right") - 1, 0, bins - 1)
-    with np.errstate(divide="ignore"):
-        factor = density.max() / density[which]
-    result: FloatArray = np.minimum(cap, factor)
-    return result
-
-
-def _infinite_smearing(
-    model: ToyModel, z: FloatArray, target: FloatArray, x: FloatArray
-) -> FloatArray:
-    """Σ_e y_e K(x − z_e) / Σ_e K(x − z_e) with the exact Gaussian smearing kernel K."""
-    kernel = np.exp(-0.5 * ((x[:, None] - z[None, :]) / model.smearing) ** 2)
-    result: FloatArray = (kernel @ target) / kernel.sum(axis=1)
-    return result
-
-
 def _grid_with(grid: FloatArray, point: float) -> FloatArray:
     """The grid with ``point`` on it, without two nearly coincident points.
 
@@ -566,143 +432,6 @@ def _grid_with(grid: FloatArray, point: float) -> FloatArray:
         result[nearest] = point
         return result
     return np.union1d(grid, [point])
-
-
-# -- figures -----------------------------------------------------------------------------
-def _figures(study: _Study) -> list[str]:
-    from madsbi import plotting
-
-    fig = study.out / "figures"
-    s = study.config.study
-    written = []
-    x = np.linspace(-4.0, s.alpha + 3.0, 400)
-    densities = {
-        f"θ = {theta:g}": study.model.reco_density(x, theta) for theta in (0.0, 0.4, s.theta_test)
-    }
-    written.append(
-        plotting.plot_likelihoods(
-            x, densities, fig / "fig1_likelihoods.png", title=f"α = {s.alpha:g}"
-        )
-    )
-    methods = study.summary["methods"]
-    curves = {
-        name: (np.asarray(m["mean_log_r"]), np.asarray(m["spread"])) for name, m in methods.items()
-    }
-    if curves:
-        written.append(
-            plotting.plot_mean_log_ratio(
-                study.grid,
-                study.truth,
-                curves,
-                fig / "fig2_mean_log_ratio.png",
-                theta_test=s.theta_test,
-                title=f"α = {s.alpha:g}, test sample at θ = {s.theta_test:g}",
-            )
-        )
-    if "single_network_morphing" in methods:
-        subset = {
-            k: curves[k] for k in ("morphing_aware", "single_network_morphing") if k in curves
-        }
-        written.append(
-            plotting.plot_mean_log_ratio(
-                study.grid,
-                study.truth,
-                subset,
-                fig / "fig3_single_network.png",
-                theta_test=s.theta_test,
-                title="per-basis networks vs one network (MadMiner style)",
-            )
-        )
-    if "smearing" in study.summary:
-        sm, data = study.summary["smearing"], study.smearing_data
-        plan = data["plan"]
-        written.append(
-            plotting.plot_target_histogram(
-                {
-                    "original": (data["target"], np.ones_like(data["target"])),
-                    "fractional smearing": (
-                        data["target"][plan.parent],
-                        np.ones(plan.n_copies),
-                    ),
-                },
-                fig / "fig4_target_histogram.png",
-            )
-        )
-        x_wide = np.linspace(-1.0, study.config.smearing.tail_to, 200)
-        wide = {}
-        for label in ("original", "fractional smearing"):
-            est = DerivativeEstimator.load(
-                study.out
-                / "estimators"
-                / f"rtt_{'original' if label == 'original' else 'smeared'}"
-                / "final"
-            )
-            values = est.second_derivative(x_wide)
-            wide[label] = (values.mean(0), values.std(0))
-        written.append(
-            plotting.plot_learned_function(
-                x_wide,
-                study.model.reco_derivatives(x_wide, THETA0)[1],
-                wide,
-                fig / "fig5_learned_second_derivative.png",
-                shade_from=sm["x_tail"][0],
-            )
-        )
-        written.append(
-            plotting.plot_scatter_targets(
-                (data["z"], data["target"]),
-                (data["x"], data["target"]),
-                fig / "fig13_original_dataset.png",
-                title="original dataset",
-            )
-        )
-        written.append(
-            plotting.plot_scatter_targets(
-                (data["z"], data["target"]),
-                (data["x_smeared"], data["target"][plan.parent]),
-                fig / "fig13_smeared_dataset.png",
-                reco_weights=plan.weight,
-                title="fractionally smeared dataset",
-            )
-        )
-    if "expected_limits" in study.summary:
-        limits = study.summary["expected_limits"]
-        grid = np.asarray(limits["theta_grid"])
-        others = {
-            name: (np.asarray(v["q"]), np.zeros(grid.shape[0]))
-            for name, v in limits.items()
-            if isinstance(v, dict) and name != "analytic"
-        }
-        written.append(
-            plotting.plot_learned_function(
-                grid,
-                np.asarray(limits["analytic"]["q"]),
-                others,
-                fig / "expected_q.png",
-                xlabel=r"$\theta$",
-                ylabel=r"$q(\theta)$, Asimov θ0 sample",
-                logy=False,
-                title=f"expected, L σ(θ0) = {limits['expected_events0']:g} events",
-            )
-        )
-    written.extend(loss_curve_figures(study.histories, fig))
-    if study.coverage_results:
-        gammas = np.linspace(0.05, 0.95, 19)
-        written.append(
-            plotting.plot_coverage(
-                gammas,
-                {k: v.curve(gammas) for k, v in study.coverage_results.items()},
-                fig / "fig12_coverage.png",
-            )
-        )
-        written.append(
-            plotting.plot_q_histogram(
-                {k: v.q_true for k, v in study.coverage_results.items()},
-                1,
-                fig / "coverage_q_histogram.png",
-            )
-        )
-    return [str(Path(p).relative_to(study.out)) for p in written]
 
 
 def run_toy_study(
@@ -736,7 +465,7 @@ def run_toy_study(
         }
     )
     if figures:
-        summary["figures"] = _figures(study)
+        summary["figures"] = toy_figures(study)
     summary["wall_seconds"] = time.perf_counter() - started
     write_json(out / "summary.json", summary)
     return summary
