@@ -31,7 +31,7 @@ from madsbi.errors import (
     WeightError,
 )
 from madsbi.events import schema
-from madsbi.processes.wz_parton import OBSERVABLES, PARTON_FIELDS, parton_features
+from madsbi.processes import DEFAULT_PROCESS, get_process
 
 if TYPE_CHECKING:
     from madsbi.events.store import EventStore
@@ -53,9 +53,10 @@ class Selection:
     def parse(cls, text: str, names: Sequence[str] | None = None) -> Selection:
         """From ``name=value`` or ``name=low,high``; ``names``: the allowed observables.
 
-        By default the parton-level observables.
+        By default the parton-level observables of the default process (W±Z).
         """
-        allowed = sorted(OBSERVABLES if names is None else names)
+        default = get_process(DEFAULT_PROCESS).parton_observables
+        allowed = sorted(default if names is None else names)
         name, sep, values = text.partition("=")
         name = name.strip()
         if not sep or name not in allowed:
@@ -190,10 +191,13 @@ def read_store(
     *,
     need_coefficients: bool = False,
     optional: Sequence[str] = (),
+    process: str = DEFAULT_PROCESS,
 ) -> StoreEvents:
     """Read the observables (and weights, coefficients) of a parton-level store.
 
-    ``optional`` observables are added when the events allow them (selections, bookkeeping).
+    The observables are the parton observables of the registered ``process``
+    (:meth:`madsbi.processes.Process.parton_features`); ``optional`` ones are added when the
+    events allow them (selections, bookkeeping).
 
     Raises
     ------
@@ -219,7 +223,8 @@ def read_store(
                 f"(features {list(observables)}): fit it with a reco-level analysis",
                 "/reco",
             )
-        missing = [f for f in PARTON_FIELDS if f not in present]
+        kind = get_process(process)
+        missing = [f for f in kind.parton_fields if f not in present]
         if missing:
             raise StoreFormatError(
                 f"{path}: the observables {list(observables)} need /parton fields {missing}, "
@@ -230,13 +235,13 @@ def read_store(
         has_c = "coefficients" in present
         if need_coefficients and not has_c:
             raise StoreFormatError(f"{path}: /parton/coefficients is missing")
-        fields = [*PARTON_FIELDS, "weight", *(["coefficients"] if has_c else [])]
+        fields = [*kind.parton_fields, "weight", *(["coefficients"] if has_c else [])]
         event = store.read(schema.PARTON, fields)
         theta_gen, sigma_gen = generation_cross_section(store)
     values: dict[str, FloatArray] = {}
     for name in observables:
         try:
-            values[name] = parton_features(event.arrays, [name])[:, 0]
+            values[name] = kind.parton_features(event.arrays, [name])[:, 0]
         except InputError as exc:
             raise StoreFormatError(
                 f"{path}: cannot compute the observable {name!r}: {exc}"
@@ -244,7 +249,7 @@ def read_store(
     for name in optional:
         if name not in values:
             try:
-                values[name] = parton_features(event.arrays, [name])[:, 0]
+                values[name] = kind.parton_features(event.arrays, [name])[:, 0]
             except InputError:
                 continue
     weights = np.asarray(event["weight"], dtype=np.float64)

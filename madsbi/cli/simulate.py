@@ -1,4 +1,4 @@
-"""``madsbi simulate reco``: Pythia 8, FastJet and the parametrised detector on a W±Z store."""
+"""``madsbi simulate reco``: Pythia 8, FastJet, the parametrised detector and a selection."""
 
 from __future__ import annotations
 
@@ -40,6 +40,12 @@ def simulate() -> None:
 )
 @click.option("--pythia", "pythia_lines", multiple=True, help="Extra Pythia setting 'Key = value'.")
 @click.option(
+    "--selection",
+    default="wz",
+    show_default=True,
+    help="Registered process whose reco selection is applied (a background passes W±Z's).",
+)
+@click.option(
     "--start", type=click.IntRange(min=0), default=0, show_default=True, help="First input row."
 )
 @click.option("--stop", type=click.IntRange(min=1), default=None, help="End row (default: all).")
@@ -75,6 +81,7 @@ def reco(
     shower: str,
     card: str,
     pythia_lines: tuple[str, ...],
+    selection: str,
     start: int,
     stop: int | None,
     chunk_size: int,
@@ -85,14 +92,16 @@ def reco(
     overwrite: bool,
     quiet: bool,
 ) -> None:
-    """Shower, cluster, detect and select the W±Z events of STORE into OUT (with /reco).
+    """Shower, cluster, detect and select the events of STORE into OUT (with /reco).
 
     Needs the extra ``reco`` (pip install 'madsbi[reco]').
     """
     from madsbi.simulate.reco import RecoConfig, simulate_reco
     from madsbi.simulate.reco_jobs import run_reco_jobs
 
-    config = RecoConfig(seed, smear, threshold, max_copies, shower, card, pythia_lines)
+    config = RecoConfig(
+        seed, smear, threshold, max_copies, shower, card, pythia_lines, selection=selection
+    )
     filter_ = None if compression == "none" else compression
     if n_jobs == 1:
         report = simulate_reco(

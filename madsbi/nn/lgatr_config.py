@@ -68,13 +68,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from madsbi.errors import ConfigError
 
+if TYPE_CHECKING:
+    from madsbi.processes import Token
+
 VARIANTS = ("slim", "full")
 BEAM_REFERENCES = ("spacelike", "lightlike", "xyplane", "none")
-LAYOUTS = ("wz_reco", "explicit")
+#: Layouts taken from a registered process's reco tokens → the process.
+PROCESS_LAYOUTS = {"wz_reco": "wz"}
+LAYOUTS = (*PROCESS_LAYOUTS, "explicit")
 
 
 @dataclass(frozen=True)
@@ -94,9 +99,10 @@ class LGATrConfig:
     heads : int
         Attention heads.
     layout : {"wz_reco", "explicit"}
-        ``"wz_reco"``: the columns of :data:`madsbi.processes.wz.OBSERVABLES` (three leptons
-        with charge and flavour, E_T^miss, the event-level observables); ``"explicit"``: the
-        columns given in ``momenta``, ``token_scalars`` and ``global_scalars``.
+        ``"wz_reco"``: the reco observables and tokens of the ``"wz"`` process
+        (:data:`madsbi.processes.wz.TOKENS`: three leptons with charge and flavour,
+        E_T^miss, the event-level observables); ``"explicit"``: the columns given in
+        ``momenta``, ``token_scalars`` and ``global_scalars``.
     momenta : tuple of tuple of int
         Per token the columns (E, p_x, p_y, p_z) of x; -1 is a zero component.
     token_scalars : tuple of tuple of int
@@ -186,43 +192,53 @@ class TokenLayout:
         return max((len(s) for s in self.token_scalars), default=0)
 
 
+def token_columns(tokens: Sequence[Token], names: Sequence[str], layout: str) -> dict[str, Any]:
+    """The explicit layout of a process's tokens (:class:`madsbi.processes.Token`) over ``names``.
+
+    Each token's four-momentum columns (``""``: a zero component) and scalar columns are
+    looked up by name; every other column is an event-level scalar. Returns the keys
+    ``layout``, ``momenta``, ``token_scalars`` and ``global_scalars`` of :class:`LGATrConfig`.
+
+    Raises
+    ------
+    ConfigError
+        If a needed column is missing (naming it, the layout and the columns given).
+    """
+    index = {name: i for i, name in enumerate(names)}
+
+    def col(name: str) -> int:
+        if not name:
+            return -1
+        if name not in index:
+            raise ConfigError(
+                f"network.lgatr.layout {layout!r}: no input column {name!r} in {list(names)}"
+            )
+        return index[name]
+
+    momenta = tuple(tuple(col(c) for c in token.momentum) for token in tokens)
+    scalars = tuple(tuple(col(c) for c in token.scalars) for token in tokens)
+    used = {c for p in momenta for c in p} | {c for s in scalars for c in s}
+    return {
+        "layout": "explicit",
+        "momenta": momenta,
+        "token_scalars": scalars,
+        "global_scalars": tuple(i for i in range(len(names)) if i not in used),
+    }
+
+
 def wz_reco_columns(names: Sequence[str]) -> dict[str, Any]:
-    """The explicit layout for W±Z reco observables named ``names``.
+    """The explicit layout of the W±Z reco tokens (:data:`madsbi.processes.wz.TOKENS`).
 
     Tokens ``l1``, ``l2``, ``l3`` (columns ``l<k>_e/px/py/pz``, scalars ``l<k>_charge`` and
     ``l<k>_flavour``) and E_T^miss (``met``, ``met_x``, ``met_y``, 0); every other column is an
-    event-level scalar. Returns the keys ``layout``, ``momenta``, ``token_scalars`` and
-    ``global_scalars`` of :class:`LGATrConfig`.
+    event-level scalar (:func:`token_columns`).
 
     Raises
     ------
     ConfigError
         If a needed column is missing (naming it and the columns given).
     """
-    index = {name: i for i, name in enumerate(names)}
-
-    def col(name: str) -> int:
-        if name not in index:
-            raise ConfigError(
-                f"network.lgatr.layout 'wz_reco': no input column {name!r} in {list(names)}"
-            )
-        return index[name]
-
-    momenta: list[tuple[int, ...]] = [
-        tuple(col(f"l{k}_{c}") for c in ("e", "px", "py", "pz")) for k in (1, 2, 3)
-    ]
-    momenta.append((col("met"), col("met_x"), col("met_y"), -1))
-    scalars: list[tuple[int, ...]] = [
-        (col(f"l{k}_charge"), col(f"l{k}_flavour")) for k in (1, 2, 3)
-    ]
-    scalars.append(())
-    used = {c for p in momenta for c in p} | {c for s in scalars for c in s}
-    return {
-        "layout": "explicit",
-        "momenta": tuple(momenta),
-        "token_scalars": tuple(scalars),
-        "global_scalars": tuple(i for i in range(len(names)) if i not in used),
-    }
+    return token_columns(_process_tokens("wz_reco"), names, "wz_reco")
 
 
 def resolve_layout(config: LGATrConfig, n_in: int) -> TokenLayout:
@@ -234,16 +250,19 @@ def resolve_layout(config: LGATrConfig, n_in: int) -> TokenLayout:
         If a column is out of range or used twice, or the ``"wz_reco"`` layout meets inputs
         of another width.
     """
-    if config.layout == "wz_reco":
-        from madsbi.processes.wz import OBSERVABLES
+    if config.layout in PROCESS_LAYOUTS:
+        from madsbi.processes import get_process
 
-        if n_in != len(OBSERVABLES):
+        observables = get_process(PROCESS_LAYOUTS[config.layout]).observables
+        if n_in != len(observables):
             raise ConfigError(
-                f"network.lgatr.layout 'wz_reco': expects the {len(OBSERVABLES)} columns of "
-                f"madsbi.processes.wz.OBSERVABLES, the inputs have {n_in}; give layout = "
-                "'explicit' with momenta / token_scalars / global_scalars"
+                f"network.lgatr.layout {config.layout!r}: expects the {len(observables)} "
+                f"columns of the {PROCESS_LAYOUTS[config.layout]!r} process's reco "
+                f"observables, the inputs have {n_in}; give layout = 'explicit' with momenta / "
+                "token_scalars / global_scalars"
             )
-        return resolve_layout(LGATrConfig(**_sizes(config), **wz_reco_columns(OBSERVABLES)), n_in)
+        columns = token_columns(_process_tokens(config.layout), observables, config.layout)
+        return resolve_layout(LGATrConfig(**_sizes(config), **columns), n_in)
     momenta = tuple((int(p[0]), int(p[1]), int(p[2]), int(p[3])) for p in config.momenta)
     token_scalars = config.token_scalars or tuple(() for _ in momenta)
     used = [c for p in momenta for c in p if c >= 0] + [c for s in token_scalars for c in s]
@@ -260,6 +279,12 @@ def resolve_layout(config: LGATrConfig, n_in: int) -> TokenLayout:
     if len(set(every)) != len(every):
         raise ConfigError(f"network.lgatr: a column is used twice in {every}")
     return TokenLayout(momenta, tuple(tuple(s) for s in token_scalars), global_scalars)
+
+
+def _process_tokens(layout: str) -> tuple[Token, ...]:
+    from madsbi.processes import get_process
+
+    return get_process(PROCESS_LAYOUTS[layout]).reco_selection().tokens
 
 
 def _sizes(config: LGATrConfig) -> dict[str, Any]:

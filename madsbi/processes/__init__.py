@@ -1,1 +1,39 @@
-"""Process-specific physics: selections and observables of one process (W±Z → 3ℓν)."""
+"""Process-specific physics behind one interface (:mod:`madsbi.processes.base`).
+
+A process (W±Z → 3ℓν: :mod:`madsbi.processes.wz`, registered as ``"wz"``) names its MadGraph
+definitions, its parton observables and its reco selection; the reco chain and the analysis
+find it by name with :func:`get_process`. Importing this package registers the built-in ones.
+"""
+
+from __future__ import annotations
+
+from madsbi.processes import wz
+from madsbi.processes.base import (
+    Process,
+    RecoObjects,
+    RecoSelection,
+    SelectionResult,
+    Token,
+    find_process,
+    get_process,
+    register_process,
+    registered_processes,
+    unregister_process,
+)
+
+#: The process (and reco selection) used when a config names none.
+DEFAULT_PROCESS = wz.PROCESS.name
+
+__all__ = [
+    "DEFAULT_PROCESS",
+    "Process",
+    "RecoObjects",
+    "RecoSelection",
+    "SelectionResult",
+    "Token",
+    "find_process",
+    "get_process",
+    "register_process",
+    "registered_processes",
+    "unregister_process",
+]

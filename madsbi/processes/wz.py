@@ -15,11 +15,16 @@ there is no Z candidate) with charge and flavour (11 or 13), the E_T^miss vector
 the sum of lepton charges, the number of jets, m_Z^ℓℓ, p_T^Z, p_T^ℓW,
 m_T^W = sqrt(2 p_T^ℓW E_T^miss (1 − cos Δφ)) and
 m_T^WZ = sqrt((Σ_ℓ p_T^ℓ + E_T^miss)² − |Σ_ℓ p_T^ℓ⃗ + E_T^miss⃗|²).
+
+W⁺Z and W⁻Z are one process (:data:`PROCESS`, registered as ``"wz"``): the selection is the
+same for both charges, and the charge enters as an observable (``sum_charge`` at reco level,
+``charge`` at parton level), declared categorical with the lepton charges and flavours and
+the jet count.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -28,6 +33,15 @@ import numpy.typing as npt
 from madsbi._validate import FloatArray
 from madsbi.errors import InputError
 from madsbi.events.particles import Particles, eta, invariant_mass, pt
+from madsbi.processes import wz_parton
+from madsbi.processes.base import (
+    Process,
+    RecoObjects,
+    RecoSelection,
+    SelectionResult,
+    Token,
+    register_process,
+)
 
 Z_MASS = 91.1876
 LEPTON_PT_MIN, LEPTON_ETA_MAX = 15.0, 2.5
@@ -53,23 +67,27 @@ OBSERVABLES = (
     "mt_wz",
 )
 
+#: Observables with a few discrete values (the data checks compare them with the training's).
+CATEGORICAL = (
+    *(f"l{k}_{c}" for k in (1, 2, 3) for c in ("charge", "flavour")),
+    "sum_charge",
+    "n_jets",
+)
+
+#: The L-GATr tokens: three leptons (charge, flavour as scalars) and E_T^miss (no p_z).
+TOKENS = (
+    *(
+        Token((f"l{k}_e", f"l{k}_px", f"l{k}_py", f"l{k}_pz"), (f"l{k}_charge", f"l{k}_flavour"))
+        for k in (1, 2, 3)
+    ),
+    Token(("met", "met_x", "met_y", "")),
+)
+
 #: The three SFOS pairings of three leptons (i, j) and the remaining one.
 _PAIRS = ((0, 1, 2), (0, 2, 1), (1, 2, 0))
 
-
-@dataclass(frozen=True, eq=False)
-class WZSelection:
-    """Observables, cut flags and token four-momenta of N copies."""
-
-    x: FloatArray  # (N, len(OBSERVABLES))
-    cuts: npt.NDArray[np.bool_]  # (N, len(CUTS))
-    tokens: FloatArray  # (N, 4, 4): three leptons and E_T^miss as (|E_T^miss|, x, y, 0)
-    token_ids: npt.NDArray[np.int32]  # (N, 4)
-
-    @property
-    def passed(self) -> npt.NDArray[np.bool_]:
-        """Copies passing every cut."""
-        return np.asarray(self.cuts.all(axis=1), dtype=bool)
+#: Observables, cut flags and tokens (three leptons and E_T^miss as (|E_T^miss|, x, y, 0)).
+WZSelection = SelectionResult
 
 
 def lepton_charge(pdg_id: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
@@ -192,25 +210,24 @@ def select_wz(
     return WZSelection(x, cuts, tokens, token_ids)
 
 
+def accepts_wz(process: str) -> bool:
+    """Whether a MadGraph process definition generates W±Z (``generate p p > w+ z …``)."""
+    text = " ".join(process.lower().split())
+    return ("w+ z" in text or "w- z" in text or "w z" in text) and "generate" in text
+
+
 def check_process(process: str, where: str) -> None:
-    """Refuse a store whose MadGraph process is not W±Z with leptonic decays.
+    """Refuse a store whose MadGraph process is not W±Z (empty process text passes).
 
     Raises
     ------
     InputError
         Naming the store and its process.
     """
-    text = " ".join(process.lower().split())
-    if not text:
-        return  # stores without a process definition are checked event by event
-    has_wz = ("w+ z" in text or "w- z" in text or "w z" in text) and "generate" in text
-    if not has_wz:
-        raise InputError(
-            f"{where}: the reco simulation handles W±Z → 3ℓν; this store's process is {process!r}"
-        )
+    PROCESS.check_process(process, where)
 
 
-def check_parton_events(parton: dict[str, Any], where: str, first_row: int = 0) -> None:
+def check_parton_events(parton: Mapping[str, Any], where: str, first_row: int = 0) -> None:
     """Every event must have three charged leptons (e, μ, τ) and a neutrino in its final state.
 
     Raises
@@ -230,3 +247,22 @@ def check_parton_events(parton: dict[str, Any], where: str, first_row: int = 0) 
             f"{n_neutrinos[row]} neutrinos in its final state; the reco simulation needs "
             "W±Z → 3ℓν parton events (decays in the process definition)"
         )
+
+
+def _select(objects: RecoObjects) -> SelectionResult:
+    return select_wz(objects.leptons, objects.jets, objects.met, objects.shower_ok)
+
+
+#: W±Z → 3ℓν, both charges (registered as ``"wz"``).
+PROCESS = register_process(
+    Process(
+        name="wz",
+        description="W±Z → 3ℓν",
+        accepts=accepts_wz,
+        selection=RecoSelection(OBSERVABLES, CUTS, _select, CATEGORICAL, TOKENS),
+        parton_observables=wz_parton.OBSERVABLES,
+        parton_fields=wz_parton.PARTON_FIELDS,
+        parton_categorical=("charge",),
+        check_events=check_parton_events,
+    )
+)

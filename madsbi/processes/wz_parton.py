@@ -1,7 +1,8 @@
 """W±Z parton-level observables computed from an event store's LHE record.
 
 Process-specific, so they live here rather than in the process-agnostic ``madsbi.events``
-(which must not import this stage: see ``.importlinter``).
+(which must not import this stage: see ``.importlinter``); the ``"wz"`` process
+(:mod:`madsbi.processes.wz`) serves them as its parton observables.
 
 The WZ analysis of paper Sec. 4.1 learns on the Mandelstam variables s and t and the W
 charge. Every observable here is a function of the ``/parton`` fields ``pdg_id``,
@@ -27,6 +28,7 @@ import numpy as np
 
 from madsbi._validate import FloatArray
 from madsbi.errors import InputError
+from madsbi.processes import base
 
 W_ID, Z_ID = 24, 23
 INCOMING = -1
@@ -148,10 +150,4 @@ def parton_features(event: Mapping[str, Any], names: Sequence[str]) -> FloatArra
     InputError
         For an unknown name or an event record without the particles an observable needs.
     """
-    unknown = [n for n in names if n not in OBSERVABLES]
-    if unknown or not names:
-        raise InputError(f"features: expected names from {sorted(OBSERVABLES)}, got {list(names)}")
-    missing = [f for f in PARTON_FIELDS if f not in event]
-    if missing:
-        raise InputError(f"parton record: missing field(s) {missing}")
-    return np.stack([OBSERVABLES[n](event) for n in names], axis=1)
+    return base.parton_features(OBSERVABLES, PARTON_FIELDS, event, names)

@@ -1,6 +1,11 @@
-"""The reco simulation of W±Z → 3ℓν.
+"""The reco simulation: parton store → copies → Pythia → jets → detector → selection → ``/reco``.
 
-Parton store → copies → Pythia → jets → detector → selection → ``/reco``.
+The selection is a registered process's (:mod:`madsbi.processes`), named by
+:attr:`RecoConfig.selection` (default ``"wz"``, W±Z → 3ℓν, paper eq. 47–48); the input store's
+MadGraph process must be one that a registered process describes (so a background sample
+passes the W±Z selection once its process is registered), and that process checks the parton
+events. The selection's name is recorded in the output's ``reco_config`` attribute, the input
+process's name in ``reco_process``.
 
 One run reads rows ``start .. stop`` of a parton store and writes a store whose ``/parton``
 holds those rows and whose ``/reco`` holds every simulated copy (those failing cuts too,
@@ -29,7 +34,15 @@ from madsbi.events.meta import ShardInfo, StoreMeta
 from madsbi.events.particles import eta, is_invisible
 from madsbi.events.store import EventStore
 from madsbi.events.writer import StoreWriter
-from madsbi.processes import wz
+from madsbi.processes import (
+    DEFAULT_PROCESS,
+    Process,
+    RecoObjects,
+    RecoSelection,
+    find_process,
+    get_process,
+    registered_processes,
+)
 from madsbi.simulate.detector import load_card, missing_et, reconstruct_leptons, smear_jets
 from madsbi.simulate.jets import cluster_jets
 from madsbi.simulate.shower import ShowerSettings, beam_energies, run_shower
@@ -57,6 +70,10 @@ class RecoConfig:
         Detector card name or TOML path.
     pythia : tuple of str
         Extra Pythia settings.
+    selection : str
+        The registered process whose reco selection is applied (:func:`get_process`). Dask
+        workers in other processes see only the processes registered on import of
+        :mod:`madsbi.processes`, so a plugin registers from a module they import too.
     """
 
     seed: int = 0
@@ -66,6 +83,7 @@ class RecoConfig:
     shower: str = "default"
     card: str = "atlas_like"
     pythia: tuple[str, ...] = field(default_factory=tuple)
+    selection: str = DEFAULT_PROCESS
 
     def __post_init__(self) -> None:
         if not 0 <= self.seed < 2**63:
@@ -75,6 +93,12 @@ class RecoConfig:
         if self.max_copies < 1:
             raise InputError(f"max_copies: expected >= 1, got {self.max_copies}")
         ShowerSettings(self.shower, tuple(self.pythia))
+        get_process(self.selection).reco_selection()
+
+    @property
+    def reco_selection(self) -> RecoSelection:
+        """The selection applied to every copy."""
+        return get_process(self.selection).reco_selection()
 
 
 def smearing_targets(coefficients: Any) -> FloatArray:
@@ -152,7 +176,7 @@ def simulate_chunk(
     jets_truth = cluster_jets(in_acceptance, card.jet_radius, card.jet_pt_min)
     jets = smear_jets(jets_truth, plan.seed, card)
     met = missing_et(leptons.leptons, jets_truth, jets, hadronic, plan.seed, card)
-    selection = wz.select_wz(leptons.leptons, jets, met, shower.ok)
+    selection = config.reco_selection(RecoObjects(leptons.leptons, jets, met, shower.ok))
     parent_weight = np.asarray(parton["weight"], dtype=np.float64)[plan.parent]
     arrays: dict[str, np.ndarray[Any, Any]] = {
         "x": selection.x,
@@ -160,10 +184,11 @@ def simulate_chunk(
         "smearing_weight": plan.weight,
         "parent": plan.parent + parent_offset,
         "copy_index": plan.copy_index,
-        "momentum": selection.tokens,
-        "pdg_id": selection.token_ids,
-        "cuts": selection.cuts,
     }
+    if selection.tokens is not None and selection.token_ids is not None:
+        arrays["momentum"] = selection.tokens
+        arrays["pdg_id"] = selection.token_ids
+    arrays["cuts"] = selection.cuts
     return arrays, int((~shower.ok).sum())
 
 
@@ -184,8 +209,39 @@ def shipped_reco_path(name: str) -> Path:
     return Path(__file__).parents[1] / "data" / "reco" / f"{name}.h5"
 
 
-#: Column names of the named /reco fields.
-RECO_NAMES = {"x": list(wz.OBSERVABLES), "cuts": list(wz.CUTS)}
+def reco_names(selection: RecoSelection) -> dict[str, list[str]]:
+    """Column names of the named ``/reco`` fields of a selection's output."""
+    return {"x": list(selection.observables), "cuts": list(selection.cuts)}
+
+
+#: Column names of the named /reco fields of the default (W±Z) selection.
+RECO_NAMES = reco_names(get_process(DEFAULT_PROCESS).reco_selection())
+
+
+def input_process(config: RecoConfig, process: str, where: str) -> Process:
+    """The registered process of an input store whose MadGraph process text is ``process``.
+
+    The selection's own process is preferred; a store without a process text is taken as the
+    selection's process (its events are checked one by one).
+
+    Raises
+    ------
+    InputError
+        If no registered process describes ``process`` (naming the store, its process and
+        the registered ones).
+    """
+    own = get_process(config.selection)
+    if not " ".join(process.split()):
+        return own
+    found = find_process(process, prefer=own.name)
+    if found is None:
+        known = ", ".join(f"{n} ({get_process(n).description})" for n in registered_processes())
+        raise InputError(
+            f"{where}: no registered process describes this store's process {process!r} "
+            f"(registered: {known}); register one (madsbi.processes.register_process) to pass "
+            f"it through the {own.name!r} selection"
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -209,9 +265,12 @@ class RecoReport:
         )
 
 
-def _reco_meta(meta: StoreMeta, config: RecoConfig, stats: RunStatistics) -> StoreMeta:
+def _reco_meta(
+    meta: StoreMeta, config: RecoConfig, stats: RunStatistics, process: Process
+) -> StoreMeta:
     attributes = dict(meta.attributes)
     attributes["reco_config"] = json.dumps(asdict(config), sort_keys=True)
+    attributes["reco_process"] = process.name
     attributes["reco_target_mean"] = json.dumps(stats.mean.tolist())
     attributes["reco_target_std"] = json.dumps(stats.std.tolist())
     return replace(meta, attributes=attributes)
@@ -232,7 +291,7 @@ def simulate_reco(
     passed_only: bool = False,
     compression: str | None = schema.DEFAULT_COMPRESSION,
 ) -> RecoReport:
-    """Simulate rows ``start .. stop`` of a W±Z parton store into a new store ``out``.
+    """Simulate rows ``start .. stop`` of a parton store into a new store ``out``.
 
     Parameters
     ----------
@@ -258,7 +317,8 @@ def simulate_reco(
     Raises
     ------
     InputError
-        For a store that is not W±Z → 3ℓν (named), bad rows, or an inconsistent LHE record.
+        For a store whose process no registered process describes (named), events its
+        process refuses, bad rows, or an inconsistent LHE record.
     """
     with EventStore(store_path) as store:
         n_total = store.n_events()
@@ -267,13 +327,15 @@ def simulate_reco(
             raise InputError(f"rows: expected 0 <= start < stop <= {n_total}, got {start}, {stop}")
         if chunk_size < 1:
             raise InputError(f"chunk_size: expected >= 1, got {chunk_size}")
-        wz.check_process(store.meta.process, str(store.path))
+        process = input_process(config, store.meta.process, str(store.path))
+        cuts = config.reco_selection.cuts
+        columns = reco_names(config.reco_selection)
         energies = beam_energies(store.meta.cards)
         stats = stats or run_statistics(store, start, stop)
-        meta = _reco_meta(store.meta, config, stats)
+        meta = _reco_meta(store.meta, config, stats, process)
         sid = shard_id or f"{store.path.stem}-reco-rows{start}-{stop}"
         failures = 0
-        flow = np.zeros(len(wz.CUTS))
+        flow = np.zeros(len(cuts))
         total_weight = 0.0
         n_copies = n_passed = 0
         with (
@@ -282,7 +344,8 @@ def simulate_reco(
         ):
             for chunk in _chunks(store, tuple(store.fields()), start, stop, chunk_size):
                 parton = dict(chunk.arrays)
-                wz.check_parton_events(parton, str(store.path), chunk.start)
+                if process.check_events is not None:
+                    process.check_events(parton, str(store.path), chunk.start)
                 plan = plan_chunk(parton["coefficients"], chunk.start, config, stats)
                 reco, failed = simulate_chunk(parton, plan, energies, config, chunk.start - start)
                 names = {
@@ -293,14 +356,14 @@ def simulate_reco(
                 cumulative = np.cumprod(reco["cuts"], axis=1).astype(bool)
                 writer.append(schema.PARTON, parton, names=names)
                 keep = cumulative[:, -1] if passed_only else slice(None)
-                writer.append(schema.RECO, {k: v[keep] for k, v in reco.items()}, names=RECO_NAMES)
+                writer.append(schema.RECO, {k: v[keep] for k, v in reco.items()}, names=columns)
                 failures += failed
                 flow += (reco["smearing_weight"][:, None] * cumulative).sum(axis=0)
                 total_weight += float(reco["smearing_weight"].sum())
                 n_copies += plan.n_copies
                 n_passed += int(cumulative[:, -1].sum())
                 bar.update(chunk.n_events)
-            cut_flow = dict(zip(wz.CUTS, (flow / total_weight).tolist(), strict=True))
+            cut_flow = dict(zip(cuts, (flow / total_weight).tolist(), strict=True))
             summary = {
                 "copies": n_copies,
                 "passed": n_passed,

@@ -5,8 +5,8 @@ The parton store's rows are split in order: the first ``train`` fraction and the
 without (the test sample). Each split is one store in the output folder, written atomically;
 a rerun skips the splits whose store exists. Example: ``examples/wz_reco_sim.toml``.
 
-Tables: ``[sample]`` (store, fractions, seed), ``[reco]`` (shower, card, smearing, output
-options), ``[run]`` (chunk size, jobs, workers).
+Tables: ``[sample]`` (store, fractions, seed), ``[reco]`` (selection, shower, card, smearing,
+output options), ``[run]`` (chunk size, jobs, workers).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from madsbi.config import build_sections, read_toml
 from madsbi.data import SAMPLES, sample_path
 from madsbi.errors import ConfigError, MissingFileError
 from madsbi.events.store import EventStore
+from madsbi.processes import DEFAULT_PROCESS, registered_processes
 from madsbi.production.plan import ClusterSettings
 from madsbi.simulate.reco import RecoConfig, simulate_reco
 from madsbi.simulate.reco_jobs import run_reco_jobs
@@ -51,12 +52,14 @@ class SampleSettings:
 
 @dataclass(frozen=True)
 class RecoSettings:
-    """``[reco]``: Pythia setting, detector card, smearing and output options.
+    """``[reco]``: selection, Pythia setting, detector card, smearing and output options.
 
     The options of :func:`~madsbi.simulate.reco.simulate_reco` and of
-    :class:`~madsbi.simulate.reco.RecoConfig`.
+    :class:`~madsbi.simulate.reco.RecoConfig`; ``selection`` names the registered process
+    whose reco selection is applied (:func:`madsbi.processes.get_process`; default ``"wz"``).
     """
 
+    selection: str = DEFAULT_PROCESS
     shower: str = "default"
     card: str = "atlas_like"
     threshold: float = 0.5
@@ -66,6 +69,11 @@ class RecoSettings:
     compression: str = "none"
 
     def __post_init__(self) -> None:
+        if self.selection not in registered_processes():
+            raise ConfigError(
+                f"[reco] selection: expected one of the registered processes "
+                f"{list(registered_processes())}, got {self.selection!r}"
+            )
         if self.compression not in ("none", "lzf", "gzip"):
             raise ConfigError(
                 f"[reco] compression: expected 'none', 'lzf' or 'gzip', got {self.compression!r}"
@@ -154,6 +162,7 @@ def run_config(
             r.shower,
             r.card,
             r.pythia,
+            r.selection,
         )
         target = out / f"{split}.h5"
         entry: dict[str, object] = {"rows": [lo, hi], "smear": reco.smear, "store": str(store)}

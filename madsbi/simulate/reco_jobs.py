@@ -25,6 +25,7 @@ from madsbi.errors import ConfigError, InputError, StoreExistsError
 from madsbi.events import schema
 from madsbi.events.merge import merge_stores
 from madsbi.events.store import EventStore
+from madsbi.processes import DEFAULT_PROCESS
 from madsbi.production.cluster import import_distributed, open_client
 from madsbi.production.plan import ClusterSettings
 from madsbi.simulate.reco import RecoConfig, RunStatistics, run_statistics, simulate_reco
@@ -99,6 +100,9 @@ def _check_settings(folder: Path, settings: dict[str, Any]) -> None:
     path = folder / SETTINGS_FILE
     if path.exists():
         recorded = json.loads(path.read_text())
+        if isinstance(recorded.get("config"), dict):
+            # Shards made before the selection was a setting applied the W±Z one.
+            recorded["config"].setdefault("selection", DEFAULT_PROCESS)
         if recorded != settings:
             raise ConfigError(
                 f"{path}: the shards in {folder} were made with other settings "
