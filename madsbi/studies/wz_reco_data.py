@@ -19,9 +19,12 @@ import numpy as np
 from madsbi._validate import FloatArray
 from madsbi.cards import process_key
 from madsbi.errors import ConfigError, StoreFormatError
-from madsbi.events.store import EventStore
+from madsbi.events.reco import read_reco
 from madsbi.processes import wz
 from madsbi.simulate.reco import SHIPPED_RECO, shipped_reco_path
+
+#: The observables of the study's stores (``/reco/x``), those of the W±Z selection.
+OBSERVABLES = wz.PROCESS.observables
 
 
 def reco_store_path(name: str) -> Path:
@@ -37,7 +40,7 @@ class RecoSample:
     ----------
     path : Path
     x : (N, D)
-        Reco observables in the order of :data:`madsbi.processes.wz.OBSERVABLES`.
+        Reco observables in the order of :data:`OBSERVABLES` (the W±Z selection's).
     coefficients : (N, K)
         The parent's exact c_e (pb).
     weights : (N,)
@@ -70,54 +73,49 @@ class RecoSample:
 
     def column(self, name: str) -> FloatArray:
         """One observable column."""
-        result: FloatArray = self.x[:, wz.OBSERVABLES.index(name)]
+        result: FloatArray = self.x[:, OBSERVABLES.index(name)]
         return result
 
 
 def load_reco_sample(name: str) -> RecoSample:
-    """Read the ``/reco`` entries of a store with their parents' coefficients.
+    """Read the passed ``/reco`` entries of a store with their parents' coefficients.
+
+    The reading is :func:`madsbi.events.reco.read_reco`'s (only the entries passing every cut
+    flag: all of them in a ``--passed-only`` store).
 
     Raises
     ------
+    MissingFileError
+        No such store.
     StoreFormatError
-        If the store has no ``/reco`` group, no entries passing every cut flag, or other
-        observable columns than :data:`madsbi.processes.wz.OBSERVABLES`.
+        If the store has no ``/reco`` group, no entries passing every cut flag, other
+        observable columns than :data:`OBSERVABLES`, no parent coefficients, or no basis
+        cross-sections (σ(θ_gen) scales the weights).
+    WeightError
+        NaN, infinite or negative weights.
     """
     path = reco_store_path(name)
-    with EventStore(path) as store:
-        if "reco" not in store.groups:
-            raise StoreFormatError(f"{path}: no /reco group (make one with madsbi simulate run)")
-        names = store.column_names("reco", "x")
-        if names != list(wz.OBSERVABLES):
-            raise StoreFormatError(
-                f"{path}: /reco/x columns {names}, expected {list(wz.OBSERVABLES)}"
-            )
-        cuts = ["cuts"] if "cuts" in store.fields("reco") else []
-        reco = store.read("reco", ["x", "weight", "parent", *cuts])
-        parton = store.read("parton", ["coefficients", "weight"])
-        meta = store.meta
-        theta_gen = np.asarray(meta.theta_gen, dtype=np.float64)
-        sigma_gen = float(store.cross_section(theta_gen[None])[0])
-    # Only the entries passing every cut flag (all of them in a --passed-only store).
-    keep: Any = np.ones(reco.n_events, dtype=bool)
-    if cuts:
-        keep = np.asarray(np.asarray(reco["cuts"]).astype(bool).all(axis=1), dtype=bool)
-    if not keep.any():
-        raise StoreFormatError(f"{path}: /reco holds no events passing every cut")
-    parents = np.asarray(reco["parent"], dtype=np.int64)[keep]
-    scale = sigma_gen / float(np.sum(parton["weight"]))
+    entries = read_reco(path, need_coefficients=True)
+    if entries.columns != OBSERVABLES:
+        raise StoreFormatError(
+            f"{path}: /reco/x columns {list(entries.columns)}, expected {list(OBSERVABLES)}"
+        )
+    if entries.parents is None or entries.coefficients is None:
+        raise StoreFormatError(f"{path}: /parton/coefficients (or /reco/parent) is missing")
+    if not np.isfinite(entries.sigma_gen):
+        raise StoreFormatError(f"{path}: /meta/basis_cross_sections are missing (σ(θ_gen))")
     return RecoSample(
         path=path,
-        x=np.asarray(reco["x"], dtype=np.float64)[keep],
-        coefficients=np.asarray(parton["coefficients"], dtype=np.float64)[parents],
-        weights=np.asarray(reco["weight"], dtype=np.float64)[keep] * scale,
-        parents=parents,
-        theta0=np.asarray(meta.space.theta0, dtype=np.float64),
-        theta_gen=theta_gen,
-        parameters=[p.name for p in meta.space.parameters],
-        n_parents=int(parton.n_events),
-        process=meta.process,
-        sigma_gen=sigma_gen,
+        x=entries.x,
+        coefficients=entries.coefficients,
+        weights=entries.fiducial_weights,
+        parents=entries.parents,
+        theta0=entries.theta0,
+        theta_gen=entries.theta_gen,
+        parameters=list(entries.parameters),
+        n_parents=entries.n_parents,
+        process=entries.process,
+        sigma_gen=entries.sigma_gen,
     )
 
 
@@ -138,7 +136,7 @@ class RatePool:
 
     def column(self, name: str) -> FloatArray:
         """One observable column over the pool."""
-        result: FloatArray = self.x[:, wz.OBSERVABLES.index(name)]
+        result: FloatArray = self.x[:, OBSERVABLES.index(name)]
         return result
 
 
@@ -231,13 +229,13 @@ def save_reco_analysis(
         sigma_gen_pb=train.sigma_fid,
         test_indices=np.zeros(0, dtype=np.int64),
     )
-    observables = {n: pool.x[:, i] for i, n in enumerate(wz.OBSERVABLES)}
+    observables = {n: pool.x[:, i] for i, n in enumerate(OBSERVABLES)}
     return write_analysis(
         path,
         estimators=estimators,
         parameters=train.parameters,
         theta0=train.theta0,
-        features=list(wz.OBSERVABLES),
+        features=list(OBSERVABLES),
         projection="keep_reference",
         stores=[record],
         rate_events=RateEvents(observables, pool.coefficients, pool.weights),
