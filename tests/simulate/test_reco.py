@@ -211,3 +211,16 @@ def test_passed_only_keeps_exactly_the_passing_copies(wz_store, one_process, tmp
         summary = json.loads(store.meta.shards[0].report)
     assert summary["copies"] == report.n_copies
     assert summary["cut_flow"] == pytest.approx(report.cut_flow)
+
+
+def test_cli_selection_names_a_registered_process(wz_store, tmp_path):
+    from click.testing import CliRunner
+
+    from madsbi.cli.main import cli
+
+    args = ["simulate", "reco", str(wz_store), str(tmp_path / "x.h5"), "--selection", "zz"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0
+    assert "unknown process 'zz'" in result.output
+    assert "'wz'" in result.output
+    assert not (tmp_path / "x.h5").exists()

@@ -47,8 +47,10 @@ def test_run_writes_three_splits_and_resumes(tmp_path):
         with open_store(out / f"{split}.h5") as store:
             reco = store.read(schema.RECO, ["smearing_weight", "parent"])
             rows[split] = store.n_events(schema.PARTON)
-            seed = json.loads(str(store.meta.attributes["reco_config"]))["seed"]
-        assert seed == 3 + ("train", "validation", "test").index(split)
+            recorded = json.loads(str(store.meta.attributes["reco_config"]))
+            assert store.meta.attributes["reco_process"] == "wz"
+        assert recorded["seed"] == 3 + ("train", "validation", "test").index(split)
+        assert recorded["selection"] == "wz"  # the default [reco] selection
         if split == "test":
             np.testing.assert_array_equal(reco["smearing_weight"], 1.0)
     assert rows == {"train": 4, "validation": 2, "test": 2}
@@ -67,3 +69,22 @@ def test_config_errors_name_table_and_key(tmp_path):
     path.write_text(CONFIG + "\n[run]\nchunks = 3\n")
     with pytest.raises(ConfigError, match=r"\[run\]: unknown key\(s\) \['chunks'\]"):
         RecoSimConfig.from_toml(path)
+    path.write_text(CONFIG + 'selection = "zz"\n')
+    with pytest.raises(ConfigError, match=r"\[reco\] selection: .*\['wz'.*got 'zz'"):
+        RecoSimConfig.from_toml(path)
+
+
+def test_shards_recorded_before_the_selection_setting_resume_as_wz(tmp_path):
+    from dataclasses import asdict
+
+    from madsbi.simulate.reco import RecoConfig
+    from madsbi.simulate.reco_jobs import SETTINGS_FILE, _check_settings
+
+    config = asdict(RecoConfig(seed=1, shower="fast"))
+    settings = {"store": "s.h5", "config": config, "rows": [0, 4], "n_jobs": 2}
+    legacy = {**settings, "config": {k: v for k, v in config.items() if k != "selection"}}
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps(legacy))
+    _check_settings(tmp_path, json.loads(json.dumps(settings)))  # no error: W±Z was implied
+    other = {**settings, "config": {**config, "selection": "other"}}
+    with pytest.raises(ConfigError, match="other settings"):
+        _check_settings(tmp_path, json.loads(json.dumps(other)))
