@@ -7,7 +7,10 @@ never executed. A truncated or corrupt file is refused the same way rather than 
 replaced, so a damaged run is noticed; the message says to remove the file to train afresh.
 
 Writes go to a temporary file with a unique name next to the target and are renamed into
-place, so two writers never share a temporary file and a reader never sees half a file.
+place, so two writers never share a temporary file and a reader never sees half a file. A
+process killed with SIGKILL mid-write leaves its temporary; the next save into the same
+directory removes it (the stale-temporary rule of the event stores,
+:func:`madsbi.events.tempfiles.remove_stale_temporaries`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import secrets
 import warnings
 import zipfile
 from collections.abc import Iterable
@@ -23,17 +25,22 @@ from pathlib import Path
 from typing import Any
 
 from madsbi.errors import CheckpointError
+from madsbi.events.tempfiles import remove_stale_temporaries, temporary_path
 
 
 def temporary_name(target: Path) -> Path:
-    """A unique hidden temporary path next to ``target`` (``.NAME.tmp-PID-HEX``)."""
-    return target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    """A unique hidden temporary path next to ``target`` (``.NAME.tmp-HOST-PID-HEX``)."""
+    return temporary_path(target)
 
 
 def save(obj: dict[str, Any], path: Path) -> None:
-    """``torch.save(obj)`` to a unique temporary file, then rename it to ``path``."""
+    """``torch.save(obj)`` to a unique temporary file, then rename it to ``path``.
+
+    Temporaries in the directory whose process is gone (killed mid-save) are removed first.
+    """
     import torch
 
+    remove_stale_temporaries(path.parent)
     tmp = temporary_name(path)
     try:
         torch.save(obj, tmp)

@@ -16,6 +16,7 @@ from madsbi.events.inspect import describe_store, format_description
 from madsbi.events.merge import merge_stores
 from madsbi.events.recentre import recentre_store
 from madsbi.events.store import EventStore
+from madsbi.events.tempfiles import exit_status_on_signal
 from madsbi.events.verify import verify_store
 
 
@@ -111,16 +112,17 @@ def convert(
         settings = replace(
             settings, holdout_tolerance=_positive(holdout_tolerance, "--holdout-tolerance")
         )
-    report = convert_lhe(
-        source,
-        output,
-        settings,
-        sample_id=sample_id,
-        shard_id=shard_id,
-        max_events=max_events,
-        overwrite=overwrite,
-        progress=not quiet,
-    )
+    with exit_status_on_signal():
+        report = convert_lhe(
+            source,
+            output,
+            settings,
+            sample_id=sample_id,
+            shard_id=shard_id,
+            max_events=max_events,
+            overwrite=overwrite,
+            progress=not quiet,
+        )
     rate = report.decompressed_bytes / 1e6 / max(report.seconds, 1e-9)
     click.echo(
         f"wrote {output}: {report.n_events:,} events, parameters {list(report.parameters)}, "
@@ -182,14 +184,15 @@ def recentre(
     σ(θ) and every event's weight as a function of θ stay the same; /meta/theta_gen keeps
     the generation point and /parton/weight the weights there.
     """
-    path = recentre_store(
-        source,
-        output,
-        theta0,
-        overwrite=overwrite,
-        compression=_compression(compression),
-        progress=not quiet,
-    )
+    with exit_status_on_signal():
+        path = recentre_store(
+            source,
+            output,
+            theta0,
+            overwrite=overwrite,
+            compression=_compression(compression),
+            progress=not quiet,
+        )
     with EventStore(path) as written:
         meta = written.meta
         click.echo(
@@ -208,11 +211,12 @@ def merge(
     output: Path, inputs: tuple[Path, ...], compression: str, overwrite: bool, quiet: bool
 ) -> None:
     """Merge shards with identical metadata into OUTPUT."""
-    path = merge_stores(
-        output,
-        inputs,
-        overwrite=overwrite,
-        compression=_compression(compression),
-        progress=not quiet,
-    )
+    with exit_status_on_signal():
+        path = merge_stores(
+            output,
+            inputs,
+            overwrite=overwrite,
+            compression=_compression(compression),
+            progress=not quiet,
+        )
     click.echo(f"wrote {path} from {len(inputs)} stores")

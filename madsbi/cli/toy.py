@@ -8,6 +8,7 @@ import click
 
 from madsbi._outdir import locked_output_dir
 from madsbi.cli._options import set_threads, study_options
+from madsbi.events.tempfiles import exit_status_on_signal
 from madsbi.simulate.toy import generate_toy_store
 
 
@@ -36,16 +37,17 @@ def generate(
     out: Path,
 ) -> None:
     """Generate toy events (parton z, reco x, exact coefficients) into the store OUT."""
-    generate_toy_store(
-        out,
-        alpha=alpha,
-        theta=theta,
-        n_events=n_events,
-        theta0=theta0,
-        seed=seed,
-        overwrite=overwrite,
-        progress=not quiet,
-    )
+    with exit_status_on_signal():
+        generate_toy_store(
+            out,
+            alpha=alpha,
+            theta=theta,
+            n_events=n_events,
+            theta0=theta0,
+            seed=seed,
+            overwrite=overwrite,
+            progress=not quiet,
+        )
     click.echo(f"wrote {out}: {n_events:,} toy events at θ = {theta:g} (α = {alpha:g})")
 
 

@@ -3,25 +3,47 @@
 A :class:`StoreWriter` writes into a hidden temporary file beside the target and publishes it
 only when everything succeeded (:mod:`madsbi.events.tempfiles`: without ``overwrite`` by an
 exclusive hard link, so a store that another process wrote meanwhile is never replaced); on
-any error, and on SIGTERM, the temporary file is removed, so a half-written store never
-appears under the target name. Temporaries left by killed processes are removed by the next
-writer into the same directory.
+any error, and on SIGTERM or SIGINT, the temporary file is removed, so a half-written store
+never appears under the target name. Temporaries left by killed processes are removed by the
+next writer into the same directory.
+
+A full disk (or a file-size limit) is an ordinary event: every HDF5 call that writes is
+checked and a failure raises :class:`~madsbi.errors.OutputError` naming the store and the
+errno, with the temporary removed. Two HDF5 behaviours make this need care. A dataset handle
+that is closed flushes its chunk cache, and when that happens in an h5py ``__del__`` the
+write error is printed and dropped, so the writer keeps one handle per dataset open and
+flushes the file after every chunk, where an error raises. And a file whose writes failed
+cannot be closed: HDF5 writes its caches again, fails, leaves the file half closed and
+crashes with SIGSEGV when it retries at exit; the writer therefore points the file's
+descriptor at ``/dev/null`` before it closes a temporary it discards.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
 import math
-from collections.abc import Mapping, Sequence
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 import madsbi
 from madsbi._validate import check_shape
-from madsbi.errors import DtypeError, InputError, ShapeError, StoreExistsError
+from madsbi.errors import (
+    DtypeError,
+    InputError,
+    MadSBIError,
+    OutputError,
+    ShapeError,
+    StoreExistsError,
+)
 from madsbi.events import schema
 from madsbi.events.meta import ShardInfo, StoreMeta, write_meta
 from madsbi.events.tempfiles import (
@@ -34,11 +56,44 @@ from madsbi.events.tempfiles import (
 # Target size of one HDF5 chunk.
 _CHUNK_BYTES = 1 << 20
 
+_T = TypeVar("_T")
+#: HDF5 puts the errno of a failed system call into its message, not always into OSError.errno.
+_ERRNO = re.compile(r"errno = (\d+)")
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    """The errno of a failed write: OSError.errno, else the one in HDF5's message."""
+    code = getattr(exc, "errno", None)
+    if isinstance(code, int) and code > 0:
+        return code
+    match = _ERRNO.search(str(exc))
+    return int(match.group(1)) if match else None
+
+
+def write_error(path: Path, exc: BaseException) -> OutputError:
+    """An :class:`OutputError` for a failed write of ``path``, with ``errno`` set if known."""
+    code = _errno_of(exc)
+    if code is None:
+        detail = str(exc).split("\n")[0][:300]
+    else:
+        name = errno.errorcode.get(code, "?")
+        detail = f"{os.strerror(code)} (errno {code} {name})"
+    error = OutputError(
+        f"{path}: cannot write the store: {detail}; the unfinished temporary file was removed "
+        "and nothing was written under this name (free disk space, or write elsewhere)"
+    )
+    error.errno = code
+    return error
+
 
 def _import_h5py() -> Any:
     import h5py
 
     return h5py
+
+
+def _scale_rows(ds: Any, start: int, stop: int, factor: float) -> None:
+    ds[start:stop] = ds[start:stop] * factor
 
 
 class StoreWriter:
@@ -88,9 +143,17 @@ class StoreWriter:
         self._guard.start()
         try:
             self._file = h5py.File(self._tmp, "w")
+        except OSError as exc:
+            self._tmp.unlink(missing_ok=True)
+            self._guard.stop()
+            raise write_error(self.path, exc) from None
         except BaseException:
+            self._tmp.unlink(missing_ok=True)
             self._guard.stop()
             raise
+        self._held = False
+        # One open handle per dataset: see the module docstring.
+        self._datasets: dict[tuple[str, str], Any] = {}
         self._lengths: dict[str, int] = {}
         self._fields: dict[str, tuple[str, ...]] = {}
         self._coefficient_sums: list[np.ndarray[Any, Any]] = []
@@ -98,6 +161,9 @@ class StoreWriter:
 
     # -- context manager ------------------------------------------------------------------
     def __enter__(self) -> StoreWriter:
+        # Signals inside the block wait for the next chunk boundary (TerminationGuard).
+        self._guard.hold()
+        self._held = True
         return self
 
     def __exit__(
@@ -106,10 +172,44 @@ class StoreWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._held:
+            self._held = False
+            self._guard.release()
         if exc_type is None:
             self.close()
         else:
             self.abort()
+
+    def _io(self, action: Callable[[], _T]) -> _T:
+        """Run HDF5 writes: a signal waits until they are done; a failed write aborts.
+
+        Raises
+        ------
+        OutputError
+            If HDF5 fails to write (full disk, file-size limit, I/O error); the temporary
+            is removed first.
+        Terminated, Interrupted
+            If SIGTERM or SIGINT came before or during the writes.
+        """
+        if self._done:
+            raise InputError(f"{self.path}: the writer is closed or was aborted")
+        self._guard.check()
+        self._guard.hold()
+        try:
+            result = action()
+        except MadSBIError:
+            raise
+        except (OSError, RuntimeError) as exc:
+            error = write_error(self.path, exc)
+            self.abort()
+            raise error from None
+        finally:
+            self._guard.release()
+        self._guard.check()
+        return result
+
+    def _dataset(self, group: str, name: str) -> Any:
+        return self._datasets[(group, name)]
 
     # -- appending ------------------------------------------------------------------------
     def n_events(self, group: str = schema.PARTON) -> int:
@@ -154,7 +254,7 @@ class StoreWriter:
             if missing:
                 raise InputError(f"/{group}: required fields missing: {missing}")
             self._fields[group] = fields
-            self._create(group, arrays, names or {})
+            self._io(lambda: self._create(group, arrays, names or {}))
         elif fields != self._fields[group]:
             raise InputError(
                 f"/{group}: every append must give the same fields; first gave "
@@ -166,8 +266,13 @@ class StoreWriter:
             name: self._prepare(group, name, specs[name], value, start, n_new)
             for name, value in arrays.items()
         }
-        for name, (value, grow) in prepared.items():
-            self._store(group, name, specs[name], value, grow, start)
+
+        def write() -> None:
+            for name, (value, grow) in prepared.items():
+                self._store(group, name, specs[name], value, grow, start)
+            self._file.flush()  # a failed write raises here, not in a __del__
+
+        self._io(write)
         self._lengths[group] = start + n_new
         if group == schema.PARTON:
             coefficients = np.asarray(arrays["coefficients"], dtype=np.float64)
@@ -222,6 +327,7 @@ class StoreWriter:
                 # A checksum per chunk: h5py refuses to read a chunk whose bytes changed.
                 fletcher32=True,
             )
+            self._datasets[(group, name)] = ds
             if spec.unit:
                 ds.attrs["unit"] = spec.unit
             ds.attrs["doc"] = spec.doc
@@ -249,7 +355,7 @@ class StoreWriter:
                     f"/{group}/{name}: values in [{low}, {high}] do not fit {target} "
                     f"([{info.min}, {info.max}])"
                 )
-        want = list(self._file[group][name].shape[1:])
+        want = list(self._dataset(group, name).shape[1:])
         grow = None
         if "P" in spec.inner:
             p_axis = spec.inner.index("P") + 1
@@ -275,7 +381,7 @@ class StoreWriter:
         grow: int | None,
         start: int,
     ) -> None:
-        ds = self._file[group][name]
+        ds = self._dataset(group, name)
         if grow is not None:
             ds.resize(grow, axis=spec.inner.index("P") + 1)
         ds.resize(start + value.shape[0], axis=0)
@@ -290,14 +396,14 @@ class StoreWriter:
 
         Used to bring ``event_norm = sum`` weights to the store's ``average`` convention.
         """
-        g = self._file[group]
         for name in fields:
-            if name not in g:
+            if (group, name) not in self._datasets:
                 continue
-            ds = g[name]
+            ds = self._dataset(group, name)
             step = ds.chunks[0] if ds.chunks else 65536
             for start in range(0, ds.shape[0], step):
-                ds[start : start + step] = ds[start : start + step] * factor
+                self._io(functools.partial(_scale_rows, ds, start, start + step, factor))
+            self._io(self._file.flush)
             if group == schema.PARTON and name == "coefficients":
                 self._coefficient_sums = [s * factor for s in self._coefficient_sums]
 
@@ -319,11 +425,7 @@ class StoreWriter:
             mean = np.array([math.fsum(col) for col in np.array(self._coefficient_sums).T]) / n
             sigma = self.meta.basis.matrix @ mean
             meta = replace(self.meta, basis_cross_sections=sigma)
-            self._file.attrs["format"] = schema.FORMAT_NAME
-            self._file.attrs["format_version"] = schema.FORMAT_VERSION
-            self._file.attrs["madsbi_version"] = madsbi.__version__
-            write_meta(self._file.create_group(schema.META), meta)
-            self._file.close()
+            self._io(lambda: self._finish(meta))
             publish(self._tmp, self.path, overwrite=self._overwrite)
             self.meta = meta
             self._done = True
@@ -333,11 +435,44 @@ class StoreWriter:
             raise
         return self.path
 
+    def _finish(self, meta: StoreMeta) -> None:
+        """Write the root attributes and /meta, flush and close the file."""
+        self._file.attrs["format"] = schema.FORMAT_NAME
+        self._file.attrs["format_version"] = schema.FORMAT_VERSION
+        self._file.attrs["madsbi_version"] = madsbi.__version__
+        write_meta(self._file.create_group(schema.META), meta)
+        # Flush while the file is fully open: a failure here can still be discarded safely.
+        self._file.flush()
+        self._datasets.clear()
+        self._file.close()
+
     def abort(self) -> None:
         """Discard everything written; the target path is left untouched."""
         self._done = True
         try:
-            self._file.close()
-        finally:
             self._tmp.unlink(missing_ok=True)
+            self._discard_file()
+        finally:
             self._guard.stop()
+
+    def _discard_file(self) -> None:
+        """Close the HDF5 file without letting it write into the discarded temporary.
+
+        HDF5 writes its caches on closing; after a failed write that fails again and HDF5
+        crashes (module docstring). Pointing the descriptor at /dev/null first makes every
+        such write succeed and go nowhere.
+        """
+        file = self._file
+        if file.id.valid:
+            try:
+                handle = file.id.get_vfd_handle()
+                null = os.open(os.devnull, os.O_RDWR)
+                try:
+                    os.dup2(null, int(handle))
+                finally:
+                    os.close(null)
+            except (OSError, RuntimeError, TypeError, ValueError):
+                pass  # another file driver: close it as it is
+        self._datasets.clear()
+        with contextlib.suppress(OSError, RuntimeError):
+            file.close()  # the temporary is already unlinked
