@@ -43,7 +43,8 @@ from madsbi.inference.dense import (
     toy_statistics,
 )
 from madsbi.inference.gridscan import log_ratio_sums
-from madsbi.inference.likelihood import RateModel
+from madsbi.inference.model import poisson_term
+from madsbi.inference.rate import RateModel
 
 from _common import report
 
@@ -59,7 +60,7 @@ def per_toy_q(
 ) -> float:
     """q(θ_true) of one toy by the grid-scan kernel (what run_coverage's per-toy loop does)."""
     sums = log_ratio_sums(coef[picked], features, log1p=True, backend="core", n_threads=threads)
-    ll = sums.sums - nu0 * (rho - 1.0)
+    ll = sums.sums + poisson_term(rho, nu0)
     return max(0.0, -2.0 * (float(ll[true_index]) - float(ll.max())))
 
 

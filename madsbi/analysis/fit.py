@@ -43,8 +43,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from madsbi._validate import FloatArray
-from madsbi.analysis.data import FB_PER_PB, Selection, StoreEvents
+from madsbi.analysis.data import Selection, StoreEvents
 from madsbi.analysis.prepare import FitData, prepare_data
+from madsbi.errors import InputError, StoreFormatError
+from madsbi.inference.limits import best_fit, chi2_quantile, intervals_1d, p_value, q_statistic
+from madsbi.inference.model import LikelihoodModel, single_log_likelihoods
+from madsbi.inference.rate import FB_PER_PB, expected_events
 from madsbi.inference.search import (
     LogLikelihood,
     maximise,
@@ -52,8 +56,6 @@ from madsbi.inference.search import (
     profile_max,
     profiled_line,
 )
-from madsbi.errors import InputError, StoreFormatError
-from madsbi.inference.limits import best_fit, chi2_quantile, intervals_1d, p_value, q_statistic
 
 if TYPE_CHECKING:
     from madsbi.analysis.load import Analysis
@@ -144,9 +146,8 @@ def _likelihoods(
     analysis: Analysis, data: FitData, method: str
 ) -> tuple[list[LogLikelihood], float]:
     """Log r_full(θ) of the central estimate (first) and of every member, and ν_sel(θ0)."""
-    from madsbi.inference.likelihood import exact_event_coefficients, scan
+    from madsbi.inference.likelihood import exact_event_coefficients
 
-    scale = data.luminosity_fb * FB_PER_PB * data.rate_factor
     if method == EXACT:
         if data.coefficients is None:
             raise StoreFormatError(
@@ -160,8 +161,7 @@ def _likelihoods(
         from madsbi.theory.polynomial import polynomial_features
 
         rate, sigma = analysis.exact_rate_model(data.selections)
-        c = exact_event_coefficients(data.coefficients)
-        rows = [(c, rate)]
+        rows = [(exact_event_coefficients(data.coefficients), rate)]
 
         def features(grid: FloatArray) -> FloatArray:
             return polynomial_features(grid, analysis.theta0)
@@ -174,10 +174,7 @@ def _likelihoods(
         central, sigma = analysis.rate_model(method, data.selections, central=True)
         every, _ = analysis.rate_model(method, data.selections, central=False)
         rows = [(members.mean(0), central)]
-        rows += [
-            (members[m], type(every)(every.coefficients[m : m + 1]))
-            for m in range(members.shape[0])
-        ]
+        rows += [(members[m], every.member(m)) for m in range(members.shape[0])]
         features = model.grid_features
         log1p = bool(model.log1p)
         poisson = (
@@ -185,31 +182,22 @@ def _likelihoods(
             if analysis.poisson_rate == "exact"
             else None
         )
-    nu0 = scale * sigma
-    n = data.n_observed
-
-    def make(c: FloatArray, rate: Any) -> LogLikelihood:
-        def ll(grid: FloatArray) -> FloatArray:
-            phi = features(grid)
-            result = scan(c, phi, rate, thetas=grid, weights=data.weights, log1p=log1p)
-            if poisson is None:
-                out: FloatArray = result.log_full_ratio(nu0, n)[0]
-                return out
-            rho = poisson.ratio(phi)
-            if not (rho > 0).all():
-                raise InputError("rate: σ(θ)/σ(θ0) is not positive at every grid point")
-            split: FloatArray = (
-                result.log_ratio_sum
-                - result.sum_weights * np.log(result.rate_ratio)
-                + n * np.log(rho)
-                - nu0 * (rho - 1.0)
-            )
-            first: FloatArray = split[0]
-            return first
-
-        return ll
-
-    return [make(c, rate) for c, rate in rows], nu0
+    nu0 = float(expected_events(data.luminosity_fb * FB_PER_PB, sigma, data.rate_factor))
+    models = [
+        LikelihoodModel.single(
+            c,
+            features,
+            rate,
+            expected_events0=nu0,
+            weights=data.weights,
+            poisson_rate=poisson,
+            log1p=log1p,
+            n_observed=data.n_observed,
+            name=method,
+        )
+        for c, rate in rows
+    ]
+    return single_log_likelihoods(models), nu0
 
 
 def _fit_one(

@@ -19,14 +19,13 @@ import numpy as np
 
 from madsbi._validate import FloatArray
 from madsbi.analysis.data import (
-    DATA_MODES,
-    FB_PER_PB,
     Selection,
     StoreEvents,
     check_compatible,
     selection_mask,
 )
 from madsbi.errors import InputError, StoreFormatError, StoreMismatchError
+from madsbi.inference.rate import DATA_MODES, FB_PER_PB, data_weights, expected_events
 
 if TYPE_CHECKING:
     from madsbi.analysis.load import Analysis
@@ -107,14 +106,15 @@ def prepare_data(
                     f"{events.path}: the analysis was trained on this store and held none of "
                     "its events out; fit a store it was not trained on"
                 )
-    weights = events.weights[index]
-    if data_mode == "counts":
-        w = np.ones(index.shape[0])
-    else:
-        if not np.isfinite(events.sigma_gen):
-            raise StoreFormatError(f"{events.path}: Asimov data need /meta/basis_cross_sections")
-        # Reco events: sigma_gen is σ_fid and the weights include the smearing weights.
-        w = weights / weights.sum() * (lumi * FB_PER_PB * factor * events.sigma_gen)
+    if data_mode == "asimov" and not np.isfinite(events.sigma_gen):
+        raise StoreFormatError(f"{events.path}: Asimov data need /meta/basis_cross_sections")
+    # Reco events: sigma_gen is σ_fid and the weights include the smearing weights.
+    expected = (
+        float(expected_events(lumi * FB_PER_PB, events.sigma_gen, factor))
+        if data_mode == "asimov"
+        else 0.0
+    )
+    w = data_weights(data_mode, events.weights[index], expected)
     observables = {k: v[index] for k, v in events.observables.items()}
     keep = selection_mask(observables, selections, index.shape[0])
     if not keep.any():

@@ -141,9 +141,9 @@ class BinnedModel:
         result: FloatArray = phi @ self.coefficients.T
         return result
 
-    def expected(self, features: Any, luminosity: float, k_factor: float = 1.0) -> FloatArray:
+    def expected(self, features: Any, luminosity: float, rate_factor: float = 1.0) -> FloatArray:
         """ν_b(θ) = K L σ_b(θ), (G, B)."""
-        return expected_events(luminosity, self.cross_sections(features), k_factor)
+        return expected_events(luminosity, self.cross_sections(features), rate_factor)
 
     def counts(self, observable: Any, weights: Any | None = None) -> FloatArray:
         """Observed counts n_b of events (Σ of their weights if given), (B,)."""
@@ -199,7 +199,7 @@ def binned_scan(
     luminosity: float,
     observed: Any | None = None,
     asimov_features: Any | None = None,
-    k_factor: float = 1.0,
+    rate_factor: float = 1.0,
 ) -> BinnedScan:
     """Q(θ) = −2 (log L(θ) − max_θ log L) over a grid, with observed or Asimov counts.
 
@@ -215,7 +215,7 @@ def binned_scan(
     asimov_features : (K,), optional
         Φ(θ_A): Asimov counts n_b = ν_b(θ_A) (Φ(θ0) = (1, 0, …, 0) in the derivative form).
         Exactly one of ``observed`` and ``asimov_features``.
-    k_factor : float
+    rate_factor : float
         K-factor multiplying every σ_b (:func:`madsbi.inference.likelihood.expected_events`).
 
     Raises
@@ -226,10 +226,10 @@ def binned_scan(
     """
     if (observed is None) == (asimov_features is None):
         raise InputError("binned_scan: expected exactly one of observed and asimov_features")
-    nu = model.expected(features, luminosity, k_factor)
+    nu = model.expected(features, luminosity, rate_factor)
     if asimov_features is not None:
         phi_a = as_float_array(asimov_features, "asimov_features", (model.coefficients.shape[1],))
-        n = model.expected(phi_a[None], luminosity, k_factor)[0]
+        n = model.expected(phi_a[None], luminosity, rate_factor)[0]
     else:
         n = as_float_array(observed, "observed", (model.n_bins,))
     ll = poisson_log_likelihood(nu, n)

@@ -30,8 +30,9 @@ from madsbi.inference.dense import (
     toy_log_likelihoods,
     toy_statistics,
 )
-from madsbi.inference.likelihood import RateModel, scan
 from madsbi.inference.limits import best_fit, chi2_quantile, p_value
+from madsbi.inference.model import LikelihoodModel, tabulated
+from madsbi.inference.rate import RateModel
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,10 +169,14 @@ def run_coverage(
     else:
         q_true = np.empty(n_toys)
         toys = draw_toys(rng, c.shape[0], expected_events_true, n_toys, probabilities)
+        features_on_grid = tabulated(grid, phi)
         with progress_bar(n_toys, label, unit="toy", enabled=progress) as bar:
             for t, picked in enumerate(toys):
-                result = scan(c[picked], phi, rate, thetas=grid, log1p=log1p)
-                ll = result.log_full_ratio(expected_events0)[0]
+                model = LikelihoodModel.single(
+                    c[picked], features_on_grid, rate, expected_events0=expected_events0,
+                    log1p=log1p,
+                )  # fmt: skip
+                ll = model.log_likelihood(grid)[0]
                 _, top = best_fit(grid, ll)
                 q_true[t] = max(0.0, -2.0 * (ll[true_index] - top))
                 bar.update(1)

@@ -10,7 +10,7 @@ and with the rate ρ(θ) = σ(θ)/σ(θ0) the full log likelihood ratio of eq. 4
 
     log r_full[t, g] = S[t, g] − ν0 (ρ_g − 1),
 
-exactly what :meth:`madsbi.inference.likelihood.ScanResult.log_full_ratio` gives for an
+exactly what :meth:`madsbi.inference.model.LikelihoodModel.log_likelihood` gives for an
 observed sample with unit weights (its (n − Σ w) log ρ term vanishes). The per-toy kernel
 costs Σ_t n_t × G logs; this costs N × G logs once, and the product runs in BLAS (float64
 GEMM; torch/cuBLAS through :class:`madsbi.nn.dense_sums.TorchDense`, which this torch-free
@@ -39,7 +39,8 @@ from madsbi._progress import progress_bar
 from madsbi._validate import FloatArray, IntArray, as_float_array, check_shape
 from madsbi.errors import DtypeError, InputError
 from madsbi.inference.gridscan import DEFAULT_LOG_FLOOR
-from madsbi.inference.likelihood import RateModel
+from madsbi.inference.model import poisson_term
+from madsbi.inference.rate import RateModel
 
 CountArray = npt.NDArray[np.unsignedinteger[Any]]
 
@@ -391,7 +392,7 @@ def _chunks(
         for g0 in range(0, phi.shape[0], grid_chunk):
             block = phi[g0 : g0 + grid_chunk]
             s = np.asarray(sums(block), dtype=np.float64)
-            yield g0, s - nu0 * (rho[g0 : g0 + grid_chunk] - 1.0), sums
+            yield g0, s + poisson_term(rho[g0 : g0 + grid_chunk], nu0), sums
             bar.update(block.shape[0])
 
 

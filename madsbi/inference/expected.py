@@ -13,8 +13,9 @@ from typing import Any
 
 from madsbi._validate import as_grid
 from madsbi.errors import InputError, ShapeError
-from madsbi.inference.likelihood import RateModel, scan
 from madsbi.inference.limits import best_fit, intervals_1d, q_statistic
+from madsbi.inference.model import LikelihoodModel, tabulated
+from madsbi.inference.rate import RateModel
 
 #: The confidence levels of the studies' expected intervals.
 LEVELS = (0.68, 0.95)
@@ -81,8 +82,15 @@ def expected_limits_1d(
         raise ShapeError(f"thetas: expected shape (G,) or (G, n), got {grid.shape}")
     if not 0 <= axis < grid.shape[1]:
         raise InputError(f"axis: expected 0 <= axis < {grid.shape[1]}, got {axis}")
-    result = scan(coefficients, features, rate, thetas=grid, weights=weights, log1p=bool(log1p))
-    ll = result.log_full_ratio(expected_events0)[0]
+    model = LikelihoodModel.single(
+        coefficients,
+        tabulated(grid, features),
+        rate,
+        expected_events0=expected_events0,
+        weights=weights,
+        log1p=bool(log1p),
+    )
+    ll = model.log_likelihood(grid)[0]
     line = grid[:, axis]
     theta_hat, top = best_fit(line[:, None], ll)
     q = q_statistic(ll, top)

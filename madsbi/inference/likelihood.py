@@ -1,19 +1,10 @@
-"""Assembling log r(x|θ, θ0) and the full likelihood ratio with the Poisson term (App. A).
+"""Ratio models as the likelihood scans them: projection to R ≥ 0 and the exact truth.
 
 Every estimator — derivative learning, morphing-aware learning, the exact parton-level truth,
-the analytic toy — ends in one per-event form (docs/design.md):
-
-    R(x_e|θ, θ0) = dσ(x_e|θ)/dσ(x_e|θ0) = C_e · Φ(θ),
-
-with C_e (K,) per event and Φ(θ) (K,) per θ point (φ(θ − θ0) for the polynomial form, the
-morphing weights a(θ) for the basis form). The rate enters as ρ(θ) = σ(θ)/σ(θ0) = s · Φ(θ).
-With ν0 = L σ(θ0) expected events, n observed events of weights w_e, and
-S(θ) = Σ_e w_e log R(x_e|θ, θ0):
-
-    log r_full(θ) = S(θ) − ν0 (ρ(θ) − 1) + (n − Σ_e w_e) log ρ(θ)          (eq. 49)
-
-(the last term vanishes for an observed sample, w_e = 1, and for the Asimov-like sample,
-w_e = ν0/N, where n = Σ w_e).
+the analytic toy — ends in one per-event form (docs/design.md), R(x_e|θ, θ0) = C_e · Φ(θ);
+eq. 49 itself (rates, ν0, the scan and the Poisson term) lives in
+:mod:`madsbi.inference.model`, whose :class:`RateModel`, :class:`ScanResult`, :func:`scan`
+and :func:`expected_events` are re-exported here.
 """
 
 from __future__ import annotations
@@ -23,33 +14,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from madsbi._validate import FloatArray, as_float_array, as_grid
+from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import InputError
-from madsbi.inference.gridscan import GridScanResult, log_ratio_sums
+from madsbi.inference.model import ScanResult, scan
+from madsbi.inference.rate import RateModel, expected_events
 from madsbi.theory.polynomial import polynomial_features, project_nonnegative
-
-
-def expected_events(luminosity: Any, cross_section: Any, k_factor: float = 1.0) -> FloatArray:
-    """ν = K L σ: the expected count of every likelihood (eq. 49, binned, rate-only).
-
-    The one place where an (NLO) K-factor enters: a constant multiplying σ(θ) at every θ, so
-    it scales ν0 = L σ(θ0) (and each ν_b of a binned likelihood) and leaves ρ(θ) unchanged.
-    ``luminosity`` and ``cross_section`` in reciprocal units (fb⁻¹ and fb, or pb⁻¹ and pb);
-    arrays broadcast.
-
-    Raises
-    ------
-    InputError
-        If ``k_factor`` is not a finite value > 0, or the luminosity is negative.
-    """
-    k = float(k_factor)
-    if not (np.isfinite(k) and k > 0):
-        raise InputError(f"k_factor: expected a finite value > 0, got {k_factor!r}")
-    lumi = as_float_array(luminosity, "luminosity")
-    if (lumi < 0).any():
-        raise InputError(f"luminosity: expected >= 0, got {lumi.min()}")
-    result: FloatArray = k * lumi * as_float_array(cross_section, "cross_section")
-    return result
 
 
 class RatioModel(Protocol):
@@ -62,135 +31,6 @@ class RatioModel(Protocol):
 
     def grid_features(self, thetas: Any) -> FloatArray:
         """Φ(θ) for θ points (G, n), shape (G, K)."""
-
-
-@dataclass(frozen=True, eq=False)
-class RateModel:
-    """ρ(θ) = σ(θ)/σ(θ0) = s·Φ(θ), one row of s per member: s has shape (M, K)."""
-
-    coefficients: FloatArray
-
-    @classmethod
-    def build(cls, coefficients: Any) -> RateModel:
-        """From s of shape (K,) or (M, K)."""
-        s = np.atleast_2d(as_float_array(coefficients, "rate coefficients"))
-        return cls(s)
-
-    @classmethod
-    def from_event_coefficients(cls, coefficients: Any, weights: Any | None = None) -> RateModel:
-        """S = Σ_e w_e C_e / Σ_e w_e from the events of a θ0 sample.
-
-        With learned C_e this is eq. 34 (the rate from the learned sums: the first-order term
-        of Σ log r vanishes by construction); with the exact parton coefficients normalised
-        to c_e0 it is the exact rate of that sample.
-        """
-        c = as_float_array(coefficients, "coefficients")
-        c3 = c[None] if c.ndim == 2 else c
-        if c3.ndim != 3:
-            raise InputError(f"coefficients: expected (N, K) or (M, N, K), got {c.shape}")
-        w = np.ones(c3.shape[1]) if weights is None else as_float_array(weights, "weights")
-        if w.shape != (c3.shape[1],):
-            raise InputError(f"weights: expected shape ({c3.shape[1]},), got {w.shape}")
-        s = np.einsum("mnk,n->mk", c3, w) / w.sum()
-        return cls(s)
-
-    def ratio(self, features: Any) -> FloatArray:
-        """ρ(θ) for Φ of shape (G, K): (M, G)."""
-        phi = as_float_array(features, "features")
-        result: FloatArray = self.coefficients @ phi.T
-        return result
-
-
-@dataclass(frozen=True, eq=False)
-class ScanResult:
-    """A likelihood scan over G θ points for M members.
-
-    Attributes
-    ----------
-    thetas : (G, n)
-    log_ratio_sum : (M, G)
-        S(θ) = Σ_e w_e log R(x_e|θ, θ0).
-    rate_ratio : (M, G)
-        ρ(θ) = σ(θ)/σ(θ0).
-    sum_weights : float
-        Σ_e w_e.
-    n_clamped : (M, G)
-        Pairs whose R was not positive (clamped; see :func:`log_ratio_sums`).
-    """
-
-    thetas: FloatArray
-    log_ratio_sum: FloatArray
-    rate_ratio: FloatArray
-    sum_weights: float
-    n_clamped: FloatArray
-
-    def mean_log_ratio(self) -> FloatArray:
-        """⟨log r(x|θ, θ0)⟩ = S/Σw − log ρ(θ), per member (M, G) (paper Figs. 2, 7)."""
-        result: FloatArray = self.log_ratio_sum / self.sum_weights - np.log(self.rate_ratio)
-        return result
-
-    def log_full_ratio(
-        self, expected_events0: float, n_observed: float | None = None
-    ) -> FloatArray:
-        """Log r_full(θ) of eq. 49 per member (M, G); ν0 = L σ(θ0).
-
-        ``n_observed`` defaults to Σ w_e (observed sample with unit weights, or the
-        Asimov-like sample).
-        """
-        n = self.sum_weights if n_observed is None else float(n_observed)
-        rho = self.rate_ratio
-        result: FloatArray = (
-            self.log_ratio_sum
-            - expected_events0 * (rho - 1.0)
-            + (n - self.sum_weights) * np.log(rho)
-        )
-        return result
-
-
-def scan(
-    coefficients: Any,
-    features: Any,
-    rate: RateModel,
-    *,
-    thetas: Any,
-    weights: Any | None = None,
-    log1p: bool = False,
-    backend: str = "auto",
-) -> ScanResult:
-    """S(θ) and ρ(θ) over a grid for events with coefficients C (M, N, K) or (N, K).
-
-    Parameters
-    ----------
-    coefficients : array_like (M, N, K) or (N, K)
-        C_e per member.
-    features : array_like (G, K)
-        Φ(θ) at the grid points ``thetas``.
-    rate : RateModel
-        With one row (shared) or M rows.
-    thetas : array_like (G, n)
-        The grid points themselves (kept with the result).
-    weights : array_like (N,), optional
-    log1p : bool
-        C_e0 = Φ_0 = 1 (derivative form): accumulate log1p of the rest.
-    """
-    c = as_float_array(coefficients, "coefficients")
-    c3 = c[None] if c.ndim == 2 else c
-    phi = as_float_array(features, "features")
-    grid = as_grid(thetas)
-    if grid.shape[0] != phi.shape[0]:
-        raise InputError(
-            f"thetas: expected {phi.shape[0]} points like features, got {grid.shape[0]}"
-        )
-    result: GridScanResult = log_ratio_sums(c3, phi, weights, log1p=log1p, backend=backend)
-    sums = np.atleast_2d(result.sums)
-    rho = rate.ratio(phi)
-    if rho.shape[0] not in (1, sums.shape[0]):
-        raise InputError(f"rate: {rho.shape[0]} members, the coefficients have {sums.shape[0]}")
-    rho = np.broadcast_to(rho, sums.shape).copy()
-    if not (rho > 0).all():
-        raise InputError("rate: σ(θ)/σ(θ0) is not positive at every grid point")
-    w_sum = float(c3.shape[1] if weights is None else np.sum(as_float_array(weights, "weights")))
-    return ScanResult(grid, sums, rho, w_sum, np.atleast_2d(result.n_clamped).astype(float))
 
 
 PROJECTIONS = ("keep_reference", "full", "none")
@@ -263,3 +103,16 @@ def exact_event_coefficients(coefficients: Any) -> FloatArray:
         raise InputError("coefficients: c_0 must be > 0 for every event")
     result: FloatArray = (c / c[:, :1])[None]
     return result
+
+
+__all__ = [
+    "PROJECTIONS",
+    "NonNegativeRatio",
+    "RateModel",
+    "RatioModel",
+    "ScanResult",
+    "exact_event_coefficients",
+    "expected_events",
+    "projected",
+    "scan",
+]

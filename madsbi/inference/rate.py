@@ -20,6 +20,10 @@ rate from the same weights: ρ̂(θ) = Σ_e v_e Ĉ_e·Φ(θ) / Σ_e v_e.
 
 Samples of different processes (W⁺Z and W⁻Z) are separate channels: the weights are built
 per channel and the channels' σ̂ add.
+
+Also here: the rate model ρ(θ) = σ(θ)/σ(θ0) = s·Φ(θ) of a likelihood (:class:`RateModel`),
+the expected events ν = F L σ (:func:`expected_events`, the one place where a constant factor
+on σ enters) and the weights of data events (:func:`data_weights`).
 """
 
 from __future__ import annotations
@@ -195,3 +199,90 @@ def _sum_squared_deviations(x: FloatArray, n: int) -> FloatArray:
     mean = x.sum(0) / n
     result: FloatArray = ((x - mean) ** 2).sum(0) + (n - x.shape[0]) * mean**2
     return result
+
+
+FB_PER_PB = 1000.0
+"""fb per pb: ν = L[fb⁻¹] · σ[pb] · FB_PER_PB."""
+
+DATA_MODES = ("counts", "asimov")
+"""How data events are weighted: each one observed event, or MC weights scaled to ν."""
+
+
+def expected_events(luminosity: Any, cross_section: Any, rate_factor: float = 1.0) -> FloatArray:
+    """ν = F L σ: the expected count of every likelihood (eq. 49, binned, rate-only).
+
+    The one place where a constant factor F on σ(θ) at every θ enters — an (NLO) K-factor, a
+    branching ratio, or both: it scales ν0 = L σ(θ0) (and each ν_b of a binned likelihood) and
+    leaves ρ(θ) unchanged. ``luminosity`` and ``cross_section`` in reciprocal units (fb⁻¹ and
+    fb, or pb⁻¹ and pb); arrays broadcast.
+
+    Raises
+    ------
+    InputError
+        If ``rate_factor`` is not a finite value > 0, or the luminosity is negative.
+    """
+    k = float(rate_factor)
+    if not (np.isfinite(k) and k > 0):
+        raise InputError(f"rate_factor: expected a finite value > 0, got {rate_factor!r}")
+    lumi = as_float_array(luminosity, "luminosity")
+    if (lumi < 0).any():
+        raise InputError(f"luminosity: expected >= 0, got {lumi.min()}")
+    result: FloatArray = k * lumi * as_float_array(cross_section, "cross_section")
+    return result
+
+
+def data_weights(mode: str, mc_weights: FloatArray, expected: float) -> FloatArray:
+    """Event weights w_e of the data: 1 each (``counts``) or MC weights summing to ν (``asimov``).
+
+    Raises
+    ------
+    InputError
+        Unknown ``mode``.
+    """
+    if mode not in DATA_MODES:
+        raise InputError(f"data_mode: expected one of {DATA_MODES}, got {mode!r}")
+    if mode == "counts":
+        return np.ones(mc_weights.shape[0])
+    result: FloatArray = mc_weights / mc_weights.sum() * expected
+    return result
+
+
+@dataclass(frozen=True, eq=False)
+class RateModel:
+    """ρ(θ) = σ(θ)/σ(θ0) = s·Φ(θ), one row of s per member: s has shape (M, K)."""
+
+    coefficients: FloatArray
+
+    @classmethod
+    def build(cls, coefficients: Any) -> RateModel:
+        """From s of shape (K,) or (M, K)."""
+        s = np.atleast_2d(as_float_array(coefficients, "rate coefficients"))
+        return cls(s)
+
+    @classmethod
+    def from_event_coefficients(cls, coefficients: Any, weights: Any | None = None) -> RateModel:
+        """S = Σ_e w_e C_e / Σ_e w_e from the events of a θ0 sample.
+
+        With learned C_e this is eq. 34 (the rate from the learned sums: the first-order term
+        of Σ log r vanishes by construction); with the exact parton coefficients normalised
+        to c_e0 it is the exact rate of that sample.
+        """
+        c = as_float_array(coefficients, "coefficients")
+        c3 = c[None] if c.ndim == 2 else c
+        if c3.ndim != 3:
+            raise InputError(f"coefficients: expected (N, K) or (M, N, K), got {c.shape}")
+        w = np.ones(c3.shape[1]) if weights is None else as_float_array(weights, "weights")
+        if w.shape != (c3.shape[1],):
+            raise InputError(f"weights: expected shape ({c3.shape[1]},), got {w.shape}")
+        s = np.einsum("mnk,n->mk", c3, w) / w.sum()
+        return cls(s)
+
+    def ratio(self, features: Any) -> FloatArray:
+        """ρ(θ) for Φ of shape (G, K): (M, G)."""
+        phi = as_float_array(features, "features")
+        result: FloatArray = self.coefficients @ phi.T
+        return result
+
+    def member(self, m: int) -> RateModel:
+        """The rate of member ``m`` alone (one row)."""
+        return RateModel(self.coefficients[m : m + 1])

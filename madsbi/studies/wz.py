@@ -43,6 +43,7 @@ from madsbi.inference.likelihood import (
     projected,
     scan,
 )
+from madsbi.inference.rate import FB_PER_PB, data_weights, expected_events
 from madsbi.studies._common import (
     loss_curve_figures,
     n_network_parameters,
@@ -56,7 +57,6 @@ from madsbi.studies.wz_data import pool_stores, rate_report, save_study_analysis
 from madsbi.theory.morphing import MorphingBasis
 from madsbi.theory.polynomial import polynomial_features
 
-FB_PER_PB = 1000.0
 SAMPLE_LABELS = {"sm": "SM test sample", "bsm": "BSM test sample"}
 
 
@@ -302,8 +302,8 @@ class _Analysis:
         expected data; q(θ) = −2 log r_full of eq. 49 with the Poisson term.
         """
         a = self.config.analysis
-        nu0 = a.luminosity_fb * FB_PER_PB * self.sigma0_rate * a.rate_factor
-        weights = self.weights["sm"] / self.weights["sm"].sum() * nu0
+        nu0 = float(expected_events(a.luminosity_fb * FB_PER_PB, self.sigma0_rate, a.rate_factor))
+        weights = data_weights("asimov", self.weights["sm"], nu0)
         limits: dict[str, Any] = {"expected_events0": nu0, "parameters": {}}
         # Each model's rate comes from its own sums over the Asimov sample (eq. 34), so that
         # θ̂ = θ0 by construction and the intervals measure the curvature alone.

@@ -19,11 +19,11 @@ import numpy as np
 
 from madsbi._validate import FloatArray, IntArray
 from madsbi.analysis.data import StoreEvents, read_store
-from madsbi.inference.rate import GeneratedSample, mis_weights
 from madsbi.analysis.save import StoreRecord
 from madsbi.cards import channel_names, process_key
 from madsbi.data import SAMPLES, sample_path
 from madsbi.errors import StoreMismatchError
+from madsbi.inference.rate import GeneratedSample, mis_weights
 from madsbi.processes.wz_parton import OBSERVABLES
 from madsbi.theory.polynomial import polynomial_features
 

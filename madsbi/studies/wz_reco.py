@@ -4,7 +4,7 @@
 on a fractionally smeared reco store (eq. 35 weights) with a repulsive MLP ensemble and with
 L-GATr, then on the unsmeared SM test store:
 
-- expected limits (Figs. 10, 11) at L = ``luminosity_fb`` (× ``k_factor``) from the full
+- expected limits (Figs. 10, 11) at L = ``luminosity_fb`` (× ``rate_factor``) from the full
   likelihood (eqs. 49–51) for the parton-level truth (exact coefficients of the same events),
   the cross-section alone, the m_T^WZ histogram (Poisson per bin, exact per-bin quadratics),
   the MLP ensemble and L-GATr: 1D scans (others at θ0) with 68 %/95 % intervals, 2D planes
@@ -36,6 +36,7 @@ from madsbi.inference.likelihood import (
     RateModel,
     exact_event_coefficients,
 )
+from madsbi.inference.rate import FB_PER_PB, expected_events
 from madsbi.studies._common import (
     loss_curve_figures,
     n_network_parameters,
@@ -46,8 +47,7 @@ from madsbi.studies._common import (
 from madsbi.studies.wz_reco_config import WZRecoStudyConfig
 from madsbi.studies.wz_reco_data import load_reco_sample, rate_pool, save_reco_analysis
 from madsbi.studies.wz_reco_limits import closure, coverage, limits_1d, planes_2d
-
-FB_PER_PB = 1000.0
+from madsbi.theory.polynomial import polynomial_features
 
 NOTES = (
     "rate model: sigma_fid(theta)/sigma_fid(theta0) of the Poisson term from the exact parton "
@@ -75,7 +75,9 @@ NOTES = (
 )
 
 
-class _RecoAnalysis:
+class RecoAnalysis:
+    """The state of one reco-level study: samples, rate pool, ν0, Asimov weights, models."""
+
     def __init__(self, config: WZRecoStudyConfig, out_dir: Path, progress: bool) -> None:
         self.config = config
         self.out = out_dir
@@ -104,7 +106,9 @@ class _RecoAnalysis:
         # (the test events alone without rate stores), the same events that normalise every
         # method's kinematic density, so an Asimov fit of the truth sits at θ0.
         self.sigma_fid = float(self.pool.weights.sum())
-        self.nu0 = a.k_factor * a.luminosity_fb * FB_PER_PB * self.sigma_fid
+        self.nu0 = float(
+            expected_events(a.luminosity_fb * FB_PER_PB, self.sigma_fid, a.rate_factor)
+        )
         self.asimov = self.pool.weights / self.sigma_fid * self.nu0
         self.truth_pool = exact_event_coefficients(self.pool.coefficients)[0]
         self.rate_exact = RateModel.from_event_coefficients(self.truth_pool, self.pool.weights)
@@ -114,7 +118,12 @@ class _RecoAnalysis:
         self.histories: dict[str, dict[str, TrainingHistory]] = {}
         self.summary: dict[str, Any] = {"methods": {}}
 
+    def grid_features(self, thetas: FloatArray) -> FloatArray:
+        """Φ(θ) = φ(θ − θ0) of every method (all are in the derivative form)."""
+        return polynomial_features(thetas, self.theta0)
+
     def train_method(self, name: str) -> None:
+        """Train the method ``name`` (``mlp`` or ``lgatr``) and its C_e on the rate pool."""
         c = self.config
         network, training = (
             (c.network, c.training) if name == "mlp" else (c.lgatr_network, c.lgatr_training)
@@ -169,6 +178,7 @@ class _RecoAnalysis:
         return out
 
     def learned_rate(self, name: str) -> RateModel:
+        """ρ_P of the method's Poisson term: the exact rate, or its own ⟨R̂⟩ over the pool."""
         if self.config.analysis.rate_model == "exact":
             return self.rate_exact
         return RateModel.from_event_coefficients(self.coefficients[name].mean(0), self.pool.weights)
@@ -193,7 +203,7 @@ def run_wz_reco_study(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     a = config.analysis
-    study = _RecoAnalysis(config, out, progress)
+    study = RecoAnalysis(config, out, progress)
     for method in a.methods:
         study.train_method(method)
     inputs = study.curves_inputs()
@@ -245,7 +255,7 @@ def run_wz_reco_study(
     return summary
 
 
-def _figures(study: _RecoAnalysis, summary: dict[str, Any]) -> list[str]:
+def _figures(study: RecoAnalysis, summary: dict[str, Any]) -> list[str]:
     from madsbi import plotting
     from madsbi.plotting import wz_reco
 

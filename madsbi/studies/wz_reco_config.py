@@ -9,6 +9,7 @@ apart from the parton study by ``[analysis] study = "wz_reco"``.
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,12 @@ class RecoAnalysisSettings:
     coefficients of those events (from the SM test store alone, far from θ0 the estimate is
     tail-dominated), ``"learned"`` each method's own ρ̂ = ⟨R̂⟩ (eq. 34) over them; the
     kinematic factor is always normalised by ρ̂ (:mod:`madsbi.studies.wz_reco_limits`).
-    ν0 = ``k_factor`` × L × σ_fid(θ0). The m_T^WZ histogram has ``mt_wz_edges`` (GeV) plus
-    the under- and overflow bins when enabled. Coverage uses a ``coverage_points``³ grid
-    over ``ranges`` (odd, so that θ0 = SM is a grid point when the ranges are symmetric)
-    and ``coverage_toys`` toys (0: no coverage) for ``coverage_methods`` (empty: the truth
-    and every method).
+    ν0 = ``rate_factor`` × L × σ_fid(θ0) (a K-factor, a branching ratio: one constant on σ;
+    the former name ``k_factor`` is read with a deprecation warning). The m_T^WZ histogram
+    has ``mt_wz_edges`` (GeV) plus the under- and overflow bins when enabled. Coverage uses a
+    ``coverage_points``³ grid over ``ranges`` (odd, so that θ0 = SM is a grid point when the ranges
+    are symmetric) and ``coverage_toys`` toys (0: no coverage) for ``coverage_methods`` (empty: the
+    truth and every method).
     """
 
     study: str = STUDY_KIND
@@ -61,7 +63,7 @@ class RecoAnalysisSettings:
     points_1d: int = field(default=201, metadata=bounds(ge=3))
     points_2d: int = field(default=41, metadata=bounds(ge=3))
     luminosity_fb: float = field(default=300.0, metadata=bounds(gt=0))
-    k_factor: float = field(default=1.0, metadata=bounds(gt=0))
+    rate_factor: float = field(default=1.0, metadata=bounds(gt=0))
     rate_model: str = "exact"
     mt_wz_edges: tuple[float, ...] = MT_WZ_EDGES_GEV
     underflow: bool = True
@@ -140,6 +142,20 @@ class WZRecoStudyConfig:
     @classmethod
     def from_dict(cls, document: dict[str, Any], source: str = "config") -> WZRecoStudyConfig:
         """Build from a parsed TOML document; store paths stay as written."""
+        analysis = document.get("analysis")
+        if isinstance(analysis, dict) and "k_factor" in analysis:
+            if "rate_factor" in analysis:
+                raise ConfigError(
+                    f"{source}: [analysis] k_factor and rate_factor: give rate_factor only"
+                )
+            warnings.warn(
+                f"{source}: [analysis] k_factor is deprecated; call it rate_factor (the one "
+                "name of the constant factor on σ in ν = F L σ)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            analysis = {("rate_factor" if k == "k_factor" else k): v for k, v in analysis.items()}
+            document = {**document, "analysis": analysis}
         return build_sections(cls, document, source)
 
     @classmethod

@@ -247,7 +247,7 @@ def save_reco_analysis(
         },
         defaults={
             "luminosity_fb": a.luminosity_fb,
-            "rate_factor": a.k_factor,
+            "rate_factor": a.rate_factor,
             "ranges": [list(r) for r in a.ranges],
             "limit_points": a.points_1d,
         },

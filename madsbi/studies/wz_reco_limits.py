@@ -25,29 +25,33 @@ otherwise tilt q by ν0 (⟨R̂_i⟩ − ρ_i) θ_i.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from madsbi._validate import FloatArray
-from madsbi.errors import ConfigError, InputError
+from madsbi.errors import ConfigError
 from madsbi.inference.binned import BinnedModel, binned_scan, rate_only_scan
 from madsbi.inference.coverage import dense_coverage
 from madsbi.inference.expected import LEVELS, level_key
-from madsbi.inference.likelihood import RateModel, scan
+from madsbi.inference.likelihood import RateModel
 from madsbi.inference.limits import best_fit, chi2_quantile, intervals_1d, q_statistic
+from madsbi.inference.model import LikelihoodModel
+from madsbi.inference.rate import FB_PER_PB
 from madsbi.theory.polynomial import polynomial_features
 
-FB_PER_PB = 1000.0
 #: 1σ and 2σ of a Gaussian: the levels of the 2D contours (paper Fig. 11).
 SIGMA_LEVELS = (0.6827, 0.9545)
 #: Confidence levels of the coverage curve (Fig. 12).
 CURVE_GAMMAS = tuple(np.round(np.linspace(0.05, 0.95, 19), 4).tolist())
 
+if TYPE_CHECKING:
+    from madsbi.studies.wz_reco import RecoAnalysis
+
 Inputs = dict[str, tuple[FloatArray, RateModel, bool]]
 
 
-def _histogram(study: Any, mt_wz: FloatArray) -> BinnedModel:
+def _histogram(study: RecoAnalysis, mt_wz: FloatArray) -> BinnedModel:
     a = study.config.analysis
     return BinnedModel.from_events(
         mt_wz,
@@ -59,23 +63,27 @@ def _histogram(study: Any, mt_wz: FloatArray) -> BinnedModel:
     )
 
 
-def _binned_q(study: Any, mt_wz: FloatArray, phi: FloatArray) -> dict[str, FloatArray]:
+def _binned_q(study: RecoAnalysis, mt_wz: FloatArray, phi: FloatArray) -> dict[str, FloatArray]:
     a = study.config.analysis
     lumi = a.luminosity_fb * FB_PER_PB
     phi0 = polynomial_features(study.theta0[None], study.theta0)[0]
     hist = binned_scan(
-        _histogram(study, mt_wz), phi, luminosity=lumi, asimov_features=phi0, k_factor=a.k_factor
+        _histogram(study, mt_wz),
+        phi,
+        luminosity=lumi,
+        asimov_features=phi0,
+        rate_factor=a.rate_factor,
     )
     rate = rate_only_scan(study.rate_exact, phi, expected_events0=study.nu0)
     return {"rate_only": rate.q, "mt_wz_histogram": hist.q}
 
 
-def own_rate(study: Any, coefficients: FloatArray) -> RateModel:
+def own_rate(study: RecoAnalysis, coefficients: FloatArray) -> RateModel:
     """Ρ̂(θ) = ⟨R̂⟩ over the pool (eq. 34, MIS weights), per member of C (M, P, K) or (P, K)."""
     return RateModel.from_event_coefficients(coefficients, study.pool.weights)
 
 
-def toy_probabilities(study: Any) -> FloatArray | None:
+def toy_probabilities(study: RecoAnalysis) -> FloatArray | None:
     """Each pooled event's share of the SM sample; None (uniform draws) for equal weights."""
     w = study.pool.weights
     if np.all(w == w[0]):
@@ -84,37 +92,47 @@ def toy_probabilities(study: Any) -> FloatArray | None:
     return p
 
 
-def log_full(study: Any, coefficients: FloatArray, phi: FloatArray, rate: RateModel,
-             own: RateModel, thetas: FloatArray, log1p: bool,
-             weights: FloatArray | None = None) -> FloatArray:  # fmt: skip
-    """Log r_full(θ) per member (M, G) of the module's split form; Asimov weights by default.
+def likelihood_model(
+    study: RecoAnalysis,
+    coefficients: FloatArray,
+    rate: RateModel,
+    own: RateModel,
+    log1p: bool,
+    weights: FloatArray | None = None,
+) -> LikelihoodModel:
+    """Eq. 49 in the module's split form; Asimov weights by default.
 
     ``rate`` is ρ_P of the Poisson term, ``own`` the kinematic normalisation ρ̂ (one row, or
     one per member of ``coefficients``).
     """
-    w = study.asimov if weights is None else weights
-    c3 = coefficients if coefficients.ndim == 3 else coefficients[None]
-    result = scan(c3, phi, own, thetas=thetas, weights=w, log1p=log1p)
-    n = result.sum_weights
-    rho = rate.ratio(phi)
-    if not (rho > 0).all():
-        raise InputError("rate: σ(θ)/σ(θ0) is not positive at every grid point")
-    ll: FloatArray = (
-        result.log_ratio_sum - n * np.log(result.rate_ratio) + n * np.log(rho)
-        - study.nu0 * (rho - 1.0)
-    )  # fmt: skip
-    return ll
+    return LikelihoodModel.single(
+        coefficients,
+        study.grid_features,
+        own,
+        expected_events0=study.nu0,
+        weights=study.asimov if weights is None else weights,
+        poisson_rate=rate,
+        log1p=log1p,
+    )
 
 
-def _member_q(study: Any, coefficients: FloatArray, phi: FloatArray, rate: RateModel,
+def log_full(study: RecoAnalysis, coefficients: FloatArray, rate: RateModel, own: RateModel,
+             thetas: FloatArray, log1p: bool,
+             weights: FloatArray | None = None) -> FloatArray:  # fmt: skip
+    """Log r_full(θ) per member (M, G) of :func:`likelihood_model`."""
+    model = likelihood_model(study, coefficients, rate, own, log1p, weights)
+    return model.log_likelihood(thetas)
+
+
+def _member_q(study: RecoAnalysis, coefficients: FloatArray, rate: RateModel,
               thetas: FloatArray, log1p: bool) -> FloatArray:  # fmt: skip
     """Q per member (M, G), each relative to its own grid maximum."""
-    ll = log_full(study, coefficients, phi, rate, own_rate(study, coefficients), thetas, log1p)
+    ll = log_full(study, coefficients, rate, own_rate(study, coefficients), thetas, log1p)
     q: FloatArray = np.maximum(-2.0 * (ll - ll.max(axis=1, keepdims=True)), 0.0)
     return q
 
 
-def limits_1d(study: Any, inputs: Inputs, mt_wz: FloatArray) -> dict[str, Any]:
+def limits_1d(study: RecoAnalysis, inputs: Inputs, mt_wz: FloatArray) -> dict[str, Any]:
     """Q(θ) along each parameter (others at θ0) and the 68 %/95 % intervals of every method."""
     a = study.config.analysis
     out: dict[str, Any] = {"levels": list(LEVELS), "parameters": {}}
@@ -125,14 +143,14 @@ def limits_1d(study: Any, inputs: Inputs, mt_wz: FloatArray) -> dict[str, Any]:
         methods: dict[str, Any] = {}
         for name, (coefficients, rate, log1p) in inputs.items():
             mean = coefficients.mean(0)
-            ll = log_full(study, mean, phi, rate, own_rate(study, mean), line, log1p)[0]
+            ll = log_full(study, mean, rate, own_rate(study, mean), line, log1p)[0]
             theta_hat, top = best_fit(line[:, i : i + 1], ll)
             q_mean = q_statistic(ll, top)
             entry: dict[str, Any] = {"theta_hat": float(theta_hat[0]), "q": q_mean.tolist()}
             for level in LEVELS:
                 entry[level_key(level)] = intervals_1d(line[:, i], q_mean, level)
             if coefficients.shape[0] > 1:
-                q = _member_q(study, coefficients, phi, rate, line, log1p)
+                q = _member_q(study, coefficients, rate, line, log1p)
                 entry["q_spread"] = q.std(0).tolist()
                 entry["member_width_68"] = [_width(intervals_1d(line[:, i], qm, 0.68)) for qm in q]
             methods[name] = entry
@@ -153,7 +171,7 @@ def _width(intervals: list[tuple[float, float]]) -> float:
     return float(sum(hi - lo for lo, hi in intervals))
 
 
-def planes_2d(study: Any, inputs: Inputs, mt_wz: FloatArray) -> dict[str, Any]:
+def planes_2d(study: RecoAnalysis, inputs: Inputs, mt_wz: FloatArray) -> dict[str, Any]:
     """Q(θ_i, θ_j) (third parameter at θ0) for every method, and the 1σ/2σ thresholds."""
     a = study.config.analysis
     out: dict[str, Any] = {}
@@ -168,7 +186,7 @@ def planes_2d(study: Any, inputs: Inputs, mt_wz: FloatArray) -> dict[str, Any]:
         q: dict[str, Any] = {}
         areas: dict[str, dict[str, float]] = {}
         for name, (coefficients, rate, log1p) in inputs.items():
-            values = _member_q(study, coefficients.mean(0)[None], phi, rate, plane, log1p)[0]
+            values = _member_q(study, coefficients.mean(0)[None], rate, plane, log1p)[0]
             q[name] = values.reshape(shape)
         for name, values in _binned_q(study, mt_wz, phi).items():
             q[name] = values.reshape(shape)
@@ -189,7 +207,7 @@ def planes_2d(study: Any, inputs: Inputs, mt_wz: FloatArray) -> dict[str, Any]:
     return out
 
 
-def coverage_grid(study: Any) -> tuple[FloatArray, int]:
+def coverage_grid(study: RecoAnalysis) -> tuple[FloatArray, int]:
     """The 3D grid (P^n, n) over the ranges and the index of θ0 on it.
 
     Raises
@@ -211,7 +229,7 @@ def coverage_grid(study: Any) -> tuple[FloatArray, int]:
     return grid, index
 
 
-def coverage(study: Any, inputs: Inputs) -> dict[str, Any]:
+def coverage(study: RecoAnalysis, inputs: Inputs) -> dict[str, Any]:
     """Empirical coverage c_γ of toys drawn from the pooled SM sample, q over the 3D grid."""
     a = study.config.analysis
     grid, true_index = coverage_grid(study)
@@ -273,7 +291,7 @@ def closure_box(ranges: Any, point: FloatArray) -> tuple[FloatArray, FloatArray]
     return np.minimum(lo, point - half), np.maximum(hi, point + half)
 
 
-def closure(study: Any, inputs: Inputs) -> dict[str, Any]:
+def closure(study: RecoAnalysis, inputs: Inputs) -> dict[str, Any]:
     """Asimov fit of the BSM reco store: q(θ_BSM), inside the 95 % region or not.
 
     The maximum is searched over :func:`closure_box` by :func:`madsbi.inference.search.maximise`
@@ -286,7 +304,7 @@ def closure(study: Any, inputs: Inputs) -> dict[str, Any]:
     bsm = load_reco_sample(a.bsm_store)
     point = np.asarray(a.bsm_point, dtype=np.float64)
     lo, hi = closure_box(a.ranges, point)
-    lumi = a.luminosity_fb * FB_PER_PB * a.k_factor
+    lumi = a.luminosity_fb * FB_PER_PB * a.rate_factor
     weights = bsm.weights * lumi  # Σ = ν(θ_BSM) = K L σ_fid(θ_BSM)
     truth = bsm.coefficients / bsm.coefficients[:, :1]
     threshold = chi2_quantile(0.95, point.shape[0])
@@ -310,8 +328,7 @@ def closure(study: Any, inputs: Inputs) -> dict[str, Any]:
 
         def ll(thetas: FloatArray, c: FloatArray = c, own: RateModel = own,
                rate: RateModel = rate, log1p: bool = log1p) -> FloatArray:  # fmt: skip
-            phi = polynomial_features(thetas, study.theta0)
-            values: FloatArray = log_full(study, c, phi, rate, own, thetas, log1p, weights)[0]
+            values: FloatArray = log_full(study, c, rate, own, thetas, log1p, weights)[0]
             return values
 
         theta_hat, ll_hat = maximise(ll, lo, hi, candidates=(study.theta0, point))

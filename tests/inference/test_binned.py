@@ -132,7 +132,7 @@ def test_observed_counts_by_hand() -> None:
     model = BinnedModel.from_events(mt, c, edges=[300.0, 800.0], weights=np.full(500, 0.01))
     phi = polynomial_features(grid2d(5), np.zeros(2))
     observed = np.array([4.0, 1.0, 0.0])
-    scan = binned_scan(model, phi, luminosity=100.0, observed=observed, k_factor=1.5)
+    scan = binned_scan(model, phi, luminosity=100.0, observed=observed, rate_factor=1.5)
     nu = 1.5 * 100.0 * phi @ model.coefficients.T
     ll = np.array([sum(poisson.logpmf(observed[b], nu[g, b]) for b in range(3)) for g in range(25)])
     np.testing.assert_allclose(scan.q, -2.0 * (ll - ll.max()), rtol=1e-10, atol=1e-12)
@@ -140,20 +140,20 @@ def test_observed_counts_by_hand() -> None:
     np.testing.assert_array_equal(scan.observed, observed)
 
 
-def test_k_factor_scales_the_expected_count() -> None:
+def test_rate_factor_scales_the_expected_count() -> None:
     assert expected_events(300.0, 0.25) == pytest.approx(75.0)
-    assert expected_events(300.0, 0.25, k_factor=1.8) == pytest.approx(135.0)
+    assert expected_events(300.0, 0.25, rate_factor=1.8) == pytest.approx(135.0)
     np.testing.assert_allclose(expected_events(2.0, [1.0, 3.0], 1.5), [3.0, 9.0])
     rng = np.random.default_rng(4)
     c = quadratic_events(rng, 400, 2)
     mt = rng.gamma(2.0, 300.0, 400)
     model = BinnedModel.from_events(mt, c, edges=MT_WZ_EDGES_GEV)
     phi = polynomial_features(grid2d(7), np.zeros(2))
-    with_k = binned_scan(model, phi, luminosity=10.0, asimov_features=phi[24], k_factor=2.0)
+    with_k = binned_scan(model, phi, luminosity=10.0, asimov_features=phi[24], rate_factor=2.0)
     doubled = binned_scan(model, phi, luminosity=20.0, asimov_features=phi[24])
     np.testing.assert_allclose(with_k.q, doubled.q, rtol=1e-12)
-    with pytest.raises(InputError, match="k_factor: expected a finite value > 0"):
-        expected_events(300.0, 0.25, k_factor=0.0)
+    with pytest.raises(InputError, match="rate_factor: expected a finite value > 0"):
+        expected_events(300.0, 0.25, rate_factor=0.0)
     with pytest.raises(InputError, match="luminosity: expected >= 0"):
         expected_events(-1.0, 0.25)
 
@@ -172,7 +172,7 @@ def test_rate_only_scan_equals_the_one_bin_model() -> None:
         phi,
         luminosity=lumi,
         asimov_features=phi[40],
-        k_factor=k,
+        rate_factor=k,
     )
     assert a.best_index == b.best_index == 40
     np.testing.assert_allclose(a.q, b.q, rtol=1e-9, atol=1e-9)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from madsbi.inference.rate import GeneratedSample, cross_section, mis_weights
 from madsbi.errors import WeightError
 from madsbi.inference.likelihood import RateModel, exact_event_coefficients
+from madsbi.inference.rate import GeneratedSample, cross_section, mis_weights
 from madsbi.theory.polynomial import polynomial_features
 
 THETA0 = np.array([0.0])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from madsbi.inference.rate import GeneratedSample, cross_section
 from madsbi.errors import ConfigError
 from madsbi.inference.likelihood import RateModel, exact_event_coefficients
+from madsbi.inference.rate import GeneratedSample, cross_section
 from madsbi.studies.wz_reco_data import load_reco_sample, rate_pool
 from madsbi.theory.polynomial import polynomial_features
 

@@ -1,0 +1,15 @@
+"""Nuisance parameters of the likelihood model, one small module per kind (as pyhf's modifiers).
+
+Each modifier has a ``name`` and, for a value α of its parameter, a factor η_c(α) on the
+expected events of the components it acts on, optional per-event factors r_c(x_e|α), and its
+constraint term log π(α) (:class:`madsbi.inference.model.Modifier`):
+
+- :class:`Normalisation`: a log-normal uncertainty on the normalisation of some components
+  (luminosity, a cross-section, a background normalisation), η = (1 + σ)^α, π = N(0, 1).
+"""
+
+from __future__ import annotations
+
+from madsbi.inference.modifiers.normalisation import Normalisation
+
+__all__ = ["Normalisation"]
