@@ -61,12 +61,16 @@ def merge_stores(
     InputError
         If there are no inputs, a shard is in two inputs, or ``out`` is one of the inputs
         (same path, symbolic or hard link), with or without ``overwrite``.
+    StoreCorruptError
+        If an input's data or ``/meta`` fail their checksums.
     """
     if not inputs:
         raise InputError("inputs: need at least one store to merge")
     refuse_output_over_inputs(out, inputs, what="merge")
     with contextlib.ExitStack() as stack:
         stores = [stack.enter_context(EventStore(p)) for p in inputs]
+        for store in stores:  # damaged metadata must not be sealed into the merged store
+            store.verify_meta()
         reference = stores[0]
         for other in stores[1:]:
             _check_compatible(reference, other)

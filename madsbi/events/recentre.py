@@ -179,10 +179,13 @@ def recentre_store(
         If ``output`` is ``source`` or θ0 is malformed.
     WeightError
         If an event's weight at θ0 is zero or changes sign.
+    StoreCorruptError
+        If the source's data or ``/meta`` fail their checksums.
     """
     source, output = Path(source), Path(output)
     refuse_output_over_inputs(output, [source], what="recentre")
     with EventStore(source) as store:
+        store.verify_meta()  # damaged metadata must not be sealed into the new store
         point = resolve_theta0(theta0, store.meta.space.names)
         old = store.meta.space.theta0_array
         meta = store.meta.recentred(point)

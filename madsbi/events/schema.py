@@ -7,6 +7,7 @@ Layout (format version 2)::
     /parton           per-event parton-level data; /parton/coefficients (N, K) float64
     /reco             optional: reco-level observables x (N, D), weights, smearing bookkeeping
     /generated        optional: generated events (BINN) with σ_pred/p per event
+    /checksums        optional: CRC-32 of every stored chunk, SHA-256 of /meta (events.digest)
 
 Weights are in pb and normalised like MadGraph's ``event_norm = average``: the mean over
 a store's events is the cross-section, σ(θ) = mean_e c_e·φ(θ − θ0). Merging shards is then
@@ -27,6 +28,9 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
 META = "meta"
+#: Digests of the stored chunks and of /meta (:mod:`madsbi.events.digest`); absent in stores
+#: of earlier madsbi versions, which read as before.
+CHECKSUMS = "checksums"
 PARTON = "parton"
 RECO = "reco"
 GENERATED = "generated"

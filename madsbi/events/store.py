@@ -19,6 +19,7 @@ from madsbi.errors import (
     StoreVersionError,
 )
 from madsbi.events import schema
+from madsbi.events.digest import verify_chunks, verify_meta
 from madsbi.events.meta import StoreMeta, read_meta
 
 
@@ -64,6 +65,12 @@ class EventStore:
         If it is not a madsbi event store.
     StoreVersionError
         If it was written in another format version.
+
+    Notes
+    -----
+    Opening does not check the digests of ``/meta`` (:meth:`verify_meta`): stores whose
+    metadata were edited in place with h5py (test inputs) stay readable. Commands that
+    derive new stores or results from the metadata call it.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -174,6 +181,33 @@ class EventStore:
             for (g, name) in schema.NAMED_FIELDS
             if g == group and name in self.fields(group)
         }
+
+    def verify_meta(self) -> bool:
+        """Check ``/meta`` against its SHA-256 digests (:mod:`madsbi.events.digest`).
+
+        Returns False for a store of an earlier madsbi without digests.
+
+        Raises
+        ------
+        StoreCorruptError
+            Naming the first ``/meta`` dataset (``/meta/x``) or attribute (``/meta@x``) that
+            changed since the store was written.
+        """
+        return verify_meta(self._file, str(self.path))
+
+    def verify_digests(self) -> bool:
+        """Check ``/meta`` and every stored chunk against their digests (:mod:`.digest`).
+
+        Returns False for a store of an earlier madsbi without digests.
+
+        Raises
+        ------
+        StoreCorruptError
+            Naming the first ``/meta`` item or event dataset that does not match.
+        """
+        fields = [(group, name) for group in self.groups for name in self.fields(group)]
+        has_meta = self.verify_meta()
+        return verify_chunks(self._file, str(self.path), fields) and has_meta
 
     # -- reading --------------------------------------------------------------------------
     def read(

@@ -45,6 +45,7 @@ from madsbi.errors import (
     StoreExistsError,
 )
 from madsbi.events import schema
+from madsbi.events.digest import write_digests
 from madsbi.events.meta import ShardInfo, StoreMeta, write_meta
 from madsbi.events.tempfiles import (
     TerminationGuard,
@@ -441,6 +442,8 @@ class StoreWriter:
         self._file.attrs["format_version"] = schema.FORMAT_VERSION
         self._file.attrs["madsbi_version"] = madsbi.__version__
         write_meta(self._file.create_group(schema.META), meta)
+        self._file.flush()  # the chunks are final: their digests are read back
+        write_digests(self._file, self._datasets)
         # Flush while the file is fully open: a failure here can still be discarded safely.
         self._file.flush()
         self._datasets.clear()
