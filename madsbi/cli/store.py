@@ -78,6 +78,12 @@ def store() -> None:
 @_COMPRESSION
 @click.option("--no-rwgt", is_flag=True, help="Do not keep the raw <rwgt> weights.")
 @click.option(
+    "--no-reweighting",
+    is_flag=True,
+    help="For a file without reweighting weights (a SM background): a θ-independent store, "
+    "every event's coefficients its weight at every θ, for the --parameters given.",
+)
+@click.option(
     "--theta0",
     default=None,
     help="Reference point of the coefficients, e.g. cHWB=0,cW=0,cHq3=0 or 0,0,0 "
@@ -96,17 +102,23 @@ def convert(
     holdout_tolerance: float | None,
     compression: str,
     no_rwgt: bool,
+    no_reweighting: bool,
     theta0: str | None,
     overwrite: bool,
     quiet: bool,
 ) -> None:
-    """Convert a MadGraph LHE file (with <rwgt> weights) into an event store."""
+    """Convert a MadGraph LHE file (with <rwgt> weights) into an event store.
+
+    A file without reweighting weights is refused unless --no-reweighting asks for a
+    θ-independent store.
+    """
     settings = ConvertSettings(
         parameters=_split(parameters, "--parameters"),
         basis_ids=_split(basis_ids, "--basis"),
         theta0=theta0,
         compression=_compression(compression),
         keep_rwgt=not no_rwgt,
+        reweighting=not no_reweighting,
     )
     if holdout_tolerance is not None:
         settings = replace(
@@ -124,9 +136,10 @@ def convert(
             progress=not quiet,
         )
     rate = report.decompressed_bytes / 1e6 / max(report.seconds, 1e-9)
+    kind = ", θ-independent (no reweighting)" if report.theta_independent else ""
     click.echo(
-        f"wrote {output}: {report.n_events:,} events, parameters {list(report.parameters)}, "
-        f"basis cond(W) = {report.condition_number:.4g} ({report.seconds:.2f} s, "
+        f"wrote {output}: {report.n_events:,} events, parameters {list(report.parameters)}"
+        f"{kind}, basis cond(W) = {report.condition_number:.4g} ({report.seconds:.2f} s, "
         f"{rate:.0f} MB/s of LHE text)"
     )
     for check in report.holdouts:

@@ -3,6 +3,8 @@
 The reweighting points and the basis come from :mod:`madsbi.events.reweighting`.
 K of the points form the morphing basis (c_e = W⁻¹ w_e); every further point is a held-out
 check of the quadratic dependence, and so is the original event weight (the θ0 prediction).
+A file without reweighting points is refused, unless a θ-independent store is asked for
+(``reweighting=False``): each event's coefficients are then (w_e, 0, …, 0).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from madsbi.events.recentre import recentre_chunk, resolve_theta0
 from madsbi.events.reweighting import (
     ReweightPoint,
     choose_basis,
+    constant_basis,
+    constant_space,
+    has_reweighting,
     process_description,
     resolve_parameters,
     reweight_points,
@@ -79,6 +84,13 @@ class ConvertSettings:
         HDF5 filter of the event datasets: ``"lzf"``, ``"gzip"`` or ``None``.
     chunk_size : int
         Events read, solved and written at a time.
+    reweighting : bool
+        Solve the coefficients from the ``<rwgt>`` weights (a file without reweighting
+        points is refused). False: a θ-independent store, for a process that does not depend
+        on the parameters (e.g. a SM background): every event's coefficients are its weight
+        at every θ, (w, 0, …, 0) for ``parameters`` (none by default; names not in the
+        param card get θ0 = 0), the basis is θ0, θ0 ± s_i, θ0 + s_i + s_j (s_i half the
+        range, else 1), and ``/meta`` attribute ``theta_independent`` is true.
 
     Raises
     ------
@@ -96,6 +108,7 @@ class ConvertSettings:
     keep_rwgt: bool = True
     compression: str | None = schema.DEFAULT_COMPRESSION
     chunk_size: int = 50_000
+    reweighting: bool = True
 
     def __post_init__(self) -> None:
         put = object.__setattr__  # frozen: normalise in place once
@@ -119,6 +132,8 @@ class ConvertSettings:
         size = self.chunk_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise InputError(f"chunk_size: expected an integer >= 1, got {size!r}")
+        if not isinstance(self.reweighting, bool):
+            raise InputError(f"reweighting: expected true or false, got {self.reweighting!r}")
 
 
 def _names(value: Sequence[str] | None, field: str, what: str) -> tuple[str, ...] | None:
@@ -213,6 +228,7 @@ class ConversionReport:
     decompressed_bytes: int
     seconds: float
     theta_gen: tuple[float, ...] = ()
+    theta_independent: bool = False
 
     def to_json(self) -> str:
         """The report as JSON text."""
@@ -247,15 +263,17 @@ class _Plan:
     holdouts: list[ReweightPoint]
     phi_holdouts: FloatArray
     excluded: dict[str, str]
+    constant: bool = False
 
 
-def _plan(
-    header: LheHeader,
-    parameters: Sequence[str] | None,
-    ranges: Mapping[str, tuple[float, float]] | None,
-    basis_ids: Sequence[str] | None,
-    max_condition: float,
-) -> _Plan:
+def _plan(header: LheHeader, settings: ConvertSettings) -> _Plan:
+    parameters, ranges = settings.parameters, settings.ranges
+    if not settings.reweighting:
+        space = constant_space(header, parameters, ranges)
+        chosen, basis = constant_basis(space)
+        phi = np.zeros((0, space.n_coefficients))
+        return _Plan(space, chosen, basis, [], phi, {}, constant=True)
+    basis_ids, max_condition = settings.basis_ids, settings.max_condition
     space = resolve_parameters(header, parameters, ranges)
     points, excluded = reweight_points(header, space)
     chosen, basis = choose_basis(points, space, basis_ids, max_condition=max_condition)
@@ -272,7 +290,12 @@ def _solve_chunk(
 ) -> FloatArray:
     """Coefficients of one chunk's events; accumulates the held-out checks."""
     _check_weights(chunk, header)
-    coefficients = plan.basis.coefficients(np.stack([_column(chunk, p) for p in plan.chosen], 1))
+    if plan.constant:
+        coefficients = np.zeros((chunk.n_events, plan.space.n_coefficients))
+        coefficients[:, 0] = chunk.arrays["weight"]
+    else:
+        chosen = np.stack([_column(chunk, p) for p in plan.chosen], 1)
+        coefficients = plan.basis.coefficients(chosen)
     largest = np.maximum(
         np.abs(chunk.arrays["weight"]), np.abs(chunk.arrays["rwgt"]).max(axis=1, initial=0.0)
     )
@@ -373,13 +396,15 @@ def convert_lhe(
             raise LheFormatError(
                 f"{source}: run card event_norm = {norm!r}; madsbi converts 'average' or 'sum'"
             )
-        plan = _plan(
-            header,
-            settings.parameters,
-            settings.ranges,
-            settings.basis_ids,
-            settings.max_condition,
-        )
+        if settings.reweighting and not has_reweighting(header):
+            raise InputError(
+                f"{source}: the file has no reweighting weights (no <rwgt> point changes a "
+                "param-card entry), so the θ-dependence of its events is unknown; generate "
+                "it with reweighting (reweight=madsbi), or, for a process that does not "
+                "depend on the parameters (a SM background), ask for a θ-independent store: "
+                "--no-reweighting (reweighting=False), with --parameters of the analysis"
+            )
+        plan = _plan(header, settings)
         checks = [HoldoutCheck(p.id, p.theta) for p in plan.holdouts]
         cards = {
             "proc_card": header.proc_card,
@@ -394,6 +419,7 @@ def convert_lhe(
             mg5_version=header.mg5_version,
             sample_id=sample_id,
             cards={k: v for k, v in cards.items() if v},
+            attributes={schema.THETA_INDEPENDENT: True} if plan.constant else {},
         )
         if settings.theta0 is not None:
             meta = meta.recentred(resolve_theta0(settings.theta0, plan.space.names))
@@ -458,6 +484,7 @@ def convert_lhe(
                 excluded_weights=plan.excluded,
                 decompressed_bytes=lhe.bytes_consumed,
                 seconds=0.0,
+                theta_independent=plan.constant,
             )
             seed_text = run.get("iseed", "-1")
             seed = int(seed_text) if seed_text.lstrip("-").isdigit() else -1

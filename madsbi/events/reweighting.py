@@ -2,6 +2,8 @@
 
 In ``<initrwgt>`` each reweighting point lists only the param-card entries it changes
 relative to the file's own card (docs/design.md), so θ at each point is θ0 with those changes.
+A file without such points describes no θ-dependence: it converts only into a θ-independent
+store (:func:`constant_space`, :func:`constant_basis`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,81 @@ def _varied_entries(
             if value != entry.value and (block, key) not in varied:
                 varied.append((block, key))
     return varied
+
+
+def has_reweighting(header: LheHeader) -> bool:
+    """Whether some ``<rwgt>`` point of the file changes a param-card entry."""
+    return bool(_varied_entries(header.weights, ParamCard.parse(header.param_card)))
+
+
+def constant_space(
+    header: LheHeader,
+    names: Sequence[str] | None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> ParameterSpace:
+    """The parameters of a θ-independent store: ``names``, none by default.
+
+    A name in the file's param card takes its block, code and value (θ0) from there; any
+    other (e.g. an EFT coefficient given for a SM sample) has none and θ0 = 0.
+
+    Raises
+    ------
+    InputError
+        If a reweighting point of the file varies one of the parameters (its events depend
+        on it), or a range names no parameter.
+    """
+    card = ParamCard.parse(header.param_card)
+    varied = _varied_entries(header.weights, card)
+    ranges = dict(ranges or {})
+    unknown_ranges = sorted(set(ranges) - set(names or ()))
+    if unknown_ranges:
+        raise UnknownParameterError(f"ranges given for unknown parameters {unknown_ranges}")
+    params: list[Parameter] = []
+    theta0: list[float] = []
+    for name in names or ():
+        try:
+            entry = card.find(name)
+        except UnknownParameterError:
+            params.append(Parameter(name, range=ranges.get(name)))
+            theta0.append(0.0)
+            continue
+        if (entry.block, entry.key) in varied:
+            raise InputError(
+                f"parameter {name!r}: the file's reweighting points vary it, so its events "
+                "depend on it; convert without no-reweighting (CLI: --no-reweighting)"
+            )
+        code = entry.key[0] if len(entry.key) == 1 else None
+        block = entry.block.upper() if code is not None else None
+        params.append(Parameter(name, block, code, ranges.get(name)))
+        theta0.append(entry.value)
+    return ParameterSpace(tuple(params), tuple(theta0))
+
+
+def constant_basis(space: ParameterSpace) -> tuple[list[ReweightPoint], MorphingBasis]:
+    """A well-conditioned basis for a θ-independent store: θ0, θ0 ± s_i, θ0 + s_i + s_j.
+
+    s_i is half the width of parameter i's range (1 without one): 1 + 2n + n(n−1)/2 = K
+    points. Every σ(θ_b) of such a store is the same, its cross-section.
+    """
+    n = space.n_parameters
+    theta0 = space.theta0_array
+    steps = [0.5 * (p.range[1] - p.range[0]) if p.range else 1.0 for p in space.parameters]
+    points = [ReweightPoint(NOMINAL, space.theta0, -1)]
+
+    def point(label: str, *moves: tuple[int, float]) -> ReweightPoint:
+        theta = theta0.copy()
+        for i, sign in moves:
+            theta[i] += sign * steps[i]
+        return ReweightPoint(label, tuple(float(v) for v in theta), -1)
+
+    names = space.names
+    for i in range(n):
+        points += [point(f"+{names[i]}", (i, 1.0)), point(f"-{names[i]}", (i, -1.0))]
+    for i in range(n):
+        for j in range(i + 1, n):
+            points.append(point(f"+{names[i]}+{names[j]}", (i, 1.0), (j, 1.0)))
+    basis = MorphingBasis.from_points([p.theta for p in points], theta0)
+    return points, basis
 
 
 def resolve_parameters(

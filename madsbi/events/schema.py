@@ -117,6 +117,11 @@ IDENTITY_FIELDS = (
     "cards",
 )
 
+#: ``/meta`` attribute (in ``attributes``) of a θ-independent store (``store convert
+#: --no-reweighting``): True when every event's coefficients are (w, 0, …, 0), its weight at
+#: every θ (a process that does not depend on the parameters, e.g. a SM background).
+THETA_INDEPENDENT = "theta_independent"
+
 #: HDF5 filter of event datasets unless asked otherwise. None: float64 event data compress
 #: only about 2× with lzf, and compressing costs more than parsing the LHE text (150 vs
 #: 500 MB/s on the benchmark machine); choose "lzf" or "gzip" for archival copies.

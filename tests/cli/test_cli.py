@@ -197,7 +197,15 @@ def test_other_errors_are_clean_too(data_dir: Path, tmp_path: Path, wz_store: Pa
     missing = CliRunner().invoke(cli, ["store", "inspect", str(tmp_path / "none.h5")])
     _assert_clean_error(missing, "MissingFileError")
     exists = CliRunner().invoke(
-        cli, ["store", "convert", str(data_dir / "dy_1k.lhe.gz"), str(wz_store), "--quiet"]
+        cli,
+        [
+            "store",
+            "convert",
+            str(data_dir / "dy_1k.lhe.gz"),
+            str(wz_store),
+            "--quiet",
+            "--no-reweighting",
+        ],
     )
     _assert_clean_error(exists, "StoreExistsError")
     unknown = CliRunner().invoke(

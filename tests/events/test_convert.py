@@ -191,15 +191,16 @@ def test_full_wz_samples_close(outdir: Path, sample: str) -> None:
 @needs_shared
 def test_full_drell_yan(outdir: Path) -> None:
     out = outdir / "dy.h5"
-    report = convert_lhe(SHARED_MADGRAPH / "drell_yan_sm_13TeV.lhe.gz", out)
+    report = convert_lhe(SHARED_MADGRAPH / "drell_yan_sm_13TeV.lhe.gz", out, reweighting=False)
     assert report.n_events == 50000
     with EventStore(out) as store:
         assert store.meta.basis_cross_sections == pytest.approx([843.23], rel=1e-6)
 
 
 def test_drell_yan_fixture_has_k_equal_one(data_dir: Path, outdir: Path) -> None:
+    """Without reweighting weights, as a θ-independent store (issue 29 #13: asked for)."""
     out = outdir / "dy.h5"
-    report = convert_lhe(data_dir / "dy_1k.lhe.gz", out, chunk_size=250)
+    report = convert_lhe(data_dir / "dy_1k.lhe.gz", out, chunk_size=250, reweighting=False)
     assert report.parameters == ()
     assert report.basis_ids == ("nominal",)
     assert report.holdouts == ()
@@ -471,11 +472,11 @@ def test_output_exists(data_dir: Path, outdir: Path) -> None:
     out = outdir / "x.h5"
     out.write_bytes(b"precious")
     with pytest.raises(StoreExistsError, match="overwrite") as info:
-        convert_lhe(data_dir / "dy_1k.lhe.gz", out)
+        convert_lhe(data_dir / "dy_1k.lhe.gz", out, reweighting=False)
     assert isinstance(info.value, FileExistsError)
     assert out.read_bytes() == b"precious"
     assert sorted(p.name for p in outdir.iterdir()) == ["x.h5"]
-    convert_lhe(data_dir / "dy_1k.lhe.gz", out, overwrite=True)
+    convert_lhe(data_dir / "dy_1k.lhe.gz", out, overwrite=True, reweighting=False)
     with EventStore(out) as store:
         assert store.n_events() == 1000
     assert sorted(p.name for p in outdir.iterdir()) == ["x.h5"]
