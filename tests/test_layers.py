@@ -82,12 +82,8 @@ NOT_CIRCLES = {
     # The package root's lazy ``madsbi.load_analysis`` façade (ignored by the stages contract).
     ("madsbi", "madsbi.analysis"),
 }
-#: Circles known today, to be removed (issue 24). The lead (estimators): ``load_any_estimator``
-#: reads the estimator classes off the package namespace, and the package imports the modules
-#: that import ``io``.
-KNOWN_CIRCLES = {
-    ("madsbi.estimators.io", "madsbi.estimators"),
-}
+#: Circles known today, to be removed (none left).
+KNOWN_CIRCLES: set[tuple[str, str]] = set()
 
 
 def strongly_connected(graph: grimp.ImportGraph) -> list[list[str]]:

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,6 @@ from madsbi._validate import FloatArray, as_float_array, as_grid
 from madsbi.analysis.data import LEVELS, Selection, StoreEvents, selection_mask
 from madsbi.analysis.save import FORMAT, FORMAT_VERSION, MANIFEST_NAME
 from madsbi.errors import InputError, MissingFileError, StoreFormatError
-from madsbi.processes.wz_parton import parton_features
 
 if TYPE_CHECKING:
     from madsbi.analysis.fit import FitResult
@@ -87,7 +86,7 @@ class Analysis:
     """
 
     def __init__(self, path: str | Path) -> None:
-        from madsbi.estimators.io import load_any_estimator
+        from madsbi.estimators.loading import load_any_estimator
         from madsbi.inference.likelihood import NonNegativeRatio
 
         self.path = analysis_path(path)
@@ -153,33 +152,40 @@ class Analysis:
             raise InputError(f"method: expected one of {self.methods}, got {name!r}")
         return name
 
-    def input_features(self, events: Any) -> FloatArray:
-        """Network inputs (N, d) from a store path, parton fields, or a feature array.
-
-        A reco-level analysis reads a store's passed ``/reco`` entries and takes a mapping of
-        observable columns by name.
-        """
+    def read_events(self, path: str | Path) -> StoreEvents:
+        """The events of a store as this analysis reads them (its level and features)."""
         from madsbi.analysis.reco import read_level
 
+        return read_level(self.level, path, self.features)
+
+    def input_features(self, events: StoreEvents | FloatArray) -> FloatArray:
+        """Network inputs (N, d): the analysis's features of read events, or such an array.
+
+        Raises
+        ------
+        ShapeError
+            An array whose second axis is not the number of features.
+        """
         if isinstance(events, StoreEvents):
             return events.features(self.features)
-        if isinstance(events, (str, Path)):
-            return read_level(self.level, events, self.features).features(self.features)
-        if self.level == "reco" and isinstance(events, Mapping):
-            missing = [f for f in self.features if f not in events]
-            if missing:
-                raise InputError(f"events: the reco observables {missing} are missing")
-            return np.stack([np.asarray(events[f], dtype=np.float64) for f in self.features], 1)
-        if isinstance(events, Mapping) or hasattr(events, "arrays"):
-            fields = events.arrays if hasattr(events, "arrays") else events
-            return parton_features(fields, self.features)
-        x = as_float_array(events, "events", (None, len(self.features)))
+        x: FloatArray = as_float_array(events, "events", (None, len(self.features)))
         return x
 
-    def event_coefficients(self, events: Any, method: str | None = None) -> FloatArray:
-        """C_e per member (M, N, K) in the form of :meth:`grid_features`."""
+    def _inputs(self, events: StoreEvents | FloatArray | str | Path) -> FloatArray:
+        if isinstance(events, (str, Path)):
+            events = self.read_events(events)
+        return self.input_features(events)
+
+    def event_coefficients(
+        self, events: StoreEvents | FloatArray | str | Path, method: str | None = None
+    ) -> FloatArray:
+        """C_e per member (M, N, K) in the form of :meth:`grid_features`.
+
+        ``events``: a store path (read with :meth:`read_events`), read events, or network
+        inputs (N, d).
+        """
         return np.asarray(
-            self.models[self._method(method)].event_coefficients(self.input_features(events)),
+            self.models[self._method(method)].event_coefficients(self._inputs(events)),
             dtype=np.float64,
         )
 
@@ -229,7 +235,9 @@ class Analysis:
         return RateModel.from_event_coefficients(c, v), float(v.sum())
 
     # -- evaluation ----------------------------------------------------------------------
-    def log_ratio(self, events: Any, thetas: Any, method: str | None = None) -> FloatArray:
+    def log_ratio(
+        self, events: StoreEvents | FloatArray | str | Path, thetas: Any, method: str | None = None
+    ) -> FloatArray:
         """Log r̂(x|θ, θ0) = log R̂(x|θ, θ0) − log ρ̂(θ) per member, event and θ: (M, N, G).
 
         Non-positive R̂ gives −inf.
@@ -246,7 +254,7 @@ class Analysis:
 
     def scan(
         self,
-        events: Any,
+        events: StoreEvents | FloatArray | str | Path,
         thetas: Any,
         method: str | None = None,
         *,
@@ -256,7 +264,7 @@ class Analysis:
     ) -> ScanResult:
         """Σ_e w_e log R̂ and ρ̂ over a θ grid (per member, or the members' mean if ``central``).
 
-        ``events`` are a store path, parton fields or network inputs (N, d); the rate model
+        ``events`` are a store path, read events or network inputs (N, d); the rate model
         takes the same ``selections`` as the events should have been selected with.
         """
         from madsbi.inference.likelihood import scan
@@ -278,7 +286,12 @@ class Analysis:
         )
 
     def mean_log_ratio(
-        self, events: Any, thetas: Any, method: str | None = None, *, weights: Any | None = None
+        self,
+        events: StoreEvents | FloatArray | str | Path,
+        thetas: Any,
+        method: str | None = None,
+        *,
+        weights: Any | None = None,
     ) -> FloatArray:
         """⟨log r̂(x|θ, θ0)⟩ over the events per member, (M, G) (paper Figs. 2, 7)."""
         result: FloatArray = self.scan(events, thetas, method, weights=weights).mean_log_ratio()

@@ -68,28 +68,3 @@ def estimator_kind(path: Path) -> str:
         raise MissingFileError(f"{path}: not an estimator directory (no {DESCRIPTION_NAME})")
     kind = json.loads((path / DESCRIPTION_NAME).read_text()).get("kind")
     return str(kind)
-
-
-def load_any_estimator(path: Path) -> Any:
-    """Load an estimator directory with the class its ``estimator.json`` names.
-
-    Raises
-    ------
-    StoreFormatError
-        For an unknown kind (the known ones are listed).
-    """
-    # The package namespace, wherever each class's module lives.
-    from madsbi import estimators
-
-    classes: dict[str, Any] = {
-        "derivative": estimators.DerivativeEstimator,
-        estimators.MorphingAwareEstimator.kind: estimators.MorphingAwareEstimator,
-        estimators.SingleNetworkMorphingEstimator.kind: estimators.SingleNetworkMorphingEstimator,
-    }
-    kind = estimator_kind(path)
-    if kind not in classes:
-        raise StoreFormatError(
-            f"{Path(path) / DESCRIPTION_NAME}: unknown estimator kind {kind!r}; known: "
-            f"{sorted(classes)}"
-        )
-    return classes[kind].load(Path(path))

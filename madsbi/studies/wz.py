@@ -74,7 +74,9 @@ def _store_path(name: str) -> Path:
     return sample_path(name) if name in SAMPLES else Path(name)
 
 
-class _Analysis:
+class PartonStudy:
+    """The state of one parton-level W±Z study: samples, rates, models, scans."""
+
     def __init__(self, config: WZStudyConfig, out_dir: Path, progress: bool) -> None:
         self.config = config
         self.out = out_dir
@@ -193,6 +195,7 @@ class _Analysis:
         return projected(estimator, self.config.analysis.projection)
 
     def derivative(self) -> None:
+        """Train derivative learning at θ0 and evaluate it."""
         c = self.config
         estimator = DerivativeEstimator(
             self.theta0,
@@ -212,6 +215,7 @@ class _Analysis:
         self._evaluate("derivative", self._model(estimator), histories, estimator.networks)
 
     def morphing_aware(self) -> None:
+        """Train morphing-aware learning on the basis points and evaluate it."""
         c = self.config
         basis = MorphingBasis.from_points(self.basis_points, self.theta0)
         network = c.network
@@ -274,12 +278,13 @@ class _Analysis:
         for sample in self.weights:
             members = self._mean_log_ratio(coefficients, rate, features, sample, model.log1p)
             self.learned[name][sample] = members
-            entry["samples"][sample] = self._metrics(members, self.truth[sample][0])
+            entry["samples"][sample] = self.metrics(members, self.truth[sample][0])
         entry["rms_error"] = entry["samples"]["sm"]["all"]["rms_error"]
         entry["band_coverage"] = entry["samples"]["sm"]["all"]["band_coverage"]
         self.summary["methods"][name] = entry
 
-    def _metrics(self, members: FloatArray, truth: FloatArray) -> dict[str, Any]:
+    def metrics(self, members: FloatArray, truth: FloatArray) -> dict[str, Any]:
+        """Errors of ⟨log r⟩ against the truth and the truth's coverage by the member band."""
         mean, spread = members.mean(0), members.std(0)
         band = self.config.analysis.band_sigmas
         tolerance = 1e-9 * max(float(np.ptp(truth)), 1e-300)
@@ -362,7 +367,7 @@ def run_wz_study(
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    analysis = _Analysis(config, out, progress)
+    analysis = PartonStudy(config, out, progress)
     for method in config.analysis.methods:
         getattr(analysis, method)()
     analysis.expected_limits()
@@ -402,7 +407,7 @@ def run_wz_study(
     return summary
 
 
-def _figures(analysis: _Analysis) -> list[str]:
+def _figures(analysis: PartonStudy) -> list[str]:
     from madsbi import plotting
 
     fig = analysis.out / "figures"

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from madsbi.inference.likelihood import exact_event_coefficients, scan
 from madsbi.inference.limits import chi2_quantile
 from madsbi.studies.wz_data import store_path
 from madsbi.theory.polynomial import polynomial_features
+
+if TYPE_CHECKING:
+    from madsbi.studies.wz import PartonStudy
 
 
 def _truth(
@@ -52,7 +55,7 @@ def _truth(
 
 
 def _sample_report(
-    study: Any,
+    study: PartonStudy,
     analysis: Analysis,
     x: FloatArray,
     coefficients: FloatArray,
@@ -74,14 +77,14 @@ def _sample_report(
         own = result.mean_log_ratio()
         shared = result.log_ratio_sum / result.sum_weights - np.log(exact_rate)
         out[method] = {
-            "own_rate": study._metrics(own, truth)["all"],
-            "exact_rate": study._metrics(shared, truth)["all"],
-            "per_scan": study._metrics(own, truth),
+            "own_rate": study.metrics(own, truth)["all"],
+            "exact_rate": study.metrics(shared, truth)["all"],
+            "per_scan": study.metrics(own, truth),
         }
     return out
 
 
-def validation_report(study: Any, analysis: Analysis) -> dict[str, Any]:
+def validation_report(study: PartonStudy, analysis: Analysis) -> dict[str, Any]:
     """⟨log r⟩ errors on the validation split (SM and the exact BSM reweighting)."""
     part = study.pooled.parts.get("validation")
     if part is None:
@@ -116,7 +119,7 @@ def validation_report(study: Any, analysis: Analysis) -> dict[str, Any]:
 def _closure(
     analysis: Analysis,
     path: Path,
-    study: Any,
+    study: PartonStudy,
     n_events: int,
     sigma_gen: float,
     selections: tuple[Selection, ...] = (),
@@ -159,7 +162,7 @@ def _closure(
     return out
 
 
-def generated_bsm_report(study: Any, analysis: Analysis, name: str) -> dict[str, Any]:
+def generated_bsm_report(study: PartonStudy, analysis: Analysis, name: str) -> dict[str, Any]:
     """⟨log r⟩ errors and closure fits on one store generated at (or for) the BSM point."""
     a = study.config.analysis
     path = store_path(name)
@@ -186,7 +189,7 @@ def generated_bsm_report(study: Any, analysis: Analysis, name: str) -> dict[str,
     }
 
 
-def heldout_reports(study: Any, analysis_dir: Path) -> dict[str, Any]:
+def heldout_reports(study: PartonStudy, analysis_dir: Path) -> dict[str, Any]:
     """The validation report and one generated-BSM report per ``bsm_stores`` entry."""
     analysis = Analysis(analysis_dir)
     return {

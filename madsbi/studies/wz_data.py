@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from madsbi.processes.wz_parton import OBSERVABLES
 from madsbi.theory.polynomial import polynomial_features
 
 PARTS = ("train", "validation", "test")
+
+if TYPE_CHECKING:
+    from madsbi.studies.wz import PartonStudy
 
 
 def store_path(name: str) -> Path:
@@ -182,7 +185,7 @@ def pool_stores(
     )
 
 
-def save_study_analysis(study: Any, path: Path) -> Path:
+def save_study_analysis(study: PartonStudy, path: Path) -> Path:
     """Write the trained analysis of a finished W±Z study (see :mod:`madsbi.analysis.save`).
 
     ``study`` is the study's internal state: ``config``, ``pooled``, ``models`` (possibly
