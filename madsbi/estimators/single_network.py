@@ -6,11 +6,9 @@ a(θ) = W⁻ᵀ φ(θ − θ0) combine them *inside one loss* into
 
     r̂(x|θ, θ0) = [a(θ)·R̂(x) / a(θ)·S] · [a(θ0)·S / a(θ0)·R̂(x)],
 
-which is MadMiner's ``DenseMorphingAwareRatioModel`` (``madminer/utils/ml/models/ratio.py``:
-numerator Σ_n w_n(θ) exp f_n(x), denominator Σ_n w_n(θ) exp s_n) with one change: the last
-factor pins r̂(x|θ0, θ0) = 1 exactly for every x and every weight state (MadMiner's is only
-learned to be 1). Where θ0 is itself a basis point b0, a(θ0) is the unit vector of b0, R̂_b0
-and S_b0 are fixed to 1 and no network is built for b0.
+MadMiner's ``DenseMorphingAwareRatioModel`` (``madminer/utils/ml/models/ratio.py``) except
+that the last factor pins r̂(x|θ0, θ0) = 1 exactly (MadMiner's is only learned to be 1). Where
+θ0 is a basis point b0, R̂_b0 = S_b0 = 1 and no network is built for b0.
 
 Training pairs (x_e, θ_e) follow MadMiner's ``sample_train_ratio``: θ_e from a prior, half of
 the events drawn at θ_e (numerator, label 1 here), half at θ0 (reference, label 0). From
@@ -19,9 +17,8 @@ assigned a class at random and reweighted exactly to its class density with the 
 coefficients; :meth:`~SingleNetworkMorphingEstimator.fit_pairs` takes ready-made arrays
 (MadMiner's format), so both implementations can be trained on identical data. Losses:
 
-- ``alice`` (eq. 11), ``carl`` (eq. 8) on log r̂;
-- ``alices``: ALICE + MadMiner's score term, mean over events of
-  [numerator] (∂_θ log r̂ − t(z|θ))², t(z|θ) = ∂_θ log p(z|θ) the joint score;
+- ``alice`` (eq. 11), ``carl`` (eq. 8) on log r̂; ``alices``: ALICE + MadMiner's score term,
+  the mean of [numerator] (∂_θ log r̂ − t(z|θ))², t(z|θ) = ∂_θ log p(z|θ) the joint score;
 - ``mse``: the regression of eqs. 14–17 in the form that converges to r(x|θ, θ0):
   reference events regress r(z|θ, θ0), numerator events 1/r(z|θ, θ0) (MadMiner's ROLR; eq. 17
   with events drawn at θ would converge to E[r(z|θ, θ0)|x, θ] ≠ r(x|θ, θ0) instead).

@@ -1,7 +1,7 @@
 """Configuration of the L-GATr network: sizes, token layout, symmetry breakers (torch-free).
 
 The network itself is :mod:`madsbi.nn.lgatr`; this module only describes it, so that
-:class:`~madsbi.nn.mlp.NetworkConfig` can hold it without importing torch or ``lgatr``.
+:class:`~madsbi.nn.build.NetworkConfig` can hold it without importing torch or ``lgatr``.
 In a study's TOML (members > 1: a repulsive ensemble, as for the MLPs)::
 
     [network]
