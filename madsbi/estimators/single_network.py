@@ -49,8 +49,7 @@ from madsbi.theory.morphing import MorphingBasis
 SINGLE_NETWORK_LOSSES = ("alice", "alices", "carl", "mse")
 PRIORS = ("gauss", "uniform")
 _FLOOR = 1e-6
-"""Smallest value of a(θ)·R̂ and a(θ)·S (morphing weights of either sign can push the sums
-below 0 early in training; MadMiner clamps the same sums at e⁻⁵)."""
+"""Smallest a(θ)·R̂ and a(θ)·S (signed weights can push them below 0; MadMiner clamps at e⁻⁵)."""
 
 
 class JointMorphingNetwork(nn.Module):
