@@ -94,7 +94,7 @@ inline bool parse_number(const char*& p, const char* end, T& out) {
 }
 
 // The text of a value for an error message: its first 40 characters, control characters
-// (other than spaces) shown as '?'.
+// (other than spaces) and non-ASCII bytes shown as '?' (the message must be valid UTF-8).
 std::string shown(std::string_view text) {
   const std::size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return "";
@@ -102,7 +102,7 @@ std::string shown(std::string_view text) {
   text = text.substr(0, text.find_last_not_of(" \t\r\n") + 1);
   std::string out(text.substr(0, 40));
   for (char& ch : out) {
-    if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) == 0x7f) ch = '?';
+    if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) >= 0x7f) ch = '?';
   }
   if (text.size() > 40) out += "...";
   return out;
@@ -126,11 +126,18 @@ LheReader::LheReader(const std::string& path, std::size_t block_bytes)
   std::fclose(probe);
   producer_ = std::thread([this]() { produce(); });
   try {
-    const std::size_t init_end = find_or_fill("</init>", 0);
-    const std::size_t opening = buf_.find("<LesHouchesEvents");
-    if (opening == std::string::npos || (init_end != std::string::npos && opening > init_end)) {
-      fail("not a Les Houches Event file: no <LesHouchesEvents> tag at the start");
+    // Judge the file by its first kilobytes, before reading (or inflating) any more of it.
+    while (buf_.size() < kStartWindow && fill()) {
     }
+    const std::string_view start = std::string_view(buf_).substr(0, kStartWindow);
+    const std::size_t opening = start.find("<LesHouchesEvents");
+    if (opening == std::string_view::npos) {
+      throw LheError(context() +
+                     "not a Les Houches Event file: no <LesHouchesEvents> tag at the start (in "
+                     "its first 8 kB, which begin '" +
+                     shown(start) + "')");
+    }
+    const std::size_t init_end = find_or_fill("</init>", opening, "the header (up to </init>)");
     if (init_end == std::string::npos) fail("file ends before </init> (truncated header)");
     pos_ = init_end + std::strlen("</init>");
     header_.assign(buf_, 0, pos_);
@@ -317,17 +324,34 @@ bool LheReader::fill() {
   return !block.data.empty() || !input_done_;
 }
 
-std::size_t LheReader::find_or_fill(const char* needle, std::size_t from) {
-  const std::size_t len = std::strlen(needle);
+std::size_t LheReader::find_either(const char* a, const char* b, std::size_t from,
+                                   const std::string& what) {
+  const std::size_t len = std::max(std::strlen(a), std::strlen(b));
   for (;;) {
-    const std::size_t at = buf_.find(needle, from);
+    const std::size_t at = std::min(buf_.find(a, from), buf_.find(b, from));
     if (at != std::string::npos) return at;
+    if (buf_.size() - pos_ > kMaxSpan) {
+      // Not through fail(): inflating the rest of a gzip bomb to look for a bad CRC would
+      // take as long as the bomb is large.
+      throw LheError(context() + what + " is longer than 64 MiB (no '" + a +
+                     (std::strcmp(a, b) != 0 ? std::string("' or '") + b : std::string()) +
+                     "' in the next 64 MiB of text): not an LHE file as MadGraph writes it, "
+                     "or a damaged one");
+    }
     // Search only the new bytes next time, overlapping by a needle split across blocks.
     // `from` >= pos_ always, and fill() may drop the pos_ bytes before it.
     from = std::max(from, buf_.size() >= len ? buf_.size() - len + 1 : std::size_t{0});
     const std::size_t old_pos = pos_;
     if (!fill()) return std::string::npos;
     from -= old_pos - pos_;
+  }
+}
+
+void LheReader::skip_space_streaming() {
+  for (;;) {
+    const char* data = buf_.data();
+    pos_ = static_cast<std::size_t>(skip_space(data + pos_, data + buf_.size()) - data);
+    if (pos_ < buf_.size() || !fill()) return;
   }
 }
 
@@ -355,20 +379,15 @@ void LheReader::fail(const std::string& what) {
 
 void LheReader::check_after_end() {
   for (;;) {
-    const char* data = buf_.data();
-    const char* text = skip_space(data + pos_, data + buf_.size());
-    if (text == data + buf_.size()) {
-      pos_ = buf_.size();
-      if (!fill()) return;
-      continue;
-    }
-    pos_ = static_cast<std::size_t>(text - data);
+    skip_space_streaming();
+    if (pos_ == buf_.size()) return;
     // Enough of the rest to recognise a comment or a second document's opening tag.
     while (buf_.size() - pos_ < 256 && fill()) {
     }
     const std::string_view rest = std::string_view(buf_).substr(pos_, 256);
     if (rest.substr(0, 4) == "<!--") {  // an XML comment cannot hold events
-      const std::size_t close = find_or_fill("-->", pos_ + 4);
+      const std::size_t close =
+          find_or_fill("-->", pos_ + 4, "a <!-- comment after </LesHouchesEvents>");
       if (close == std::string::npos) fail("unclosed <!-- comment after </LesHouchesEvents>");
       pos_ = close + 3;
       continue;
@@ -398,14 +417,16 @@ LheEventChunk LheReader::read(std::size_t max_events) {
   chunk.n_weights = weight_ids_.size();
   ParticleColumns columns;
   std::vector<std::int64_t> offsets{0};
+  constexpr const char* kEnd = "</LesHouchesEvents>";
   while (!finished_ && chunk.n_events < max_events) {
-    const std::size_t start = find_or_fill("<event", pos_);
+    skip_space_streaming();
     // Only the gap before the next event can hold the closing tag.
-    const std::string_view gap = std::string_view(buf_).substr(
-        pos_, start == std::string::npos ? std::string::npos : start - pos_);
-    const std::size_t closing = gap.find("</LesHouchesEvents>");
-    if (closing != std::string_view::npos) {
-      pos_ += closing + std::strlen("</LesHouchesEvents>");
+    const std::size_t start = find_either(
+        "<event", kEnd, pos_,
+        events_read_ == 0 ? std::string("the text before the first event")
+                          : "the text after event " + std::to_string(events_read_ - 1));
+    if (start != std::string::npos && buf_.compare(start, std::strlen(kEnd), kEnd) == 0) {
+      pos_ = start + std::strlen(kEnd);
       check_after_end();
       finished_ = true;
       break;
@@ -415,7 +436,8 @@ LheEventChunk LheReader::read(std::size_t max_events) {
       fail("file ends without </LesHouchesEvents> (truncated?)");
     }
     pos_ = start;
-    const std::size_t stop = find_or_fill("</event>", start);
+    const std::size_t stop =
+        find_or_fill("</event>", start, "event " + std::to_string(events_read_));
     if (stop == std::string::npos) {
       pos_ = buf_.size();
       fail("file ends inside an <event> block (truncated)");

@@ -2,6 +2,10 @@
 // them, with <rwgt> weights. A background thread inflates the file while the caller parses.
 // Strict: every number is a whole token; all gzip members are read, and nothing but white
 // space may follow </LesHouchesEvents> (no trailing bytes, no second document).
+// Bounded memory whatever the input: a file must show <LesHouchesEvents> in its first
+// kStartWindow bytes (a gzip bomb of zeros is refused there), white space streams by, and
+// the text between two tags (the header, an event, the gap before the next one) is capped at
+// kMaxSpan bytes.
 #pragma once
 
 #include <condition_variable>
@@ -39,6 +43,9 @@ struct LheEventChunk {
 
 class LheReader {
  public:
+  static constexpr std::size_t kStartWindow = std::size_t{8} << 10;  // 8 kB
+  static constexpr std::size_t kMaxSpan = std::size_t{64} << 20;     // 64 MiB
+
   LheReader(const std::string& path, std::size_t block_bytes);
   ~LheReader();
   LheReader(const LheReader&) = delete;
@@ -64,7 +71,15 @@ class LheReader {
   void produce();
   Block next_block();  // waits for the producer's next block
   bool fill();  // appends the next block to buf_; false at end of input
-  std::size_t find_or_fill(const char* needle, std::size_t from);
+  // The first of `a` or `b` at or after `from`, reading more input as needed; npos at the end
+  // of the input. Throws LheError naming `what` once more than kMaxSpan unconsumed bytes are
+  // buffered without it.
+  std::size_t find_either(const char* a, const char* b, std::size_t from, const std::string& what);
+  std::size_t find_or_fill(const char* needle, std::size_t from, const std::string& what) {
+    return find_either(needle, needle, from, what);
+  }
+  // Consumes white space, reading more input as needed (the consumed part is dropped).
+  void skip_space_streaming();
   // After </LesHouchesEvents>: reads the rest of the input, which may only be white space.
   void check_after_end();
   // Throws LheError for malformed content, unless the gzip stream turns out to be corrupt.
