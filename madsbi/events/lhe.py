@@ -188,6 +188,10 @@ class LheFile:
         (e.g. a second document: ``cat a.lhe.gz b.lhe.gz``), or holds another number of events
         than its ``<MGGenerationInfo>`` declares (also while iterating; the count is checked
         once the last chunk was read). Several gzip members are read as one stream.
+        Memory stays bounded whatever the file holds: it must show ``<LesHouchesEvents>`` in
+        its first 8 kB (a gzip bomb is refused there), white space is skipped as it streams
+        by, and more than 64 MiB of text without the next tag (a header without ``</init>``,
+        an event without ``</event>``, a huge line) is refused.
     """
 
     def __init__(self, path: str | Path, *, block_bytes: int = 4 << 20) -> None:
