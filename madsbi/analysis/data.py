@@ -8,6 +8,10 @@ Its weights must be finite and ≥ 0.
 
 Selections (``charge=1``, ``m_wz=300,1000``) keep the events whose observable equals the
 value, or lies in [low, high); the same selection is applied to the rate model's events.
+An analysis of several channels may record, in its fit defaults (``defaults.channels``), the
+selection of each channel's process (``sum_charge=-1`` for W⁻Z at reco level): data naming
+that process are fitted in its region, against its channel's rate
+(:func:`channel_selections`).
 """
 
 from __future__ import annotations
@@ -299,3 +303,27 @@ def check_compatible(
             f"trained on ({list(processes)})",
             "/meta/process",
         )
+
+
+def channel_selections(
+    defaults: Mapping[str, Any],
+    process: str,
+    given: Sequence[Selection],
+    allowed: Sequence[str] | None = None,
+) -> tuple[Selection, ...]:
+    """The selections of the channel of data of ``process``, from the analysis's fit defaults.
+
+    ``defaults["channels"]`` maps each process of an analysis of several channels to the
+    selection texts of its region (e.g. ``{"…w- z…": ["sum_charge=-1"]}``); data whose process
+    is one of them (by :func:`madsbi.cards.process_key`) get those selections, except on an
+    observable that ``given`` (the caller's) already selects. Data without a process (real
+    data) or of an analysis without the record get none: the rate of every channel.
+    """
+    channels = defaults.get("channels") or {}
+    if not process or len(channels) < 2:
+        return ()
+    key = process_key(process)
+    texts = next((list(v) for p, v in channels.items() if process_key(p) == key), [])
+    named = {s.name for s in given}
+    chosen = [Selection.parse(t, allowed) for t in texts]
+    return tuple(s for s in chosen if s.name not in named)

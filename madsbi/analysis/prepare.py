@@ -6,6 +6,8 @@ analysis was trained on is used through its test split (refused when nothing was
 a fractionally smeared store is refused as counted data (its copies are not independent
 events). ``asimov`` weights are the MC weights (smearing weights included) scaled to
 L σ · rate_factor, σ the store's σ(θ_gen) (σ_fid for reco events).
+Data of one process of an analysis of several channels get that channel's selection
+(:func:`madsbi.analysis.data.channel_selections`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from madsbi._validate import FloatArray
 from madsbi.analysis.data import (
     Selection,
     StoreEvents,
+    channel_selections,
     check_compatible,
     selection_mask,
 )
@@ -89,6 +92,9 @@ def prepare_data(
             "/reco" if analysis.level == "reco" else "/parton",
         )
     check_compatible(events, analysis.parameters, analysis.processes)
+    # Data of one channel's process (W⁻Z) are fitted in its region, against its rate.
+    channel = channel_selections(analysis.defaults, events.process, selections, allowed)
+    selections = (*selections, *channel)
     if events.smeared and data_mode == "counts":
         raise InputError(
             f"{events.path}: a fractionally smeared store (weighted copies of each parent "
@@ -139,5 +145,6 @@ def prepare_data(
             "mode": data_mode,
             "level": events.level,
             "selections": [s.text() for s in selections],
+            "channel_selections": [s.text() for s in channel],
         },
     )
