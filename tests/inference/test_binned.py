@@ -132,7 +132,9 @@ def test_observed_counts_by_hand() -> None:
     model = BinnedModel.from_events(mt, c, edges=[300.0, 800.0], weights=np.full(500, 0.01))
     phi = polynomial_features(grid2d(5), np.zeros(2))
     observed = np.array([4.0, 1.0, 0.0])
-    scan = binned_scan(model, phi, luminosity=100.0, observed=observed, rate_factor=1.5)
+    scan = binned_scan(
+        model, phi, luminosity=100.0, observed=observed, rate_factor=1.5, mc_uncertainty=False
+    )
     nu = 1.5 * 100.0 * phi @ model.coefficients.T
     ll = np.array([sum(poisson.logpmf(observed[b], nu[g, b]) for b in range(3)) for g in range(25)])
     np.testing.assert_allclose(scan.q, -2.0 * (ll - ll.max()), rtol=1e-10, atol=1e-12)
@@ -173,6 +175,7 @@ def test_rate_only_scan_equals_the_one_bin_model() -> None:
         luminosity=lumi,
         asimov_features=phi[40],
         rate_factor=k,
+        mc_uncertainty=False,
     )
     assert a.best_index == b.best_index == 40
     np.testing.assert_allclose(a.q, b.q, rtol=1e-9, atol=1e-9)
@@ -207,3 +210,64 @@ def test_binned_errors() -> None:
         binned_scan(model, phi, luminosity=1.0, observed=[1.0, -2.0])
     with pytest.raises(InputError, match="rate: expected one member"):
         rate_only_scan(RateModel.build(np.ones((2, 3))), phi, expected_events0=1.0)
+
+
+def test_a_data_event_in_an_empty_model_bin_gives_a_finite_q() -> None:
+    # Model events only below 800 GeV; one observed event in the overflow bin [1000, ∞).
+    rng = np.random.default_rng(6)
+    c = quadratic_events(rng, 400, 2)
+    mt = rng.uniform(200.0, 800.0, 400)
+    model = BinnedModel.from_events(mt, c, edges=MT_WZ_EDGES_GEV, weights=np.full(400, 0.01))
+    empty = int(bin_index([1200.0], MT_WZ_EDGES_GEV)[0])  # [1000, 1500)
+    assert model.coefficients[empty].tolist() == [0.0] * c.shape[1]
+    phi = polynomial_features(grid2d(7), np.zeros(2))
+    observed = model.counts(np.concatenate([mt[:30], [1200.0]]))
+    assert observed[empty] == 1.0
+    plain = poisson_log_likelihood(model.expected(phi, 10.0), observed)
+    assert np.isneginf(plain).all()  # without the MC error: −∞ everywhere
+    with pytest.raises(InputError, match="no grid point"):
+        binned_scan(model, phi, luminosity=10.0, observed=observed, mc_uncertainty=False)
+    scan = binned_scan(model, phi, luminosity=10.0, observed=observed)
+    assert np.isfinite(scan.log_likelihood).all()
+    assert np.isfinite(scan.q).all()
+    assert scan.q.max() > 0.0
+
+
+def test_with_a_huge_mc_sample_the_mc_error_vanishes() -> None:
+    rng = np.random.default_rng(7)
+    observed = np.array([40.0, 25.0, 12.0, 3.0])
+    phi = polynomial_features(grid2d(9), np.zeros(2))
+    differences = []
+    for n_mc in (1_000, 100_000):
+        c = quadratic_events(rng, n_mc, 2)
+        mt = rng.gamma(2.0, 300.0, n_mc)
+        model = BinnedModel.from_events(
+            mt, c, edges=[300.0, 600.0, 1200.0], weights=np.full(n_mc, 1.0 / n_mc)
+        )
+        plain = binned_scan(model, phi, luminosity=80.0, observed=observed, mc_uncertainty=False)
+        mc = binned_scan(model, phi, luminosity=80.0, observed=observed)
+        # Profiling a per-bin nuisance can only raise log L; q is flattened, never steepened much.
+        assert (mc.log_likelihood >= plain.log_likelihood - 1e-9).all()
+        differences.append(float(np.max(np.abs(mc.q - plain.q))))
+    assert differences[1] < 0.05 * differences[0]
+    assert differences[1] < 0.02
+
+
+def test_mc_error_by_hand_one_bin() -> None:
+    # One bin, two events: ν = L Σ w C·Φ, σ² = L² Σ (w C·Φ)², m = ν²/σ², β̂ = (n + m)/(ν + m).
+    c = np.array([[1.0, 0.5, 0.1], [1.0, -0.2, 0.3]])
+    w = np.array([0.3, 0.7])
+    model = BinnedModel.rate_only(c, w)
+    phi = polynomial_features(np.array([[-0.5], [0.0], [0.7]]), [0.0])
+    lumi, n = 20.0, 9.0
+    scan = binned_scan(model, phi, luminosity=lumi, observed=[n])
+    for g in range(3):
+        per_event = lumi * w * (c @ phi[g])
+        nu, var = per_event.sum(), (per_event**2).sum()
+        m = nu**2 / var
+        beta = (n + m) / (nu + m)
+        expected = n * math.log(beta * nu) - beta * nu + m * math.log(beta) - m * (beta - 1.0)
+        assert scan.log_likelihood[g] == pytest.approx(expected, rel=1e-12)
+    bare = BinnedModel(model.coefficients, model.edges)  # no per-bin squares
+    with pytest.raises(InputError, match="from_events"):
+        binned_scan(bare, phi, luminosity=lumi, observed=[n])
