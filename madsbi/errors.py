@@ -127,3 +127,28 @@ class MadSBIWarning(UserWarning):
 
 class PrecisionWarning(MadSBIWarning):
     """A result is valid but less precise than usual (e.g. a poorly conditioned basis)."""
+
+
+class TrainingSupportError(InputError):
+    """Data hold values of a categorical feature that the analysis never saw in training.
+
+    Attributes
+    ----------
+    feature : str
+        The feature (e.g. ``sum_charge``).
+    values : list of float
+        The unseen values.
+    """
+
+    def __init__(self, message: str, feature: str, values: list[float]) -> None:
+        super().__init__(message)
+        self.feature = feature
+        self.values = values
+
+
+class BoxEdgeWarning(MadSBIWarning):
+    """A best fit or an interval end lies on the edge of the θ box searched by a fit."""
+
+
+class TrainingSupportWarning(MadSBIWarning):
+    """Data lie far outside the range of a continuous feature that the analysis trained on."""

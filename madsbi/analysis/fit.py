@@ -21,7 +21,10 @@ events) and fitted with its smearing weights in ``asimov`` mode. Every method is
 members' mean per-event coefficients (the central estimate) and with each member (the
 ensemble band).
 
-- best fit: the maximum over the θ box ``ranges``, by grid search refined by zooming;
+- best fit: the maximum over the θ box, by grid search refined by zooming; the box is the
+  trained range widened to hold every ``at`` point, or set by ``ranges``
+  (:mod:`madsbi.analysis.box`); a best fit or interval end on its edge is warned about
+  (:class:`madsbi.errors.BoxEdgeWarning`) and recorded (``at_box_edge``);
 - 1D intervals ``fixed`` (the other parameters at θ0: the lines of ``madsbi run``'s
   expected limits) or ``profiled`` (maximised over the others, by zooming per point);
 - 2D regions in every plane, fixed or profiled likewise (dof = 2);
@@ -29,7 +32,8 @@ ensemble band).
   dof = number of parameters.
 
 When the data store is one the analysis was trained on (same SHA-256), only its test split
-is used.
+is used. Data outside the training support are refused or warned about
+(:mod:`madsbi.analysis.support`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from madsbi._validate import FloatArray
+from madsbi.analysis.box import edge_report, fit_box, outside_points, warn_edges
 from madsbi.analysis.data import Selection, StoreEvents
 from madsbi.analysis.prepare import FitData, prepare_data
 from madsbi.errors import InputError, StoreFormatError
@@ -78,6 +83,7 @@ class MethodFit:
     points: list[dict[str, float]]
     members: dict[str, Any] = field(default_factory=dict)
     expected_events0: float = 0.0
+    at_box_edge: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -128,6 +134,7 @@ class FitResult:
                 for m, f in self.methods.items()
             },
             "intervals": {m: f.intervals for m, f in self.methods.items()},
+            "at_box_edge": {m: f.at_box_edge for m, f in self.methods.items()},
             "points": points,
             "methods": {
                 m: {
@@ -323,9 +330,26 @@ def fit(
     select : ``Selection`` or ``"name=value"`` / ``"name=low,high"`` texts
     at : points θ (arrays or ``"cW=0.1,..."`` texts) at which q and the p-value are reported
     profile : {"fixed", "profiled"}
-    ranges : (n, 2), optional
-        The θ box; default the analysis's.
+    ranges : (n, 2) or mapping name → (low, high), optional
+        The θ box. Default: the analysis's trained range, widened per parameter to hold every
+        ``at`` point ± half the range; a mapping sets the named parameters (the others
+        default); an array is the box as is (:func:`madsbi.analysis.box.fit_box`).
     points_1d, points_2d, points_profile : grid sizes of the lines, planes, profiled lines
+
+    Raises
+    ------
+    InputError
+        An unknown profile or method, a bad ``ranges`` (naming it), bad ``at`` points.
+    TrainingSupportError
+        Data with a categorical feature value the training never saw.
+
+    Warns
+    -----
+    BoxEdgeWarning
+        A method's best fit or 1D interval end on the box edge (naming the parameters), or an
+        ``at`` point outside a box the caller set.
+    TrainingSupportWarning
+        Data far outside the training range of a continuous feature (with the counts).
     """
     if profile not in PROFILES:
         raise InputError(f"profile: expected one of {PROFILES}, got {profile!r}")
@@ -349,20 +373,22 @@ def fit(
         raise InputError(
             f"methods: {unknown} not in the analysis ({analysis.methods}) or {EXACT!r}"
         )
-    box = np.asarray(analysis.defaults["ranges"] if ranges is None else ranges, dtype=np.float64)
-    if box.shape != (len(analysis.parameters), 2) or not (box[:, 0] < box[:, 1]).all():
-        raise InputError(
-            f"ranges: expected {len(analysis.parameters)} [low, high] pairs, got {box.tolist()}"
-        )
     points = [
         parse_point(p, analysis.parameters, analysis.theta0)
         if isinstance(p, str)
         else np.asarray(p, float)
         for p in at
     ]
+    bad = [p.tolist() for p in points if p.shape != analysis.theta0.shape]
+    if bad:
+        raise InputError(f"at: expected points of {len(analysis.parameters)} values, got {bad}")
+    box = fit_box(analysis.parameters, analysis.defaults["ranges"], ranges, points)
+    if box.given:
+        outside_points(box.ranges, points, analysis.parameters)
     settings = {
         "profile": profile,
-        "ranges": box.tolist(),
+        "ranges": box.ranges.tolist(),
+        "box": box.describe(),
         "points_1d": int(points_1d or analysis.defaults["limit_points"]),
         "points_2d": int(points_2d),
         "points_profile": int(points_profile),
@@ -375,6 +401,11 @@ def fit(
         likelihoods, nu0 = _likelihoods(analysis, prepared, method)
         central = _fit_one(likelihoods[0], analysis, settings, points, detail=True)
         central.expected_events0 = nu0
+        line_points = settings["points_profile" if profile == "profiled" else "points_1d"]
+        central.at_box_edge = edge_report(
+            box.ranges, analysis.parameters, central.best_fit, central.intervals, line_points
+        )
+        warn_edges(method, central.at_box_edge)
         members = [_fit_one(ll, analysis, settings, points, detail=False) for ll in likelihoods[1:]]
         if members:
             fits = np.array([m.best_fit for m in members])

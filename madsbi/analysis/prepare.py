@@ -5,7 +5,8 @@ ones the passed ``/reco`` entries (:func:`madsbi.analysis.reco.read_reco_store`)
 analysis was trained on is used through its test split (refused when nothing was held out);
 a fractionally smeared store is refused as counted data (its copies are not independent
 events). ``asimov`` weights are the MC weights (smearing weights included) scaled to
-L σ · rate_factor, σ the store's σ(θ_gen) (σ_fid for reco events).
+L σ · rate_factor, σ the store's σ(θ_gen) (σ_fid for reco events). The selected events must
+lie in the analysis's training support (:func:`madsbi.analysis.support.check_support`).
 Data of one process of an analysis of several channels get that channel's selection
 (:func:`madsbi.analysis.data.channel_selections`).
 """
@@ -27,6 +28,7 @@ from madsbi.analysis.data import (
     check_compatible,
     selection_mask,
 )
+from madsbi.analysis.support import analysis_support, check_support
 from madsbi.errors import InputError, StoreFormatError, StoreMismatchError
 from madsbi.inference.rate import DATA_MODES, FB_PER_PB, data_weights, expected_events
 
@@ -71,6 +73,13 @@ def prepare_data(
         Unknown mode, non-positive luminosity or rate factor, nothing selected.
     StoreFormatError, StoreMismatchError, WeightError
         From the store checks of :mod:`madsbi.analysis.data`.
+    TrainingSupportError
+        A categorical feature with values the training never saw.
+
+    Warns
+    -----
+    TrainingSupportWarning
+        Values of a continuous feature far outside the training range (with their count).
     """
     if data_mode not in DATA_MODES:
         raise InputError(f"data_mode: expected one of {DATA_MODES}, got {data_mode!r}")
@@ -126,8 +135,11 @@ def prepare_data(
     if not keep.any():
         raise InputError(f"{events.path}: no event passes the selection")
     c = None if events.coefficients is None else events.coefficients[index][keep]
+    features = events.features(analysis.features, index)[keep]
+    support = analysis_support(analysis)
+    far = check_support(support, features, analysis.features, str(events.path))
     return FitData(
-        features=events.features(analysis.features, index)[keep],
+        features=features,
         weights=w[keep],
         coefficients=c,
         theta0=events.theta0,
@@ -146,5 +158,7 @@ def prepare_data(
             "level": events.level,
             "selections": [s.text() for s in selections],
             "channel_selections": [s.text() for s in channel],
+            "training_support": support.source,
+            "outside_training_range": far,
         },
     )

@@ -5,7 +5,10 @@ Layout (``FORMAT_VERSION`` 1)::
     analysis.json            manifest: parameters, θ0, features (names, order, level: parton
                              or reco; parton when absent), processes,
                              projection, estimators (path, kind, standardisation), rate model,
-                             data split, fit defaults, the study config
+                             data split, fit defaults, the study config, the training support
+                             of the features (:mod:`madsbi.analysis.support`) and, at reco
+                             level, how the stores were simulated
+                             (:mod:`madsbi.analysis.provenance`)
     estimators/<method>/     estimator.json + weights.pt (state dicts, weights-only)
     rate_events.npz          the rate model's events: every observable, exact coefficients,
                              MIS weights v_e at θ0 (pb)
@@ -26,6 +29,14 @@ from typing import Any
 import numpy as np
 
 from madsbi._validate import FloatArray, IntArray
+from madsbi.analysis.provenance import common_simulation
+from madsbi.analysis.support import (
+    RATE_EVENTS,
+    TrainingSupport,
+    categorical_features,
+    training_support,
+)
+from madsbi.errors import InputError
 
 FORMAT = "madsbi-analysis"
 FORMAT_VERSION = 1
@@ -106,6 +117,8 @@ def write_analysis(
     config: Mapping[str, Any],
     level: str = "parton",
     poisson_rate: str = "learned",
+    support: TrainingSupport | None = None,
+    simulation: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the analysis directory ``path`` (replacing its manifest last, atomically).
 
@@ -124,6 +137,13 @@ def write_analysis(
     poisson_rate : {"learned", "exact"}
         ρ_P(θ) of the fit's Poisson factor: each method's own ρ̂ or the rate events' exact
         σ(θ)/σ(θ0).
+    support : TrainingSupport, optional
+        The features' training support (:func:`madsbi.analysis.support.training_support` of
+        the training events); default: that of the rate events.
+    simulation : mapping, optional
+        How the reco stores were simulated (selection, shower, card, pythia); default, at
+        reco level: read from the training stores' ``reco_config`` when they are found and
+        agree.
     """
     from madsbi.estimators.io import estimator_kind
 
@@ -151,6 +171,16 @@ def write_analysis(
             split_arrays[f"validation_{i}"] = np.asarray(s.validation_indices, dtype=np.int64)
     _savez(out / SPLIT_NAME, split_arrays)
     sigma0 = float(np.sum(rate_events.mis_weights))
+    if simulation is None and level == "reco":
+        try:
+            simulation = common_simulation([s.path for s in stores], str(out))
+        except InputError:
+            simulation = None  # stores simulated differently: nothing to reproduce
+    if support is None:
+        selection = None if simulation is None else simulation.get("selection")
+        categorical = categorical_features(features, [s.process for s in stores], selection)
+        present = [f for f in features if f in rate_events.observables]
+        support = training_support(rate_events.observables, present, categorical, RATE_EVENTS)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -175,7 +205,10 @@ def write_analysis(
         "split": {**dict(split), "file": SPLIT_NAME, "stores": [s.describe() for s in stores]},
         "defaults": dict(defaults),
         "config": dict(config),
+        "support": support.to_dict(),
     }
+    if simulation is not None:
+        manifest["simulation"] = dict(simulation)
     tmp = out / (MANIFEST_NAME + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1, default=_json_default))
     os.replace(tmp, out / MANIFEST_NAME)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import click
@@ -42,6 +43,15 @@ import click
 )
 @click.option("--at", "at", multiple=True, help="Report q and p at NAME=VALUE,... (repeatable).")
 @click.option(
+    "--range",
+    "ranges",
+    multiple=True,
+    help=(
+        "The θ box of NAME: NAME=LOW,HIGH (repeatable, one per parameter). Default: the "
+        "trained range, widened to hold every --at point."
+    ),
+)
+@click.option(
     "--profile",
     type=click.Choice(["fixed", "profiled"]),
     default="fixed",
@@ -63,6 +73,7 @@ def fit(
     data_mode: str,
     select: tuple[str, ...],
     at: tuple[str, ...],
+    ranges: tuple[str, ...],
     profile: str,
     methods: tuple[str, ...],
     points_2d: int,
@@ -74,25 +85,39 @@ def fit(
     ANALYSIS is an analysis directory (OUT/analysis of ``madsbi run``) or the name of a
     shipped analysis. A store the analysis was trained on is fitted on its test split only.
     A reco-level analysis (``madsbi run examples/wz_reco.toml``) reads the passed /reco
-    entries of DATA and selects on /reco/x columns.
+    entries of DATA and selects on /reco/x columns. Best fits and interval ends on the edge
+    of the box, and data outside the training range, are warned about on stderr (and
+    recorded in fit.json: at_box_edge, data.outside_training_range); a categorical feature
+    value the training never saw (a charge sum) is an error.
     """
     from madsbi.analysis import load_analysis
+    from madsbi.analysis.box import parse_ranges
     from madsbi.analysis.plots import fit_figures
+    from madsbi.errors import MadSBIWarning
     from madsbi.studies._common import write_json
 
     loaded = load_analysis(analysis)
-    result = loaded.fit(
-        data,
-        methods=list(methods) or None,
-        data_mode=data_mode,
-        luminosity=luminosity,
-        rate_factor=rate_factor,
-        select=select,
-        at=at,
-        profile=profile,
-        points_2d=points_2d,
-        points_profile=points_profile,
-    )
+    box = parse_ranges(ranges, loaded.parameters) if ranges else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MadSBIWarning)
+        result = loaded.fit(
+            data,
+            methods=list(methods) or None,
+            data_mode=data_mode,
+            luminosity=luminosity,
+            rate_factor=rate_factor,
+            select=select,
+            at=at,
+            ranges=box,
+            profile=profile,
+            points_2d=points_2d,
+            points_profile=points_profile,
+        )
+    for entry in caught:
+        if issubclass(entry.category, MadSBIWarning):
+            click.echo(f"{entry.category.__name__}: {entry.message}", err=True)
+        else:
+            warnings.warn_explicit(entry.message, entry.category, entry.filename, entry.lineno)
     document = result.to_dict()
     out_dir.mkdir(parents=True, exist_ok=True)
     if not no_figures:
@@ -103,6 +128,11 @@ def fit(
         f"{data_info['n_events']:,} events ({data_mode}; {data_info['events_used']}) → "
         f"{out_dir / 'fit.json'}"
     )
+    widened = document["settings"]["box"]["widened_for_at"]
+    if widened:
+        sides = {p: document["settings"]["ranges"][loaded.parameters.index(p)] for p in widened}
+        text = ", ".join(f"{p} [{lo:g}, {hi:g}]" for p, (lo, hi) in sides.items())
+        click.echo(f"  box widened to hold the --at points: {text}")
     for name, best in document["best_fit"].items():
         text = ", ".join(f"{p} = {v:+.4g}" for p, v in best.items())
         click.echo(f"  {name:16s} best fit {text}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -69,6 +71,16 @@ def simulate() -> None:
     show_default=True,
     help="HDF5 filter of the output (compress small or shipped stores).",
 )
+@click.option(
+    "--like",
+    "like",
+    default=None,
+    metavar="ANALYSIS",
+    help=(
+        "Simulate as the reco analysis ANALYSIS (a directory or shipped name) simulated its "
+        "stores (selection, shower, detector card, Pythia lines), unsmeared: data it can fit."
+    ),
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def reco(
@@ -89,15 +101,44 @@ def reco(
     workers: int,
     passed_only: bool,
     compression: str,
+    like: str | None,
     overwrite: bool,
     quiet: bool,
 ) -> None:
     """Shower, cluster, detect and select the events of STORE into OUT (with /reco).
 
-    Needs the extra ``reco`` (pip install 'madsbi[reco]').
+    With ``--like ANALYSIS`` the selection, shower, card and Pythia lines are the analysis's
+    (recorded in its analysis.json, or read from the reco stores it names) and the events
+    are not smeared; those options may then not be given. Needs the extra ``reco``
+    (pip install 'madsbi[reco]').
     """
     from madsbi.simulate.reco import RecoConfig, simulate_reco
     from madsbi.simulate.reco_jobs import run_reco_jobs
+
+    if like is not None:
+        context = click.get_current_context()
+        options = {
+            "smear": "--smear/--no-smear",
+            "shower": "--shower",
+            "card": "--card",
+            "pythia_lines": "--pythia",
+            "selection": "--selection",
+        }
+        given = [
+            flag
+            for name, flag in options.items()
+            if context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+        ]
+        if given:
+            raise click.UsageError(f"--like {like} sets {given}: leave them out")
+        settings = _like(like)
+        smear, shower, card = False, str(settings["shower"]), str(settings["card"])
+        pythia_lines = tuple(str(line) for line in settings["pythia"])
+        selection = str(settings["selection"])
+        click.echo(
+            f"like {like}: selection {selection}, shower {shower}, card {card}, "
+            f"pythia {list(pythia_lines)}, unsmeared"
+        )
 
     config = RecoConfig(
         seed, smear, threshold, max_copies, shower, card, pythia_lines, selection=selection
@@ -133,6 +174,16 @@ def reco(
         compression=filter_,
     )
     click.echo(f"wrote {path}")
+
+
+def _like(analysis: str) -> dict[str, Any]:
+    """The simulation settings of an analysis directory or shipped name (manifest only)."""
+    from madsbi.analysis.load import analysis_path
+    from madsbi.analysis.provenance import analysis_simulation
+    from madsbi.analysis.save import MANIFEST_NAME
+
+    path = analysis_path(analysis)
+    return analysis_simulation(json.loads((path / MANIFEST_NAME).read_text()), str(path))
 
 
 @simulate.command("run")

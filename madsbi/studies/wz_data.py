@@ -189,14 +189,21 @@ def save_study_analysis(study: PartonStudy, path: Path) -> Path:
     """Write the trained analysis of a finished W±Z study (see :mod:`madsbi.analysis.save`).
 
     ``study`` is the study's internal state: ``config``, ``pooled``, ``models`` (possibly
-    wrapped in :class:`~madsbi.inference.likelihood.NonNegativeRatio`).
+    wrapped in :class:`~madsbi.inference.likelihood.NonNegativeRatio`). The features'
+    training support is that of the training part.
     """
     from madsbi.analysis.save import RateEvents, write_analysis
+    from madsbi.analysis.support import TRAINING, categorical_features, training_support
 
     a = study.config.analysis
     pooled: PooledStores = study.pooled
     estimators = {name: getattr(m, "model", m) for name, m in study.models.items()}
     test = pooled.parts["test"]
+    train = pooled.parts["train"]
+    categorical = categorical_features(a.features, [r.process for r in pooled.records])
+    support = training_support(
+        dict(zip(a.features, train.x.T, strict=True)), a.features, categorical, TRAINING
+    )
     return write_analysis(
         path,
         estimators=estimators,
@@ -220,6 +227,7 @@ def save_study_analysis(study: PartonStudy, path: Path) -> Path:
             "band_sigmas": a.band_sigmas,
         },
         config=asdict(study.config),
+        support=support,
     )
 
 

@@ -96,6 +96,10 @@ def test_run_writes_a_self_describing_directory(run: tuple[dict[str, Any], Path]
     assert record["n_train"] == summary["n_train"]
     assert manifest["rate_model"]["sigma0_pb"] == pytest.approx(summary["sigma0_pb"], rel=1e-12)
     assert manifest["config"]["analysis"]["seed"] == summary["config"]["analysis"]["seed"]
+    # The training support of the features: the training part's range, the charge's values.
+    assert manifest["support"]["source"] == "training events"
+    assert set(manifest["support"]["features"]) == set(manifest["features"])
+    assert manifest["support"]["features"]["charge"]["values"] == [1.0]  # W⁺Z only
     with np.load(path / "split.npz", allow_pickle=False) as z:
         order = np.random.default_rng(1).permutation(1000)
         np.testing.assert_array_equal(z["test_0"], order[: summary["n_test"]])
@@ -199,6 +203,7 @@ def test_fit_reproduces_the_expected_intervals_of_run(
         assert 0.0 <= point["p_value"][method] <= 1.0
 
 
+@pytest.mark.filterwarnings("ignore::madsbi.errors.TrainingSupportWarning")  # 1k events
 def test_fit_from_python_in_five_lines(run: tuple[dict[str, Any], Path], store: Path) -> None:
     summary, path = run
     # -- the user's code: five lines --
@@ -213,6 +218,8 @@ def test_fit_from_python_in_five_lines(run: tuple[dict[str, Any], Path], store: 
     assert set(result.best_fit) == set(PARAMETERS)
 
 
+@pytest.mark.filterwarnings("ignore::madsbi.errors.TrainingSupportWarning")  # 1k events
+@pytest.mark.filterwarnings("ignore::madsbi.errors.BoxEdgeWarning")  # tiny networks
 def test_profiled_intervals_contain_the_fixed_ones_and_selections_apply(
     run: tuple[dict[str, Any], Path], store: Path
 ) -> None:

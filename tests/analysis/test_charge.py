@@ -80,6 +80,8 @@ def test_charge_feature_of_a_mixed_pool(stores: tuple[Path, Path]) -> None:
     assert counts == {"test": 600, "validation": 200, "train": 1200}
 
 
+@pytest.mark.filterwarnings("ignore::madsbi.errors.TrainingSupportWarning")  # 1k events
+@pytest.mark.filterwarnings("ignore::madsbi.errors.BoxEdgeWarning")  # tiny networks
 def test_wpm_study_writes_an_analysis_that_fits_each_charge(
     stores: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -59,6 +59,8 @@ def _proxy(store: Path, target: Path) -> Path:
     return target
 
 
+@pytest.mark.filterwarnings("ignore::madsbi.errors.TrainingSupportWarning")  # 1k events
+@pytest.mark.filterwarnings("ignore::madsbi.errors.BoxEdgeWarning")  # tiny networks
 def test_heldout_reports_and_closure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torch.set_num_threads(1)
     store = tmp_path / "wz_1k.h5"
@@ -106,6 +108,8 @@ def test_heldout_reports_and_closure(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert abs(best["cHWB"] - 1.0) < 1.0
 
 
+@pytest.mark.filterwarnings("ignore::madsbi.errors.TrainingSupportWarning")  # 1k events
+@pytest.mark.filterwarnings("ignore::madsbi.errors.BoxEdgeWarning")  # tiny networks
 def test_a_single_charge_bsm_sample_uses_its_channel_rate(tmp_path: Path) -> None:
     """A W⁺Z-only sample in a W±Z study is compared and fitted with the W⁺Z rate model.
 

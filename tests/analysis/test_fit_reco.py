@@ -91,6 +91,7 @@ def test_manifest_records_reco_level_and_poisson_rate(study: tuple[Path, Any]) -
     assert analysis.features == manifest["features"]
 
 
+@pytest.mark.filterwarnings("ignore::madsbi.errors.BoxEdgeWarning")  # tiny networks
 def test_python_asimov_fit_reproduces_the_study_intervals(study: tuple[Path, Any]) -> None:
     out, summary = study
     analysis = madsbi.load_analysis(out / "analysis")
@@ -121,6 +122,7 @@ def test_cli_fit_of_the_reco_test_store(study: tuple[Path, Any], tmp_path: Path)
         assert _assert_same_intervals(summary, document["intervals"], method, method) > 0
 
 
+@pytest.mark.filterwarnings("ignore::madsbi.errors.BoxEdgeWarning")  # tiny networks
 def test_counts_mode_counts_each_passed_entry_once(study: tuple[Path, Any]) -> None:
     out, _ = study
     analysis = madsbi.load_analysis(out / "analysis")
@@ -132,6 +134,7 @@ def test_counts_mode_counts_each_passed_entry_once(study: tuple[Path, Any]) -> N
     assert all(np.isfinite(v) for v in result.best_fit.values())
 
 
+@pytest.mark.filterwarnings("ignore::madsbi.errors.BoxEdgeWarning")  # tiny networks
 def test_selection_on_a_reco_observable_applies_to_data_and_rate(
     study: tuple[Path, Any],
 ) -> None:

@@ -192,6 +192,7 @@ def test_subsample_keeps_each_channels_sigma0_and_the_estimators(
     )
 
 
+@pytest.mark.filterwarnings("ignore::madsbi.errors.BoxEdgeWarning")  # tiny networks
 @pytest.mark.parametrize("float32", [False, True])
 def test_keeping_every_event_reproduces_the_fits(
     analysis: Path, store: Path, tmp_path: Path, float32: bool

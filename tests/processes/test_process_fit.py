@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 import madsbi
+import madsbi.events.store
+from madsbi.analysis.provenance import analysis_simulation
 from madsbi.analysis.reco import read_reco_store
 from madsbi.analysis.save import RateEvents, StoreRecord, write_analysis
 from madsbi.cli.main import cli
@@ -123,6 +126,7 @@ def test_the_reco_reader_sees_the_dummy_selection(stores: tuple[Path, Path]) -> 
         read_reco(data, columns=["mt_wz"])
 
 
+@pytest.mark.filterwarnings("ignore::madsbi.errors.BoxEdgeWarning")  # tiny networks
 def test_a_dummy_process_analysis_fits_counted_data(
     stores: tuple[Path, Path], analysis_dir: Path, tmp_path: Path
 ) -> None:
@@ -155,3 +159,47 @@ def test_a_dummy_process_analysis_fits_counted_data(
     assert document["data"]["n_events"] == n_passed
     for method in ("mlp", "exact"):
         assert document["intervals"][method].keys() == result.methods[method].intervals.keys()
+
+
+def test_simulate_reco_like_the_analysis(
+    stores: tuple[Path, Path], analysis_dir: Path, tmp_path: Path
+) -> None:
+    """``--like`` simulates new events with the analysis's selection, shower and card, unsmeared."""
+    manifest = json.loads((analysis_dir / "analysis.json").read_text())
+    train, _ = stores
+    assert manifest["simulation"] == {
+        "selection": DUMMY.DUMMY,
+        "shower": "fast",
+        "card": "atlas_like",
+        "pythia": [],
+        "stores": [str(train)],
+    }
+    out = tmp_path / "like.h5"
+    source = str(sample_path("wz_leptonic"))
+    args = ["simulate", "reco", source, str(out), "--start", "100", "--stop", "120", "--quiet"]
+    run = CliRunner().invoke(cli, [*args, "--seed", "5", "--like", str(analysis_dir)])
+    assert run.exit_code == 0, run.output
+    assert f"like {analysis_dir}: selection {DUMMY.DUMMY}, shower fast" in run.output
+    entries = read_reco(out, columns=FEATURES)
+    assert entries.selection == DUMMY.DUMMY
+    assert not entries.smeared
+    with madsbi.events.store.EventStore(out) as store:
+        recorded = json.loads(store.meta.attributes["reco_config"])
+    assert recorded["smear"] is False
+    assert (recorded["shower"], recorded["card"]) == ("fast", "atlas_like")
+    # The analysis decides: the options it sets may not be given as well.
+    clash = CliRunner().invoke(cli, [*args, "--like", str(analysis_dir), "--shower", "default"])
+    assert clash.exit_code == 2
+    assert "sets ['--shower']" in clash.output
+    # An analysis saved before the settings were recorded, whose stores are gone.
+    old = tmp_path / "old"
+    shutil.copytree(analysis_dir, old)
+    del manifest["simulation"]
+    manifest["split"]["stores"][0]["path"] = str(tmp_path / "gone.h5")
+    (old / "analysis.json").write_text(json.dumps(manifest))
+    missing = CliRunner().invoke(cli, [*args, "--like", str(old)])
+    assert missing.exit_code == 1
+    assert "records no simulation settings" in missing.output
+    # … whose training store is still there: the settings are read from it.
+    manifest["split"]["stores"][0]["path"] = str(train)
+    assert analysis_simulation(manifest, str(old))["shower"] == "fast"
