@@ -10,7 +10,7 @@ Writes go to a temporary file with a unique name next to the target and are rena
 place, so two writers never share a temporary file and a reader never sees half a file. A
 process killed with SIGKILL mid-write leaves its temporary; the next save into the same
 directory removes it (the stale-temporary rule of the event stores,
-:func:`madsbi.events.tempfiles.remove_stale_temporaries`).
+:func:`madsbi._tempfiles.remove_stale_temporaries`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from madsbi._tempfiles import remove_stale_temporaries, temporary_path
 from madsbi.errors import CheckpointError
-from madsbi.events.tempfiles import remove_stale_temporaries, temporary_path
 
 
 def temporary_name(target: Path) -> Path:

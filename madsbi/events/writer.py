@@ -9,23 +9,28 @@ next writer into the same directory.
 
 A full disk (or a file-size limit) is an ordinary event: every HDF5 call that writes is
 checked and a failure raises :class:`~madsbi.errors.OutputError` naming the store and the
-errno, with the temporary removed. Two HDF5 behaviours make this need care. A dataset handle
-that is closed flushes its chunk cache, and when that happens in an h5py ``__del__`` the
-write error is printed and dropped, so the writer keeps one handle per dataset open and
-flushes the file after every chunk, where an error raises. And a file whose writes failed
-cannot be closed: HDF5 writes its caches again, fails, leaves the file half closed and
-crashes with SIGSEGV when it retries at exit; the writer therefore points the file's
-descriptor at ``/dev/null`` before it closes a temporary it discards.
+errno, with the temporary removed. Three HDF5 behaviours make this need care (they made
+``store merge`` and friends die with SIGSEGV and leave the temporary):
+
+* a dataset handle that is closed flushes its chunk cache, and when that happens in an h5py
+  ``__del__`` the write error is printed and dropped and the write goes on. The writer keeps
+  one handle per dataset open, so the caches are written inside calls that raise, and
+  flushes every 64 MB;
+* a failure inside H5Fflush can leave the metadata cache half flushed ("slist already
+  enabled"), and such a file can never be closed. The chunks, the bulk of the bytes, are
+  therefore flushed dataset by dataset (H5Dflush) first, which fails without that damage;
+* closing a file whose writes failed writes its caches again and fails, leaving the file half
+  closed; HDF5 crashes when it retries at exit. The writer points the file's descriptor at
+  ``/dev/null`` before it closes a temporary it discards, so those writes succeed and go
+  nowhere.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import math
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -40,7 +45,6 @@ from madsbi.errors import (
     DtypeError,
     InputError,
     MadSBIError,
-    OutputError,
     ShapeError,
     StoreExistsError,
 )
@@ -52,39 +56,17 @@ from madsbi.events.tempfiles import (
     publish,
     remove_stale_temporaries,
     temporary_path,
+    write_error,
 )
 
 # Target size of one HDF5 chunk.
 _CHUNK_BYTES = 1 << 20
+# The file is flushed after this many bytes of appended events, so a failed write raises in
+# a call by then at the latest (a flush after every append rewrites partly filled chunks each
+# time: 6x slower for appends of 100 events).
+_FLUSH_BYTES = 64 << 20
 
 _T = TypeVar("_T")
-#: HDF5 puts the errno of a failed system call into its message, not always into OSError.errno.
-_ERRNO = re.compile(r"errno = (\d+)")
-
-
-def _errno_of(exc: BaseException) -> int | None:
-    """The errno of a failed write: OSError.errno, else the one in HDF5's message."""
-    code = getattr(exc, "errno", None)
-    if isinstance(code, int) and code > 0:
-        return code
-    match = _ERRNO.search(str(exc))
-    return int(match.group(1)) if match else None
-
-
-def write_error(path: Path, exc: BaseException) -> OutputError:
-    """An :class:`OutputError` for a failed write of ``path``, with ``errno`` set if known."""
-    code = _errno_of(exc)
-    if code is None:
-        detail = str(exc).split("\n")[0][:300]
-    else:
-        name = errno.errorcode.get(code, "?")
-        detail = f"{os.strerror(code)} (errno {code} {name})"
-    error = OutputError(
-        f"{path}: cannot write the store: {detail}; the unfinished temporary file was removed "
-        "and nothing was written under this name (free disk space, or write elsewhere)"
-    )
-    error.errno = code
-    return error
 
 
 def _import_h5py() -> Any:
@@ -153,8 +135,10 @@ class StoreWriter:
             self._guard.stop()
             raise
         self._held = False
+        self._discarded = False
         # One open handle per dataset: see the module docstring.
         self._datasets: dict[tuple[str, str], Any] = {}
+        self._unflushed = 0
         self._lengths: dict[str, int] = {}
         self._fields: dict[str, tuple[str, ...]] = {}
         self._coefficient_sums: list[np.ndarray[Any, Any]] = []
@@ -271,7 +255,10 @@ class StoreWriter:
         def write() -> None:
             for name, (value, grow) in prepared.items():
                 self._store(group, name, specs[name], value, grow, start)
-            self._file.flush()  # a failed write raises here, not in a __del__
+            self._unflushed += sum(value.nbytes for value, _ in prepared.values())
+            if self._unflushed >= _FLUSH_BYTES:
+                self._unflushed = 0
+                self._flush()
 
         self._io(write)
         self._lengths[group] = start + n_new
@@ -438,23 +425,36 @@ class StoreWriter:
 
     def _finish(self, meta: StoreMeta) -> None:
         """Write the root attributes and /meta, flush and close the file."""
+        self._flush()  # the chunks are final: their digests are read back
         self._file.attrs["format"] = schema.FORMAT_NAME
         self._file.attrs["format_version"] = schema.FORMAT_VERSION
         self._file.attrs["madsbi_version"] = madsbi.__version__
         write_meta(self._file.create_group(schema.META), meta)
-        self._file.flush()  # the chunks are final: their digests are read back
         write_digests(self._file, self._datasets)
         # Flush while the file is fully open: a failure here can still be discarded safely.
         self._file.flush()
         self._datasets.clear()
         self._file.close()
 
+    def _flush(self) -> None:
+        """Write the cached event data, dataset by dataset, then the file's metadata.
+
+        A write that fails inside H5Fflush can leave HDF5's metadata cache half flushed, and
+        such a file can no longer be closed; the bulk of the bytes (the chunks) therefore go
+        out through H5Dflush first, where a full disk is met without that damage.
+        """
+        for ds in self._datasets.values():
+            ds.id.flush()
+        self._file.flush()
+
     def abort(self) -> None:
         """Discard everything written; the target path is left untouched."""
         self._done = True
         try:
             self._tmp.unlink(missing_ok=True)
-            self._discard_file()
+            if not self._discarded:
+                self._discarded = True
+                self._discard_file()
         finally:
             self._guard.stop()
 

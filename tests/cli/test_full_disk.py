@@ -2,7 +2,8 @@
 
 The fault is real: each command runs in a child process whose file-size limit
 (``RLIMIT_FSIZE``, with SIGXFSZ ignored as a full disk would not send it) makes the kernel
-refuse the store's writes with EFBIG part-way through. Before the fix the commands died
+refuse the store's writes with EFBIG part-way through, and, where the machine lets the test
+mount one, on a 3 MB tmpfs that fills (ENOSPC). Before the fix the commands died
 with SIGSEGV inside HDF5 (exit 139) and left the hidden temporary behind.
 """
 
@@ -13,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,48 @@ def test_the_api_raises_an_output_error_with_the_errno(tmp_path: Path) -> None:
     assert done.stdout.startswith(f"OutputError {errno.EFBIG} {out}"), done.stdout
     assert "Exception ignored" not in done.stderr, done.stderr[-3000:]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MB tmpfs (a disk that really fills: ENOSPC), where this machine lets us mount one."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(folder)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode()[:200]}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("command", ["toy", "merge", "recentre", "convert"])
+def test_a_real_full_disk(
+    small_tmpfs: Path, toys: tuple[Path, Path], data_dir: Path, command: str
+) -> None:
+    """ENOSPC on a filled tmpfs: here the first failure came from inside H5Fflush, after which
+    HDF5 could not close the file (SIGSEGV) until the chunks were flushed dataset by dataset."""
+    out = small_tmpfs / "out.h5"
+    args: list[str | Path] = {
+        "toy": ["toy", "generate", "--alpha", "3", "--theta", "0.5", "-n", "200000"],
+        "merge": ["store", "merge", out, *toys],
+        "recentre": ["store", "recentre", toys[0], out, "--theta0", "0.25"],
+        "convert": ["store", "convert", data_dir / "wz_parton_1k.lhe.gz", out],
+    }[command]
+    if command == "toy":
+        args.append(out)
+    done = _limited(1 << 40, *args, "--quiet", cwd=small_tmpfs)
+    err = done.stderr
+    assert done.returncode == 1, (done.returncode, err[-3000:])
+    assert f"errno {errno.ENOSPC} ENOSPC" in err, err[-3000:]
+    assert str(out) in err
+    assert "Traceback" not in err, err[-3000:]
+    assert "Exception ignored" not in err, err[-3000:]
+    assert list(small_tmpfs.iterdir()) == []
