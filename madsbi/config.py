@@ -6,7 +6,8 @@ turns TOML tables into them. Every value is checked against the annotation of it
 before the dataclass sees it (:func:`coerce`): an ``int`` field takes integers (an integral
 float such as ``1e5`` too) but not ``2.5`` or ``true``, a ``float`` field takes finite numbers,
 a ``str`` field strings, a ``tuple`` field a TOML array whose elements are checked the same
-way; numeric bounds come from the field's metadata (:func:`bounds`). A key the dataclass does
+way, a union field (``str | tuple[str, ...]``) the first of its types that takes the value;
+numeric bounds come from the field's metadata (:func:`bounds`). A key the dataclass does
 not have is an error that names the section, the key and the keys that exist.
 """
 
@@ -124,7 +125,9 @@ def coerce(
         The parsed TOML value.
     annotation
         The resolved type of the dataclass field (``int``, ``float``, ``bool``, ``str``,
-        ``tuple[X, ...]``, ``tuple[A, B]``, ``X | None``, a mapping, or ``Any``).
+        ``tuple[X, ...]``, ``tuple[A, B]``, ``X | None``, a union such as
+        ``str | tuple[str, ...]`` (the first option that takes the value), a mapping, or
+        ``Any``).
     where : str
         Names the value in errors, e.g. ``"[study] grid[2]"``.
     metadata : mapping, optional
@@ -143,7 +146,15 @@ def coerce(
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(options) == 1:
             return coerce(value, options[0], where, meta)
-        return _untyped(value)  # pragma: no cover - no such field yet
+        # The first option that takes the value wins (``str | tuple[str, ...]``: one name
+        # or a list of names).
+        reasons = []
+        for option in options:
+            try:
+                return coerce(value, option, where, meta)
+            except ConfigError as exc:
+                reasons.append(str(exc).removeprefix(f"{where}: "))
+        raise ConfigError(f"{where}: {'; or '.join(reasons)}")
     if annotation is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {_describe(value)}")

@@ -1,4 +1,4 @@
-"""``madsbi run``: the W±Z parton (Sec. 4.1) or W⁺Z reco (Sec. 4.2) analysis from TOML."""
+"""``madsbi run``: the W±Z parton (Sec. 4.1) or W±Z reco (Sec. 4.2) analysis from TOML."""
 
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ def run(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet: bool
 
 
 def _run_reco(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet: bool) -> None:
+    from madsbi.cards import process_key
     from madsbi.studies.wz_reco import run_wz_reco_study
     from madsbi.studies.wz_reco_config import WZRecoStudyConfig
 
@@ -63,11 +64,15 @@ def _run_reco(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet
     set_threads(threads)
     with locked_output_dir(out_dir):
         summary = run_wz_reco_study(settings, out_dir, progress=not quiet, figures=not no_figures)
+    channels = summary["channels"]
     click.echo(
-        f"W⁺Z reco analysis on {summary['n_train_entries']:,} training / "
-        f"{summary['n_test_entries']:,} test entries, ν0 = {summary['expected_events0']:.4g} "
-        f"→ {out_dir / 'summary.json'}"
+        f"{'W⁺Z' if len(channels) < 2 else 'W±Z'} reco analysis on "
+        f"{summary['n_train_entries']:,} training / {summary['n_test_entries']:,} test entries, "
+        f"ν0 = {summary['expected_events0']:.4g} → {out_dir / 'summary.json'}"
     )
+    if len(channels) > 1:
+        for process, entry in channels.items():
+            click.echo(f"  channel ν0 = {entry['expected_events0']:.4g}: {process_key(process)}")
     for parameter, entry in summary["limits"]["parameters"].items():
         for name, result in entry["methods"].items():
             click.echo(

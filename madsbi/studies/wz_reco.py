@@ -1,8 +1,8 @@
-"""The pp → W⁺Z → 3ℓν reco-level analysis of paper Sec. 4.2 (Figs. 10–12), end to end.
+"""The pp → W±Z → 3ℓν reco-level analysis of paper Sec. 4.2 (Figs. 10–12), end to end.
 
 ``run_wz_reco_study(config, out_dir)`` trains derivative learning (R_i, R_ij at θ0 = SM)
-on a fractionally smeared reco store (eq. 35 weights) with a repulsive MLP ensemble and with
-L-GATr, then on the unsmeared SM test store:
+on fractionally smeared reco stores (eq. 35 weights) with a repulsive MLP ensemble and with
+L-GATr, then on the unsmeared SM test stores:
 
 - expected limits (Figs. 10, 11) at L = ``luminosity_fb`` (× ``rate_factor``) from the full
   likelihood (eqs. 49–51) for the parton-level truth (exact coefficients of the same events),
@@ -12,6 +12,12 @@ L-GATr, then on the unsmeared SM test store:
 - coverage (Fig. 12): toys of Pois(ν0) events drawn from the test store, q over a 3D grid
   (dense algebra, :func:`madsbi.inference.dense_coverage`);
 - closure on a BSM reco store when ``bsm_store`` is set.
+
+One store per role is one process (W⁺Z); lists of stores of several processes (W⁺Z and
+W⁻Z) make channels: the networks train on all of them with the charge sum as an input, the
+rate model adds the channels' σ̂_fid(θ) (each by MIS over its test and rate stores), the
+Asimov data are the pooled events of every channel, and the closure fits the BSM stores
+jointly and per channel (:mod:`madsbi.studies.wz_reco_closure`).
 
 It writes ``estimators/``, ``analysis/`` (loadable with :func:`madsbi.load_analysis`),
 ``figures/*.png`` and ``summary.json``.
@@ -27,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from madsbi._validate import FloatArray
+from madsbi.cards import process_key
 from madsbi.errors import ConfigError
 from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
@@ -44,9 +51,15 @@ from madsbi.studies._common import (
     train_seconds,
     write_json,
 )
-from madsbi.studies.wz_reco_config import WZRecoStudyConfig
-from madsbi.studies.wz_reco_data import load_reco_sample, rate_pool, save_reco_analysis
-from madsbi.studies.wz_reco_limits import closure, coverage, limits_1d, planes_2d
+from madsbi.studies.wz_reco_closure import closure
+from madsbi.studies.wz_reco_config import WZRecoStudyConfig, check_channel_feature
+from madsbi.studies.wz_reco_data import (
+    StoreSet,
+    load_reco_sample,
+    rate_pool,
+    save_reco_analysis,
+)
+from madsbi.studies.wz_reco_limits import coverage, limits_1d, planes_2d
 from madsbi.theory.polynomial import polynomial_features
 
 NOTES = (
@@ -83,8 +96,10 @@ class RecoAnalysis:
         self.out = out_dir
         self.progress = progress
         a = config.analysis
-        self.train = load_reco_sample(a.train_store)
-        self.test = load_reco_sample(a.test_store)
+        # One train store per process (their fiducial weights add); the networks see the
+        # channels together, told apart by the charge sum.
+        self.train = StoreSet.read(a.train_stores, "train_store", one_per_channel=True)
+        self.test = StoreSet.read(a.test_stores, "test_store")
         self.theta0 = self.test.theta0
         self.names = self.test.parameters
         if not np.allclose(self.train.theta0, self.theta0):
@@ -92,6 +107,14 @@ class RecoAnalysis:
                 f"[analysis] train_store θ0 {self.train.theta0.tolist()} differs from the "
                 f"test store's {self.theta0.tolist()}"
             )
+        if {process_key(p) for p in self.train.channels} != {
+            process_key(p) for p in self.test.channels
+        }:
+            raise ConfigError(
+                f"[analysis] test_store: processes {list(self.test.channels)} differ from the "
+                f"train stores' {list(self.train.channels)}; give a test store of every process"
+            )
+        check_channel_feature(config, self.train.channels)
         n = self.theta0.shape[0]
         for where, length in (("bsm_point", len(a.bsm_point)), ("ranges", len(a.ranges))):
             if length != n:
@@ -101,14 +124,16 @@ class RecoAnalysis:
                 )
         # The rate model's events: the test entries, then those of [analysis] rate_stores,
         # pooled by multiple importance weighting (σ̂_fid(θ) = Σ v_e R_e(θ)).
-        self.pool = rate_pool(self.test, [load_reco_sample(name) for name in a.rate_stores])
-        # ν0 = K L σ_fid(θ0); the Asimov SM sample: the pooled events weighted to ν0 in total
-        # (the test events alone without rate stores), the same events that normalise every
-        # method's kinematic density, so an Asimov fit of the truth sits at θ0.
-        self.sigma_fid = float(self.pool.weights.sum())
-        self.nu0 = float(
-            expected_events(a.luminosity_fb * FB_PER_PB, self.sigma_fid, a.rate_factor)
+        # Per channel (process) by MIS, the channels' σ̂ adding.
+        self.pool = rate_pool(
+            list(self.test.samples), [load_reco_sample(name) for name in a.rate_stores]
         )
+        # ν0 = K L σ_fid(θ0); the Asimov SM sample: the pooled events of every channel
+        # weighted to ν0 in total (the test events alone without rate stores), the same events
+        # that normalise every method's kinematic density, so an Asimov fit of the truth sits
+        # at θ0.
+        self.sigma_fid = float(self.pool.weights.sum())
+        self.nu0 = self.expected_events(self.sigma_fid)
         self.asimov = self.pool.weights / self.sigma_fid * self.nu0
         self.truth_pool = exact_event_coefficients(self.pool.coefficients)[0]
         self.rate_exact = RateModel.from_event_coefficients(self.truth_pool, self.pool.weights)
@@ -117,6 +142,28 @@ class RecoAnalysis:
         self.coefficients: dict[str, FloatArray] = {}  # (M, P, K) on the pool (test first)
         self.histories: dict[str, dict[str, TrainingHistory]] = {}
         self.summary: dict[str, Any] = {"methods": {}}
+
+    def expected_events(self, sigma_pb: float) -> float:
+        """ν = K L σ of a fiducial cross-section (pb) at the study's luminosity."""
+        a = self.config.analysis
+        return float(expected_events(a.luminosity_fb * FB_PER_PB, sigma_pb, a.rate_factor))
+
+    def channels_report(self) -> dict[str, Any]:
+        """Per channel (process): σ̂_fid(θ0), ν0 and the entries of each role."""
+        sigma = self.pool.sigma()
+        out: dict[str, Any] = {}
+        for k, name in enumerate(self.pool.channels):
+            key = process_key(name)
+            train = [process_key(p) for p in self.train.channels].index(key)
+            test = [process_key(p) for p in self.test.channels].index(key)
+            out[name] = {
+                "sigma_fid_pb": float(sigma[k]),
+                "expected_events0": self.expected_events(float(sigma[k])),
+                "n_train_entries": int((self.train.channel == train).sum()),
+                "n_test_entries": int((self.test.channel == test).sum()),
+                "n_rate_entries": int(self.pool.mask(k).shape[0]),
+            }
+        return out
 
     def grid_features(self, thetas: FloatArray) -> FloatArray:
         """Φ(θ) = φ(θ − θ0) of every method (all are in the derivative form)."""
@@ -214,7 +261,7 @@ def run_wz_reco_study(
     summary["coverage"] = coverage(study, inputs) if a.coverage_toys > 0 else {}
     summary["closure"] = (
         closure(study, inputs)
-        if a.bsm_store
+        if a.bsm_stores
         else {
             "available": False,
             "note": "no BSM reco store configured ([analysis] bsm_store); none is shipped yet",
@@ -235,8 +282,10 @@ def run_wz_reco_study(
         {
             "config": asdict(config),
             "parameters": study.names,
-            "train_store": str(study.train.path),
-            "test_store": str(study.test.path),
+            "train_store": study.train.paths,
+            "test_store": study.test.paths,
+            "processes": list(study.pool.channels),
+            "channels": study.channels_report(),
             "n_train_entries": int(study.train.x.shape[0]),
             "n_train_parents": study.train.n_parents,
             "n_test_entries": int(study.test.x.shape[0]),

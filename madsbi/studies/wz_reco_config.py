@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,23 +39,34 @@ class RecoAnalysisSettings:
     Asimov data for closure. ``rate_stores`` are further unsmeared reco stores (generated at
     any point, e.g. at BSM points; never the closure store) pooled with the test store by
     multiple importance weighting into the events of the rate model
-    (:func:`madsbi.studies.wz_reco_data.rate_pool`). ``rate_model`` is the rate ρ_P(θ) of the
-    Poisson factor of eq. 49: ``"exact"`` takes σ_fid(θ)/σ_fid(θ0) from the exact parton
-    coefficients of those events (from the SM test store alone, far from θ0 the estimate is
-    tail-dominated), ``"learned"`` each method's own ρ̂ = ⟨R̂⟩ (eq. 34) over them; the
-    kinematic factor is always normalised by ρ̂ (:mod:`madsbi.studies.wz_reco_limits`).
-    ν0 = ``rate_factor`` × L × σ_fid(θ0) (a K-factor, a branching ratio: one constant on σ;
-    the former name ``k_factor`` is read with a deprecation warning). The m_T^WZ histogram
-    has ``mt_wz_edges`` (GeV) plus the under- and overflow bins when enabled. Coverage uses a
-    ``coverage_points``³ grid over ``ranges`` (odd, so that θ0 = SM is a grid point when the ranges
-    are symmetric) and ``coverage_toys`` toys (0: no coverage) for ``coverage_methods`` (empty: the
-    truth and every method).
+    (:func:`madsbi.studies.wz_reco_data.rate_pool`).
+
+    Both charges (W⁺Z and W⁻Z, or any processes of one parameter space): ``train_store``,
+    ``test_store`` and ``bsm_store`` also take a list of stores. Each process is a channel
+    (:func:`madsbi.cards.process_key`): the networks train on the concatenated train stores
+    (one per process, each event with its own fiducial weight, so the channels mix as their
+    cross-sections; the charge sum ``sum_charge`` must be a network input), the rate model
+    pools each channel's test and rate stores by MIS and adds the channels, and the closure
+    fits the BSM stores (one per process, all generated at ``bsm_point``) jointly and each
+    alone against its channel. The test stores must hold the train stores' processes;
+    ``train_stores``, ``test_stores`` and ``bsm_stores`` are the lists.
+
+    ``rate_model`` is the rate ρ_P(θ) of the Poisson factor of eq. 49: ``"exact"`` takes
+    σ_fid(θ)/σ_fid(θ0) from the exact parton coefficients of those events (from the SM test
+    store alone, far from θ0 the estimate is tail-dominated), ``"learned"`` each method's own ρ̂
+    = ⟨R̂⟩ (eq. 34) over them; the kinematic factor is always normalised by ρ̂
+    (:mod:`madsbi.studies.wz_reco_limits`). ν0 = ``rate_factor`` × L × σ_fid(θ0) (a K-factor, a
+    branching ratio: one constant on σ; the former name ``k_factor`` is read with a deprecation
+    warning). The m_T^WZ histogram has ``mt_wz_edges`` (GeV) plus the under- and overflow bins
+    when enabled. Coverage uses a ``coverage_points``³ grid over ``ranges`` (odd, so that θ0 =
+    SM is a grid point when the ranges are symmetric) and ``coverage_toys`` toys (0: no
+    coverage) for ``coverage_methods`` (empty: the truth and every method).
     """
 
     study: str = STUDY_KIND
-    train_store: str = "wz_reco_train"
-    test_store: str = "wz_reco_test"
-    bsm_store: str = ""
+    train_store: str | tuple[str, ...] = "wz_reco_train"
+    test_store: str | tuple[str, ...] = "wz_reco_test"
+    bsm_store: str | tuple[str, ...] = ""
     rate_stores: tuple[str, ...] = ()
     bsm_point: tuple[float, ...] = (1.0, 0.1, 0.1)
     methods: tuple[str, ...] = METHODS
@@ -105,13 +117,43 @@ class RecoAnalysisSettings:
                 f"[analysis] coverage_points: expected an odd number (θ0 on the grid), got "
                 f"{self.coverage_points}"
             )
-        if not self.train_store or not self.test_store:
-            raise ConfigError("[analysis] train_store and test_store must name stores")
-        if self.bsm_store and self.bsm_store in self.rate_stores:
-            raise ConfigError(
-                f"[analysis] rate_stores: {self.bsm_store!r} is the closure store (bsm_store); "
-                f"a closure sample must not build the model it tests"
-            )
+        for key in ("train_store", "test_store", "bsm_store"):
+            names = store_names(getattr(self, key))
+            if (key != "bsm_store" and not names) or not all(names):
+                raise ConfigError(
+                    f"[analysis] {key}: expected a store name or a list of them (non-empty "
+                    f"names), got {getattr(self, key)!r}"
+                )
+            if len(set(names)) != len(names):
+                raise ConfigError(f"[analysis] {key}: a store is listed twice in {list(names)}")
+        for name in self.bsm_stores:
+            if name in self.rate_stores:
+                raise ConfigError(
+                    f"[analysis] rate_stores: {name!r} is a closure store (bsm_store); "
+                    f"a closure sample must not build the model it tests"
+                )
+
+    @property
+    def train_stores(self) -> tuple[str, ...]:
+        """``train_store`` as a list."""
+        return store_names(self.train_store)
+
+    @property
+    def test_stores(self) -> tuple[str, ...]:
+        """``test_store`` as a list."""
+        return store_names(self.test_store)
+
+    @property
+    def bsm_stores(self) -> tuple[str, ...]:
+        """``bsm_store`` as a list (empty: no closure)."""
+        return store_names(self.bsm_store)
+
+
+def store_names(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    """One store name or a list of them, as a tuple (``""``: none)."""
+    if isinstance(value, str):
+        return (value,) if value else ()
+    return tuple(value)
 
 
 def _lgatr_network() -> NetworkConfig:
@@ -162,6 +204,37 @@ class WZRecoStudyConfig:
     def from_toml(cls, path: str | Path) -> WZRecoStudyConfig:
         """Read a TOML file (store paths relative to the working directory, as ``madsbi run``)."""
         return cls.from_dict(read_toml(path), str(path))
+
+
+def check_channel_feature(config: WZRecoStudyConfig, processes: Sequence[str]) -> None:
+    """With several processes, the charge sum ``sum_charge`` must be an input of every network.
+
+    The networks tell the channels (W⁺Z, W⁻Z) apart by it. The MLP reads every reco
+    observable; L-GATr reads the columns of its token layout.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``[lgatr_network.lgatr] global_scalars`` when an explicit L-GATr layout leaves
+        the column out.
+    """
+    from madsbi.nn.lgatr_config import LGATrConfig, resolve_layout
+    from madsbi.studies.wz_reco_data import CHANNEL_OBSERVABLE, OBSERVABLES
+
+    if len(processes) < 2 or "lgatr" not in config.analysis.methods:
+        return
+    lgatr = config.lgatr_network.lgatr or LGATrConfig()
+    layout = resolve_layout(lgatr, len(OBSERVABLES))
+    used = {c for p in layout.momenta for c in p}
+    used |= {c for s in layout.token_scalars for c in s} | set(layout.global_scalars)
+    column = OBSERVABLES.index(CHANNEL_OBSERVABLE)
+    if column not in used:
+        raise ConfigError(
+            f"[lgatr_network.lgatr] global_scalars: the stores hold {len(processes)} processes "
+            f"({list(processes)}), told apart by the charge sum {CHANNEL_OBSERVABLE!r} (column "
+            f"{column}), which must be a network input; got global scalars "
+            f"{list(layout.global_scalars)}"
+        )
 
 
 def is_reco_config(document: dict[str, Any]) -> bool:

@@ -1,6 +1,6 @@
-"""Limits, contours, coverage and closure of the reco-level study (paper Figs. 10–12, App. A).
+"""Limits, contours and coverage of the reco-level study (paper Figs. 10–12, App. A).
 
-Every function takes the study state (:class:`madsbi.studies.wz_reco._RecoAnalysis`: the
+Every function takes the study state (:class:`madsbi.studies.wz_reco.RecoAnalysis`: the
 Asimov weights, ν0, the exact rate, the rate pool: the test entries first, then those of the
 rate stores, with MIS weights) and the unbinned methods' inputs
 ``{name: (C (M, P, K) on the pool, Poisson rate, log1p)}``. The pool at θ0 is the SM
@@ -9,7 +9,9 @@ probabilities, and every kinematic density is normalised over it, so the SM mode
 Asimov data and the toys are one distribution. The truth is the one-member entry
 ``"truth"``. The binned baselines (cross-section only, m_T^WZ histogram)
 use the exact coefficients of the same pooled events, so they differ from the truth only by
-what they bin away.
+what they bin away. With several channels (W⁺Z and W⁻Z) the pool holds every channel's
+events and each rate is the channels' sum. The closure fits are in
+:mod:`madsbi.studies.wz_reco_closure`.
 
 The unbinned log-likelihood splits eq. 49 into its two factors: the Poisson term with the
 rate ρ_P(θ) of the inputs (the exact σ_fid(θ)/σ_fid(θ0) by default), and the kinematic
@@ -100,17 +102,18 @@ def likelihood_model(
     own: RateModel,
     log1p: bool,
     weights: FloatArray | None = None,
+    expected_events0: float | None = None,
 ) -> LikelihoodModel:
-    """Eq. 49 in the module's split form; Asimov weights by default.
+    """Eq. 49 in the module's split form; Asimov weights and the study's ν0 by default.
 
     ``rate`` is ρ_P of the Poisson term, ``own`` the kinematic normalisation ρ̂ (one row, or
-    one per member of ``coefficients``).
+    one per member of ``coefficients``); ``expected_events0`` ν0 of one channel's model.
     """
     return LikelihoodModel.single(
         coefficients,
         study.grid_features,
         own,
-        expected_events0=study.nu0,
+        expected_events0=study.nu0 if expected_events0 is None else expected_events0,
         weights=study.asimov if weights is None else weights,
         poisson_rate=rate,
         log1p=log1p,
@@ -118,10 +121,10 @@ def likelihood_model(
 
 
 def log_full(study: RecoAnalysis, coefficients: FloatArray, rate: RateModel, own: RateModel,
-             thetas: FloatArray, log1p: bool,
-             weights: FloatArray | None = None) -> FloatArray:  # fmt: skip
+             thetas: FloatArray, log1p: bool, weights: FloatArray | None = None,
+             expected_events0: float | None = None) -> FloatArray:  # fmt: skip
     """Log r_full(θ) per member (M, G) of :func:`likelihood_model`."""
-    model = likelihood_model(study, coefficients, rate, own, log1p, weights)
+    model = likelihood_model(study, coefficients, rate, own, log1p, weights, expected_events0)
     return model.log_likelihood(thetas)
 
 
@@ -290,53 +293,3 @@ def closure_box(ranges: Any, point: FloatArray) -> tuple[FloatArray, FloatArray]
     hi = np.array([r[1] for r in ranges], dtype=np.float64)
     half = 0.5 * (hi - lo)
     return np.minimum(lo, point - half), np.maximum(hi, point + half)
-
-
-def closure(study: RecoAnalysis, inputs: Inputs) -> dict[str, Any]:
-    """Asimov fit of the BSM reco store: q(θ_BSM), inside the 95 % region or not.
-
-    The maximum is searched over :func:`closure_box` by :func:`madsbi.inference.search.maximise`
-    (zoomed grid, then a Nelder–Mead polish from the grid's best point, θ0 and θ_BSM).
-    """
-    from madsbi.inference.search import maximise
-    from madsbi.studies.wz_reco_data import load_reco_sample
-
-    a = study.config.analysis
-    bsm = load_reco_sample(a.bsm_store)
-    point = np.asarray(a.bsm_point, dtype=np.float64)
-    lo, hi = closure_box(a.ranges, point)
-    lumi = a.luminosity_fb * FB_PER_PB * a.rate_factor
-    weights = bsm.weights * lumi  # Σ = ν(θ_BSM) = K L σ_fid(θ_BSM)
-    truth = bsm.coefficients / bsm.coefficients[:, :1]
-    threshold = chi2_quantile(0.95, point.shape[0])
-    out: dict[str, Any] = {
-        "available": True,
-        "store": str(bsm.path),
-        "n_entries": int(bsm.x.shape[0]),
-        "bsm_point": point.tolist(),
-        "theta_gen": bsm.theta_gen.tolist(),
-        "expected_events": float(weights.sum()),
-        "fit_box": [lo.tolist(), hi.tolist()],
-        "threshold_95": threshold,
-        "methods": {},
-    }
-    for name, (_, rate, log1p) in inputs.items():
-        if name == "truth":
-            c = truth
-        else:
-            c = np.asarray(study.models[name].event_coefficients(bsm.x)).mean(0)
-        own = own_rate(study, inputs[name][0].mean(0))
-
-        def ll(thetas: FloatArray, c: FloatArray = c, own: RateModel = own,
-               rate: RateModel = rate, log1p: bool = log1p) -> FloatArray:  # fmt: skip
-            values: FloatArray = log_full(study, c, rate, own, thetas, log1p, weights)[0]
-            return values
-
-        theta_hat, ll_hat = maximise(ll, lo, hi, candidates=(study.theta0, point))
-        q_bsm = float(max(0.0, -2.0 * (float(ll(point[None])[0]) - ll_hat)))
-        out["methods"][name] = {
-            "q_at_bsm_point": q_bsm,
-            "inside_95": q_bsm <= threshold,
-            "theta_hat": np.asarray(theta_hat).tolist(),
-        }
-    return out
