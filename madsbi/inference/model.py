@@ -7,7 +7,7 @@ the analytic toy — ends in one per-event form (docs/design.md):
 
 with C_e (K,) per event and Φ(θ) (K,) per θ point (φ(θ − θ0) for the polynomial form, the
 morphing weights a(θ) for the basis form). The rate enters as ρ(θ) = σ(θ)/σ(θ0) = s · Φ(θ).
-With ν0 = K L σ(θ0) expected events (:func:`expected_events`), n observed events of weights
+With ν0 = K L σ(θ0) expected events (:func:`.expected_events`), n observed events of weights
 w_e and S(θ) = Σ_e w_e log R(x_e|θ, θ0), the full log likelihood ratio is
 
     joint form:  log r_full(θ) = S(θ) − ν0 (ρ(θ) − 1) + (n − Σ_e w_e) log ρ(θ)       (eq. 49)
@@ -239,7 +239,7 @@ class Component:
     rate : RateModel
         ρ̂(θ), the normalisation of the kinematic factor (1 or M rows).
     expected_events0 : float
-        ν_c0 = F L σ_c(θ0) (:func:`expected_events`).
+        ν_c0 = F L σ_c(θ0) (:func:`.expected_events`).
     poisson_rate : RateModel, optional
         ρ_P(θ) of the Poisson factor (one row); None: ρ_P = ρ̂ (the joint form).
     log1p : bool
@@ -438,28 +438,6 @@ class LikelihoodModel:
                 event_sum + (n - sum_w) * np.log(nu / nu0) - (nu - nu0) + constraint
             )
         return out
-
-
-def member_models(model: LikelihoodModel) -> list[LikelihoodModel]:
-    """One single-member model per ensemble member (each with its own ρ̂ row)."""
-    out = []
-    for m in range(model.components[0].n_members):
-        parts = tuple(
-            Component(
-                c.name,
-                c.coefficients[m : m + 1],
-                c.features,
-                c.rate if c.rate.coefficients.shape[0] == 1 else c.rate.member(m),
-                c.expected_events0,
-                c.poisson_rate,
-                c.log1p,
-                c.event_fractions,
-            )
-            for c in model.components
-        )
-        out.append(LikelihoodModel(parts, model.weights, model.n_observed, model.modifiers,
-                                   model.backend))  # fmt: skip
-    return out
 
 
 def single_log_likelihoods(
