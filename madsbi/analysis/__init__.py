@@ -1,4 +1,4 @@
-"""Trained analyses: save (``madsbi run``), load (:func:`load_analysis`), fit (``madsbi fit``).
+"""Trained analyses: save (``madsbi run``), load (:func:`~madsbi.analysis.load_analysis`), fit.
 
 A trained analysis is one self-describing directory (see :mod:`madsbi.analysis.save`);
 :func:`load_analysis` takes its path or the name of a shipped analysis and returns an

@@ -3,7 +3,7 @@
 By default the box is the analysis's trained range (``defaults.ranges``), widened per
 parameter to hold every ``at`` point with a margin: a point outside the range moves that side
 to the point ± half the range (as the reco study's closure box does,
-:func:`madsbi.studies.wz_reco_limits.closure_box`), so q at the point is never measured
+``madsbi.studies.wz_reco_limits.closure_box``), so q at the point is never measured
 against a maximum the search could not reach. Points inside the range leave it unchanged.
 ``ranges`` given as a mapping sets the named parameters' sides exactly (the others keep the
 default, widened); given as an (n, 2) array it is the box, as is.

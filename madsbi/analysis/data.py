@@ -2,9 +2,9 @@
 
 A data store needs the ``/parton`` fields the analysis's observables are computed from (a
 parton-level analysis) or a ``/reco`` group whose ``x`` columns name the observables (a
-reco-level analysis, :func:`read_reco_store`); its ``/meta`` must name the same parameters
-and one of the analysis's processes (real data with an empty process string is accepted).
-Its weights must be finite and ≥ 0.
+reco-level analysis, :func:`~madsbi.analysis.reco.read_reco_store`); its ``/meta`` must name
+the same parameters and one of the analysis's processes (real data with an empty process
+string is accepted). Its weights must be finite and ≥ 0.
 
 Selections (``charge=1``, ``m_wz=300,1000``) keep the events whose observable equals the
 value, or lies in [low, high); the same selection is applied to the rate model's events.

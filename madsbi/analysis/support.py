@@ -7,8 +7,10 @@ feature and the values). A continuous feature beyond the training minimum or max
 than :data:`FAR_FRACTION` of the training range gives a
 :class:`madsbi.errors.TrainingSupportWarning` with the count of such events.
 
-Which features are categorical is declared by the processes (:attr:`Process.categorical`):
-those of every registered process that describes one of the analysis's processes, and of the
+Which features are categorical is declared by the processes
+(:attr:`~madsbi.processes.Process.parton_categorical`, and
+:attr:`~madsbi.processes.RecoSelection.categorical` of a reco selection): those of every
+registered process that describes one of the analysis's processes, and of the
 process whose reco selection made its observables.
 
 The support is recorded in ``analysis.json`` (``support``) when an analysis is saved: per

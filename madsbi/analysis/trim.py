@@ -177,7 +177,7 @@ def channels(manifest: Mapping[str, Any], arrays: Mapping[str, Any]) -> tuple[In
     """Each rate event's channel (index into the names) and the channel names.
 
     A trimmed analysis stores them (``channel``). Else the rate events are the test parts
-    of the training stores in store order (:func:`madsbi.studies.wz_data.pool_stores`): when
+    of the training stores in store order (``madsbi.studies.wz_data.pool_stores``): when
     the stores' test counts add up to the rate events, a channel is a store's process (its
     :func:`madsbi.cards.process_key`, as in
     :func:`madsbi.inference.rate.mis_weights`). Otherwise (a reco analysis's separate test

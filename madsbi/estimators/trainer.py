@@ -3,7 +3,7 @@
 A checkpoint (``checkpoint.pt``, written atomically after every epoch) holds the network,
 optimiser and schedule states, the loss history and the best weights so far, all as tensors
 and plain containers: it is read back with ``torch.load(weights_only=True)``, never by
-unpickling arbitrary objects (:mod:`madsbi._checkpoint`; a truncated, corrupt or foreign
+unpickling arbitrary objects (``madsbi._checkpoint``; a truncated, corrupt or foreign
 file is a :class:`~madsbi.errors.CheckpointError` naming it, never silently replaced).
 Running :func:`fit` again with the same checkpoint path resumes an interrupted training, or
 returns at once with the best weights if it had finished.

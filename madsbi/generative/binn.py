@@ -242,7 +242,7 @@ def save_model(model: INN, path: Path, fingerprint: dict[str, Any], history: BIN
     """Write the weights, the architecture and what they were trained on (atomically).
 
     Only tensors and plain containers are written, so :func:`load_model` reads the file
-    weights-only (:mod:`madsbi._checkpoint`).
+    weights-only (``madsbi._checkpoint``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save(

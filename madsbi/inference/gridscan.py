@@ -87,7 +87,7 @@ def log_ratio_sums(
         float64 math, sums in a fixed order that depends on the shapes only, the grid split
         over every visible GPU; agrees with "core" to rounding); "numpy" the plain reference;
         "auto" is "cuda" when :func:`madsbi.has_cuda` is true, else "core"
-        (:func:`madsbi._backend.resolve_backend`).
+        (``madsbi._backend.resolve_backend``).
     n_threads : int
         Threads of the C++ kernel; 0 uses all hardware threads. Ignored by "cuda".
 

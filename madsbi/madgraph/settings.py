@@ -134,7 +134,7 @@ def _bool(token: str, what: str, where: str) -> bool:
 
 @dataclass
 class SettingsBuilder:
-    """Collects card commands one at a time; :meth:`finish` validates the whole set.
+    """Collects card commands one at a time; :meth:`.SettingsBuilder.finish` validates them all.
 
     Parameters
     ----------

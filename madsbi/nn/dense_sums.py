@@ -30,7 +30,7 @@ class TorchDense:
     Parameters
     ----------
     device : str
-        As :func:`madsbi._device.resolve_device` reads it.
+        As ``madsbi._device.resolve_device`` reads it.
     block_elements : int
         Elements of one block of L (events × grid points of the chunk) on the device.
 

@@ -6,7 +6,7 @@ documents where madsbi departs from Delphes).
 
 Vectorised over all objects of a chunk; every random number is counter-based on the copy's
 seed, the kind of decision and the object's index within its event
-(:mod:`madsbi.simulate._streams`), so the response of an event does not depend on the events
+(``madsbi.simulate._streams``), so the response of an event does not depend on the events
 simulated with it.
 """
 

@@ -13,7 +13,7 @@ ceil(|y|·(1/B)), so they agree to the last bit. Every copy gets a counter-based
 seed f(run seed, event id, copy id), so shards simulated anywhere reproduce a one-machine run.
 
 Every function takes ``backend``: "auto" or "core" for the C++ core, "numpy" for the NumPy
-reference (:func:`madsbi._backend.resolve_backend`; there is no GPU kernel).
+reference (``madsbi._backend.resolve_backend``; there is no GPU kernel).
 """
 
 from __future__ import annotations
@@ -100,7 +100,10 @@ def target_statistics(
 
     Returns
     -------
-    mean, std : ndarray, shape (T,)
+    mean : ndarray, shape (T,)
+        Weighted mean μ of each target.
+    std : ndarray, shape (T,)
+        Weighted standard deviation s of each target.
     """
     backend = _backend(backend)
     y = _targets(targets, backend)

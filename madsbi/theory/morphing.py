@@ -128,7 +128,7 @@ class MorphingBasis:
             Cross-sections σ(θ_b) at the basis points.
         backend : {"auto", "core", "cuda", "numpy"}
             "auto" uses the GPU when one is usable, else the C++ core
-            (:func:`madsbi._backend.resolve_backend`).
+            (``madsbi._backend.resolve_backend``).
 
         Returns
         -------

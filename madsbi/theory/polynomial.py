@@ -84,7 +84,7 @@ def polynomial_features(
         Reference point.
     backend : {"auto", "core", "numpy"}
         The compiled kernel ("auto": there is no GPU kernel) or the NumPy reference
-        (:func:`madsbi._backend.resolve_backend`).
+        (``madsbi._backend.resolve_backend``).
 
     Returns
     -------
