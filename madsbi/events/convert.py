@@ -1,8 +1,7 @@
 """LHE → event store: solve every event's θ-polynomial coefficients from its <rwgt> weights.
 
-The reweighting points and the basis come from :mod:`madsbi.events.reweighting`.
-K of the points form the morphing basis (c_e = W⁻¹ w_e); every further point is a held-out
-check of the quadratic dependence, and so is the original event weight (the θ0 prediction).
+The points and the basis come from :mod:`madsbi.events.reweighting`: K points form the morphing
+basis (c_e = W⁻¹ w_e); every further point, and the event weight itself, is a held-out check.
 A file without reweighting points is refused, unless a θ-independent store is asked for
 (``reweighting=False``): each event's coefficients are then (w_e, 0, …, 0).
 """
@@ -23,11 +22,7 @@ from madsbi._paths import refuse_output_over_inputs
 from madsbi._progress import progress_bar
 from madsbi._validate import FloatArray
 from madsbi.cards import parse_run_card
-from madsbi.errors import (
-    InputError,
-    LheFormatError,
-    WeightError,
-)
+from madsbi.errors import InputError, LheFormatError, WeightError
 from madsbi.events import schema
 from madsbi.events.lhe import LheChunk, LheFile, LheHeader
 from madsbi.events.meta import ShardInfo, StoreMeta
