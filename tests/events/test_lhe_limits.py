@@ -54,6 +54,9 @@ def _read(path: Path) -> tuple[str, int]:
         [sys.executable, "-c", _CHILD, str(path)],
         capture_output=True,
         text=True,
+        # Not the repository root: `python -c` puts the working directory first on sys.path,
+        # where the source tree has no compiled core when madsbi is installed as a wheel.
+        cwd=path.parent,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         timeout=600,
         check=False,
