@@ -34,6 +34,8 @@ from madsbi.studies.wz_reco_data import (
     rate_pool,
 )
 
+from helpers.toml import write_toml
+
 LUMINOSITY_FB = 300.0
 TINY: dict[str, Any] = {
     "analysis": {
@@ -63,19 +65,6 @@ def _document(**analysis: Any) -> dict[str, Any]:
     return document
 
 
-def _write(path: Path, document: dict[str, Any]) -> Path:
-    lines = []
-    for section, table in document.items():
-        sub = {k: v for k, v in table.items() if isinstance(v, dict)}
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in table.items() if k not in sub]
-        for name, inner in sub.items():
-            lines.append(f"[{section}.{name}]")
-            lines += [f"{k} = {json.dumps(v)}" for k, v in inner.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 @pytest.fixture(scope="module")
 def wmz(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """W⁻Z reco stores: smeared train (parents 0–599), unsmeared test (parents 600–1599)."""
@@ -102,7 +91,7 @@ def run(
         bsm_point=[0.0, 0.0, 0.0],
     )
     tmp = tmp_path_factory.mktemp("wpm_reco")
-    config = _write(tmp / "wpm_reco.toml", document)
+    config = write_toml(tmp / "wpm_reco.toml", document)
     out = tmp / "out"
     args = ["run", str(config), "--out", str(out), "--quiet", "--no-figures", "--threads", "1"]
     result = CliRunner().invoke(cli, args)

@@ -19,6 +19,8 @@ from madsbi.simulate.reco import shipped_reco_path
 from madsbi.studies.wz_reco import run_wz_reco_study
 from madsbi.studies.wz_reco_config import WZRecoStudyConfig, is_reco_config
 
+from helpers.toml import write_toml
+
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 TINY: dict[str, Any] = {
@@ -48,25 +50,12 @@ def _document(**analysis: Any) -> dict[str, Any]:
     return document
 
 
-def _write(path: Path, document: dict[str, Any]) -> Path:
-    lines = []
-    for section, table in document.items():
-        sub = {k: v for k, v in table.items() if isinstance(v, dict)}
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in table.items() if k not in sub]
-        for name, inner in sub.items():
-            lines.append(f"[{section}.{name}]")
-            lines += [f"{k} = {json.dumps(v)}" for k, v in inner.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """One run through ``madsbi run`` (closure on the SM test store itself, θ_BSM = θ0)."""
     tmp = tmp_path_factory.mktemp("wz_reco")
     bsm = str(shipped_reco_path("wz_reco_test"))
-    config = _write(tmp / "tiny.toml", _document(bsm_store=bsm, bsm_point=[0.0, 0.0, 0.0]))
+    config = write_toml(tmp / "tiny.toml", _document(bsm_store=bsm, bsm_point=[0.0, 0.0, 0.0]))
     out = tmp / "out"
     result = CliRunner().invoke(cli, ["run", str(config), "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
