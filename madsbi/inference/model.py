@@ -348,11 +348,14 @@ class LikelihoodModel:
             raise InputError(
                 "scan: the event sums of a mixture are not one scan; use log_likelihood"
             )
-        c = self.components[0]
         grid = as_grid(thetas)
+        return self._scan(grid, self.components[0].features(grid))
+
+    def _scan(self, grid: FloatArray, phi: FloatArray) -> ScanResult:
+        c = self.components[0]
         return scan(
-            c.coefficients, c.features(grid), c.rate, thetas=grid, weights=self.weights,
-            log1p=c.log1p, backend=self.backend,
+            c.coefficients, phi, c.rate, thetas=grid, weights=self.weights, log1p=c.log1p,
+            backend=self.backend,
         )  # fmt: skip
 
     def log_likelihood(
@@ -375,8 +378,9 @@ class LikelihoodModel:
         grid = as_grid(thetas)
         if len(self.components) == 1 and not any(alphas.values()):
             c = self.components[0]
-            result = self.scan(grid)
-            poisson = None if c.poisson_rate is None else c.poisson_rate.ratio(c.features(grid))
+            phi = c.features(grid)
+            result = self._scan(grid, phi)
+            poisson = None if c.poisson_rate is None else c.poisson_rate.ratio(phi)
             return full_log_ratio(
                 result.log_ratio_sum,
                 result.sum_weights,
