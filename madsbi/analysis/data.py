@@ -40,8 +40,6 @@ from madsbi.processes import DEFAULT_PROCESS, get_process
 if TYPE_CHECKING:
     from madsbi.events.store import EventStore
 
-DATA_MODES = ("counts", "asimov")
-FB_PER_PB = 1000.0
 LEVELS = ("parton", "reco")
 
 

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from madsbi._validate import BoolArray, FloatArray
-from madsbi.analysis.data import FB_PER_PB, Selection, read_store
+from madsbi.analysis.data import Selection, read_store
 from madsbi.analysis.fit import EXACT
 from madsbi.analysis.load import Analysis
 from madsbi.errors import WeightError
 from madsbi.inference.likelihood import exact_event_coefficients, scan
 from madsbi.inference.limits import chi2_quantile
+from madsbi.inference.rate import FB_PER_PB
 from madsbi.studies.wz_data import store_path
 from madsbi.theory.polynomial import polynomial_features
 
