@@ -410,11 +410,11 @@ class LikelihoodModel:
         g = grid.shape[0]
         chunk = max(1, int(2**22 // max(1, self.n_events * members)))
         out = np.empty((members, g))
+        nu0 = self.expected_events0
         for g0 in range(0, g, chunk):
             block = grid[g0 : g0 + chunk]
             density = np.zeros((members, self.n_events, block.shape[0]))
             nu = np.zeros((members, block.shape[0]))
-            nu0 = 0.0
             for c in self.components:
                 phi = c.features(block)
                 rho_hat = np.broadcast_to(c.rate.ratio(phi), (members, block.shape[0]))
@@ -434,7 +434,6 @@ class LikelihoodModel:
                 weight = (share * np.exp(log_event))[None, :, None]
                 density += weight * r * (eta * rho_p / rho_hat)[:, None, :]
                 nu += c.expected_events0 * eta * rho_p
-                nu0 += c.expected_events0
             with np.errstate(divide="ignore", invalid="ignore"):
                 logs = np.where(density > 0, np.log(np.where(density > 0, density, 1.0)), -np.inf)
             event_sum = np.einsum("n,mng->mg", w, logs)
