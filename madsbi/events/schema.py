@@ -7,11 +7,24 @@ Layout (format version 2)::
     /parton           per-event parton-level data; /parton/coefficients (N, K) float64
     /reco             optional: reco-level observables x (N, D), weights, smearing bookkeeping
     /generated        optional: generated events (BINN) with σ_pred/p per event
+    /reco_variations  optional: /reco_variations/<name>_{up,down}, the detector variations
     /checksums        optional: CRC-32 of every stored chunk, SHA-256 of /meta (events.digest)
 
 Weights are in pb and normalised like MadGraph's ``event_norm = average``: the mean over
 a store's events is the cross-section, σ(θ) = mean_e c_e·φ(θ − θ0). Merging shards is then
 plain concatenation. Momenta are (E, px, py, pz) in GeV.
+
+Detector variations (``madsbi simulate reco --variations``): each named ±1σ variation of the
+detector card (:data:`VARIATION_NAMES`) is one group ``/reco_variations/<name>_up`` or
+``_down`` (:func:`variation_group`) holding ``x``, ``cuts`` and, when the selection makes
+them, ``momentum`` and ``pdg_id`` of the same entries as ``/reco``: row i of a variation group
+is row i of ``/reco`` (same copy, same parent, same weights, same random numbers), simulated
+with that variation. Rows are stored when the nominal or any variation passes every cut, so
+an event that a variation moves into the selection is kept; ``/reco/cuts`` and the group's
+``cuts`` tell which. The groups are not nested in ``/reco`` (the issue's
+``/reco/variations/...``) because every reader that lists ``/reco``'s datasets would then
+find a group among them; as event groups of their own, merging, re-centring, checksums and
+``store verify`` treat them like ``/reco``.
 
 Versions: 2 adds ``/meta/theta_gen``, the point the events were generated at, which may differ
 from the reference point θ0 of the coefficients (``/parton/weight`` = c_e·φ(θ_gen − θ0)).
@@ -34,7 +47,22 @@ CHECKSUMS = "checksums"
 PARTON = "parton"
 RECO = "reco"
 GENERATED = "generated"
-EVENT_GROUPS = (PARTON, RECO, GENERATED)
+#: Top-level group of the detector variations (module docstring).
+RECO_VARIATIONS = "reco_variations"
+#: The detector variations a card may define (issue 27; names used in card, store and fits).
+VARIATION_NAMES = ("lep_scale_e", "lep_scale_mu", "lep_res", "met_scale", "met_soft", "jet_scale")
+#: Directions of a variation: +1σ and −1σ.
+DIRECTIONS = ("up", "down")
+
+
+def variation_group(name: str, direction: str) -> str:
+    """The group path of one variation, e.g. ``reco_variations/lep_res_up``."""
+    return f"{RECO_VARIATIONS}/{name}_{direction}"
+
+
+#: Every variation group, in :data:`VARIATION_NAMES` × :data:`DIRECTIONS` order.
+VARIATION_GROUPS = tuple(variation_group(n, d) for n in VARIATION_NAMES for d in DIRECTIONS)
+EVENT_GROUPS = (PARTON, RECO, GENERATED, *VARIATION_GROUPS)
 
 #: Trailing-axis symbols: K coefficients, W reweighting ids, P particles (grows on append),
 #: D named observables, C named cut flags.
@@ -90,6 +118,14 @@ FIELDS: dict[str, dict[str, FieldSpec]] = {
         "sigma_over_p": FieldSpec("f8", (), False, "relative density uncertainty σ_pred/p"),
     },
 }
+#: The fields of every variation group: row i belongs to /reco row i.
+VARIATION_FIELDS = {
+    "x": FieldSpec("f8", ("D",), True, "reco observables of /reco row i, varied, attr `names`"),
+    "cuts": FieldSpec("u1", ("C",), True, "1 where the varied copy passes cut c, attr `names`"),
+    "momentum": FieldSpec("f8", ("P", 4), False, "varied reco object four-momenta", "GeV"),
+    "pdg_id": FieldSpec("i4", ("P",), False, "reco object type (PDG id), 0 for padding"),
+}
+FIELDS.update({group: VARIATION_FIELDS for group in VARIATION_GROUPS})
 
 #: Datasets that carry a list of column names in an attribute.
 NAMED_FIELDS: dict[tuple[str, str], str] = {
@@ -98,6 +134,7 @@ NAMED_FIELDS: dict[tuple[str, str], str] = {
     (RECO, "x"): "names",
     (RECO, "cuts"): "names",
     (GENERATED, "x"): "names",
+    **{(group, name): "names" for group in VARIATION_GROUPS for name in ("x", "cuts")},
 }
 
 #: /meta fields that identify the physics content; shards merge only if all are equal.

@@ -2,7 +2,8 @@
 
 Lepton efficiency, resolution and isolation, jet energy resolution, missing E_T. The
 numbers live in a TOML card (``cards/atlas_like.toml``, from Delphes' ATLAS card; the card
-documents where madsbi departs from Delphes).
+documents where madsbi departs from Delphes), read and checked by
+:mod:`madsbi.simulate.detector_card`.
 
 Vectorised over all objects of a chunk; every random number is counter-based on the copy's
 seed, the kind of decision and the object's index within its event
@@ -12,194 +13,35 @@ simulated with it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from madsbi._validate import FloatArray, IntArray
-from madsbi.config import read_toml
-from madsbi.errors import ConfigError, MissingFileError
 from madsbi.events.particles import Particles, delta_r, eta, phi, pt
 from madsbi.simulate import _streams
+from madsbi.simulate.detector_card import (
+    CARDS,
+    DetectorCard,
+    DetectorCardError,
+    LeptonResponse,
+    load_card,
+)
 
-CARDS = Path(__file__).parent / "cards"
 U64 = npt.NDArray[np.uint64]
 
-
-def _floats(table: dict[str, Any], key: str, where: str) -> FloatArray:
-    if key not in table:
-        raise ConfigError(f"{where}: missing key {key!r}")
-    try:
-        value = np.asarray(table[key], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}.{key}: expected numbers, got {table[key]!r}") from None
-    if not np.all(np.isfinite(value)):
-        raise ConfigError(f"{where}.{key}: expected finite numbers, got {table[key]!r}")
-    return value
-
-
-def _edges(table: dict[str, Any], key: str, where: str) -> FloatArray:
-    edges = _floats(table, key, where)
-    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
-        raise ConfigError(f"{where}.{key}: expected increasing bin edges, got {edges.tolist()}")
-    return edges
-
-
-def _bin(values: FloatArray, edges: FloatArray) -> tuple[IntArray, npt.NDArray[np.bool_]]:
-    """Bin index of every value and whether it lies inside [edges[0], edges[-1])."""
-    inside = (values >= edges[0]) & (values < edges[-1])
-    index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
-    return index.astype(np.int64), inside
-
-
-@dataclass(frozen=True, eq=False)
-class LeptonResponse:
-    """Efficiency table, relative p_T resolution and isolation of one lepton flavour."""
-
-    pdg: int
-    eta_edges: FloatArray
-    pt_edges: FloatArray
-    efficiency: FloatArray  # tracking × identification, shape (n_eta, n_pt)
-    resolution_eta_edges: FloatArray
-    resolution_a: FloatArray
-    resolution_b: FloatArray
-    isolation_delta_r: float
-    isolation_pt_min: float
-    isolation_pt_ratio_max: float
-    ecal_c: float = 0.0
-    ecal_s: float = 0.0
-
-    @classmethod
-    def from_table(cls, table: dict[str, Any], where: str) -> LeptonResponse:
-        """Read a ``[electron]`` or ``[muon]`` table of the card."""
-        eta_edges = _edges(table, "eta_edges", where)
-        pt_edges = _edges(table, "pt_edges", where)
-        shape = (eta_edges.size - 1, pt_edges.size - 1)
-        tracking = _floats(table, "tracking_efficiency", where)
-        ident = _floats(table, "id_efficiency", where)
-        for name, eff in (("tracking_efficiency", tracking), ("id_efficiency", ident)):
-            if eff.shape != shape or np.any((eff < 0) | (eff > 1)):
-                raise ConfigError(f"{where}.{name}: expected {shape} values in [0, 1]")
-        res_edges = _edges(table, "resolution_eta_edges", where)
-        a = _floats(table, "resolution_a", where)
-        b = _floats(table, "resolution_b", where)
-        if a.shape != (res_edges.size - 1,) or b.shape != a.shape:
-            raise ConfigError(f"{where}: resolution_a/b need one value per |η| bin")
-        iso = [
-            float(_floats(table, f"isolation_{k}", where))
-            for k in ("delta_r", "pt_min", "pt_ratio_max")
-        ]
-        ecal = [
-            float(_floats(table, k, where)) if k in table else 0.0 for k in ("ecal_c", "ecal_s")
-        ]
-        return cls(
-            int(table.get("pdg", 0)),
-            eta_edges,
-            pt_edges,
-            tracking * ident,
-            res_edges,
-            a,
-            b,
-            *iso,
-            *ecal,
-        )
-
-    def efficiency_of(self, pt_: FloatArray, abs_eta: FloatArray) -> FloatArray:
-        """Efficiency of leptons with these p_T and |η| (0 outside the table)."""
-        ie, in_eta = _bin(abs_eta, self.eta_edges)
-        ip, in_pt = _bin(pt_, self.pt_edges)
-        result: FloatArray = np.where(in_eta & in_pt, self.efficiency[ie, ip], 0.0)
-        return result
-
-    def resolution_of(self, pt_: FloatArray, abs_eta: FloatArray) -> FloatArray:
-        """Relative p_T resolution (last bin beyond the table).
-
-        The track's sqrt(a² + (b·p_T)²), combined with the calorimeter's
-        sqrt(C² + S²/E) (E = p_T cosh η) when the card gives ``ecal_c``/``ecal_s``.
-        """
-        i, _ = _bin(abs_eta, self.resolution_eta_edges)
-        track: FloatArray = np.hypot(self.resolution_a[i], self.resolution_b[i] * pt_)
-        if self.ecal_c == 0 and self.ecal_s == 0:
-            return track
-        energy = np.maximum(pt_ * np.cosh(abs_eta), 1e-12)
-        calo = np.sqrt(self.ecal_c**2 + self.ecal_s**2 / energy)
-        result: FloatArray = track * calo / np.hypot(track, calo)
-        return result
-
-
-@dataclass(frozen=True, eq=False)
-class DetectorCard:
-    """The whole card (see ``cards/atlas_like.toml``)."""
-
-    name: str
-    source: str
-    electron: LeptonResponse
-    muon: LeptonResponse
-    jet_radius: float
-    jet_pt_min: float
-    jet_eta_edges: FloatArray
-    jet_c: FloatArray
-    jet_s: FloatArray
-    jet_n: FloatArray
-    met_eta_max: float
-    met_unclustered_k: float
-
-    def jet_resolution(self, energy: FloatArray, abs_eta: FloatArray) -> FloatArray:
-        """Absolute jet energy resolution σ_E = sqrt((C·E)² + S²·E + N²) in GeV."""
-        i, _ = _bin(abs_eta, self.jet_eta_edges)
-        e = np.maximum(energy, 0.0)
-        result: FloatArray = np.sqrt(
-            (self.jet_c[i] * e) ** 2 + self.jet_s[i] ** 2 * e + self.jet_n[i] ** 2
-        )
-        return result
-
-
-def load_card(card: str | Path = "atlas_like") -> DetectorCard:
-    """Read a detector card: a name of a shipped card or a path to a TOML file.
-
-    Raises
-    ------
-    MissingFileError
-        If the card does not exist.
-    ConfigError
-        For a missing or malformed entry (the message names it).
-    """
-    path = Path(card)
-    if path.suffix != ".toml":
-        path = CARDS / f"{card}.toml"
-    if not path.is_file():
-        shipped = sorted(p.stem for p in CARDS.glob("*.toml"))
-        raise MissingFileError(f"detector card not found: {card} (shipped: {shipped})")
-    data = read_toml(path)
-    for key in ("electron", "muon", "jets", "missing_et"):
-        if not isinstance(data.get(key), dict):
-            raise ConfigError(f"{path}: missing table [{key}]")
-    jets, met = data["jets"], data["missing_et"]
-    jet_edges = _edges(jets, "resolution_eta_edges", f"{path}[jets]")
-    terms = [_floats(jets, f"resolution_{k}", f"{path}[jets]") for k in "csn"]
-    if any(t.shape != (jet_edges.size - 1,) for t in terms):
-        raise ConfigError(f"{path}[jets]: resolution_c/s/n need one value per |η| bin")
-    radius = float(_floats(jets, "radius", f"{path}[jets]"))
-    if not 0 < radius < math.pi:
-        raise ConfigError(f"{path}[jets].radius: expected 0 < R < π, got {radius}")
-    return DetectorCard(
-        name=str(data.get("name", path.stem)),
-        source=str(data.get("source", "")),
-        electron=LeptonResponse.from_table(data["electron"], f"{path}[electron]"),
-        muon=LeptonResponse.from_table(data["muon"], f"{path}[muon]"),
-        jet_radius=radius,
-        jet_pt_min=float(_floats(jets, "pt_min", f"{path}[jets]")),
-        jet_eta_edges=jet_edges,
-        jet_c=terms[0],
-        jet_s=terms[1],
-        jet_n=terms[2],
-        met_eta_max=float(_floats(met, "eta_max", f"{path}[missing_et]")),
-        met_unclustered_k=float(_floats(met, "unclustered_k", f"{path}[missing_et]")),
-    )
+__all__ = [
+    "CARDS",
+    "DetectorCard",
+    "DetectorCardError",
+    "LeptonResponse",
+    "RecoLeptons",
+    "load_card",
+    "missing_et",
+    "reconstruct_leptons",
+    "smear_jets",
+]
 
 
 @dataclass(frozen=True, eq=False)

@@ -94,6 +94,7 @@ class RecoConfig:
             raise InputError(f"max_copies: expected >= 1, got {self.max_copies}")
         ShowerSettings(self.shower, tuple(self.pythia))
         get_process(self.selection).reco_selection()
+        load_card(self.card)  # a bad card is refused before any event is simulated
 
     @property
     def reco_selection(self) -> RecoSelection:
