@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from madsbi._paths import refuse_output_over_inputs
 from madsbi.production.plan import ClusterSettings
 
 
@@ -81,6 +82,24 @@ def simulate() -> None:
         "stores (selection, shower, detector card, Pythia lines), unsmeared: data it can fit."
     ),
 )
+@click.option(
+    "--variations",
+    default=None,
+    metavar="NAMES",
+    help=(
+        "Detector variations to simulate at ±1σ beside the nominal, paired with it (same "
+        "shower, same random numbers), into /reco_variations/<name>_{up,down}: comma-separated "
+        "names (lep_scale_e, lep_scale_mu, lep_res, met_scale, met_soft, jet_scale) or 'all'."
+    ),
+)
+@click.option(
+    "--shift",
+    "shift_items",
+    multiple=True,
+    metavar="NAME=SIGMAS",
+    help="Simulate with a detector nuisance shifted by SIGMAS σ (pseudo-data), e.g. "
+    "lep_scale_e=1; repeatable.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def reco(
@@ -102,6 +121,8 @@ def reco(
     passed_only: bool,
     compression: str,
     like: str | None,
+    variations: str | None,
+    shift_items: tuple[str, ...],
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -109,9 +130,12 @@ def reco(
 
     With ``--like ANALYSIS`` the selection, shower, card and Pythia lines are the analysis's
     (recorded in its analysis.json, or read from the reco stores it names) and the events
-    are not smeared; those options may then not be given. Needs the extra ``reco``
-    (pip install 'madsbi[reco]').
+    are not smeared; those options may then not be given. ``--variations`` adds the paired
+    ±1σ detector variations that the card sizes (an event is stored when the nominal or any
+    variation selects it, with ``--passed-only``); ``--shift`` moves the nominal instead.
+    Needs the extra ``reco`` (pip install 'madsbi[reco]').
     """
+    refuse_output_over_inputs(out, [store], what="simulate reco")
     from madsbi.simulate.reco import RecoConfig, simulate_reco
     from madsbi.simulate.reco_jobs import run_reco_jobs
 
@@ -140,8 +164,21 @@ def reco(
             f"pythia {list(pythia_lines)}, unsmeared"
         )
 
+    from madsbi.simulate.detector import load_card
+    from madsbi.simulate.variations import parse_shifts, parse_variations
+
+    names = () if variations is None else parse_variations(variations, load_card(card))
     config = RecoConfig(
-        seed, smear, threshold, max_copies, shower, card, pythia_lines, selection=selection
+        seed,
+        smear,
+        threshold,
+        max_copies,
+        shower,
+        card,
+        pythia_lines,
+        selection=selection,
+        variations=names,
+        shifts=parse_shifts(shift_items),
     )
     filter_ = None if compression == "none" else compression
     if n_jobs == 1:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from madsbi._paths import check_output_file
 from madsbi.errors import InputError
 from madsbi.events import schema
 from madsbi.events.convert import ConvertSettings, convert_lhe
@@ -112,6 +113,7 @@ def convert(
     A file without reweighting weights is refused unless --no-reweighting asks for a
     θ-independent store.
     """
+    check_output_file(output, what="store convert: OUTPUT")
     settings = ConvertSettings(
         parameters=_split(parameters, "--parameters"),
         basis_ids=_split(basis_ids, "--basis"),
@@ -197,6 +199,7 @@ def recentre(
     σ(θ) and every event's weight as a function of θ stay the same; /meta/theta_gen keeps
     the generation point and /parton/weight the weights there.
     """
+    check_output_file(output, what="store recentre: OUTPUT")
     with exit_status_on_signal():
         path = recentre_store(
             source,
@@ -224,6 +227,7 @@ def merge(
     output: Path, inputs: tuple[Path, ...], compression: str, overwrite: bool, quiet: bool
 ) -> None:
     """Merge shards with identical metadata into OUTPUT."""
+    check_output_file(output, what="store merge: OUTPUT")
     with exit_status_on_signal():
         path = merge_stores(
             output,

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from madsbi._outdir import locked_output_dir
+from madsbi._paths import check_output_file
 from madsbi.cli._options import set_threads, study_options
 from madsbi.events.tempfiles import exit_status_on_signal
 from madsbi.simulate.toy import generate_toy_store
@@ -37,6 +38,7 @@ def generate(
     out: Path,
 ) -> None:
     """Generate toy events (parton z, reco x, exact coefficients) into the store OUT."""
+    check_output_file(out, what="toy generate: OUT")
     with exit_status_on_signal():
         generate_toy_store(
             out,
