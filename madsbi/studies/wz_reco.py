@@ -60,6 +60,7 @@ from madsbi.studies.wz_reco_data import (
     save_reco_analysis,
 )
 from madsbi.studies.wz_reco_limits import coverage, limits_1d, planes_2d
+from madsbi.studies.wz_reco_rate import rate_error_report
 from madsbi.theory.polynomial import polynomial_features
 
 NOTES = (
@@ -125,9 +126,8 @@ class RecoAnalysis:
         # The rate model's events: the test entries, then those of [analysis] rate_stores,
         # pooled by multiple importance weighting (σ̂_fid(θ) = Σ v_e R_e(θ)).
         # Per channel (process) by MIS, the channels' σ̂ adding.
-        self.pool = rate_pool(
-            list(self.test.samples), [load_reco_sample(name) for name in a.rate_stores]
-        )
+        self.rate_samples = [load_reco_sample(name) for name in a.rate_stores]
+        self.pool = rate_pool(list(self.test.samples), self.rate_samples)
         # ν0 = K L σ_fid(θ0); the Asimov SM sample: the pooled events of every channel
         # weighted to ν0 in total (the test events alone without rate stores), the same events
         # that normalise every method's kinematic density, so an Asimov fit of the truth sits
@@ -164,6 +164,17 @@ class RecoAnalysis:
                 "n_rate_entries": int(self.pool.mask(k).shape[0]),
             }
         return out
+
+    def rate_errors(self) -> dict[str, Any]:
+        """The rate model's MC errors at θ0, the closure point and along the ranges."""
+        a = self.config.analysis
+        return rate_error_report(
+            [*self.test.samples, *self.rate_samples],
+            self.theta0,
+            self.names,
+            a.ranges,
+            {"bsm_point": a.bsm_point},
+        )
 
     def grid_features(self, thetas: FloatArray) -> FloatArray:
         """Φ(θ) = φ(θ − θ0) of every method (all are in the derivative form)."""
@@ -293,6 +304,7 @@ def run_wz_reco_study(
             "rate_stores": list(study.pool.stores),
             "n_rate_entries": int(study.pool.x.shape[0]),
             "sigma_fid_pb": study.sigma_fid,
+            "rate_mc_error": study.rate_errors(),
             "expected_events0": study.nu0,
             "notes": list(NOTES),
         }

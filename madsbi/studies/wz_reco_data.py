@@ -316,7 +316,8 @@ def rate_pool(test: RecoSample | Sequence[RecoSample], others: list[RecoSample])
         return RatePool(
             first.x, first.coefficients, first.weights, n, (), channel, (first.process,)
         )
-    from madsbi.inference.rate import GeneratedSample, mis_weights
+    from madsbi.inference.rate import mis_weights
+    from madsbi.studies.wz_reco_rate import generated_samples
 
     roles = [*(("test_store", t) for t in tests), *(("rate_stores", o) for o in others)]
     test_keys = {process_key(t.process) for t in tests}
@@ -331,18 +332,7 @@ def rate_pool(test: RecoSample | Sequence[RecoSample], others: list[RecoSample])
                 f"{first.theta0.tolist()})"
             )
     samples = [sample for _, sample in roles]
-    generated = [
-        GeneratedSample(
-            s.coefficients,
-            s.weights,
-            s.theta_gen,
-            s.sigma_gen,
-            channel=process_key(s.process),
-            n_generated=s.n_parents,
-            weight_total=s.sigma_gen,
-        )
-        for s in samples
-    ]
+    generated = generated_samples(samples)
     weights = mis_weights(generated, first.theta0)
     named = channel_names(s.process for s in samples)
     keys = list(named)

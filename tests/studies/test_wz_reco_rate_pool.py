@@ -65,3 +65,29 @@ def test_other_process_or_parameters_are_refused() -> None:
         rate_pool(test, [wmz])
     with pytest.raises(ConfigError, match="differ from the test store"):
         rate_pool(test, [replace(bsm, parameters=["cHWB", "cW", "cHl3"])])
+
+
+def test_rate_error_report_is_the_mis_cross_section_error() -> None:
+    """The report's errors are cross_section's over the pool, ρ's error vanishes at θ0."""
+    from madsbi.studies.wz_reco_rate import AXIS_POINTS, rate_error_report
+
+    test = load_reco_sample("wz_reco_test")
+    bsm = load_reco_sample("wz_reco_bsm_test")
+    ranges = [(-1.0, 1.0), (-0.4, 0.4), (-0.2, 0.2)]
+    report = rate_error_report([test, bsm], test.theta0, test.parameters, ranges, {"bsm": BSM})
+    points = report["points"]
+    assert points["names"] == ["theta0", "bsm"]
+    estimate = cross_section(
+        [_generated(test), _generated(bsm)], test.theta0, np.stack([test.theta0, BSM])
+    )
+    np.testing.assert_allclose(points["total"]["sigma_pb"], estimate.sigma, rtol=1e-12)
+    np.testing.assert_allclose(
+        points["total"]["sigma_relative_error"], estimate.sigma_error / estimate.sigma, rtol=1e-12
+    )
+    assert points["total"]["ratio_relative_error"][0] == pytest.approx(0.0, abs=1e-12)
+    assert 0 < points["total"]["ratio_relative_error"][1] < 0.5
+    for i, name in enumerate(test.parameters):
+        axis = np.asarray(report["axes"][name]["theta"])
+        assert axis.shape == (AXIS_POINTS, 3)
+        np.testing.assert_allclose(axis[[0, -1], i], ranges[i])
+        assert np.all(np.asarray(report["axes"][name]["total"]["sigma_relative_error"]) > 0)
