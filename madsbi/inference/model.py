@@ -213,7 +213,9 @@ class Modifier(Protocol):
     multiply their per-event ratios by r_c(x_e|α), and adds log π(α) (its constraint).
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The nuisance parameter's name."""
 
     def rate_factor(self, component: str, alpha: float) -> float:
         """η_c(α): the factor on ν_c (1 for a component it does not act on)."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from madsbi._validate import FloatArray
 from madsbi.errors import InputError
+from madsbi.inference.modifiers.interpolation import Terms, gaussian_constraint
 
 
 @dataclass(frozen=True)
@@ -56,3 +57,32 @@ class Normalisation:
     def log_constraint(self, alpha: float) -> float:
         """−α²/2."""
         return -0.5 * alpha * alpha
+
+    # -- vectorised terms for the profile (:mod:`madsbi.inference.profile`) -----------------
+    def acts_on(self, component: str) -> bool:
+        """Whether η_c depends on α."""
+        return not self.components or component in self.components
+
+    def has_event_factors(self, component: str) -> bool:
+        """False: no per-event factor."""
+        return False
+
+    def log_rate_terms(self, component: str, alpha: FloatArray) -> Terms:
+        """Log η_c(α) = α log(1 + σ) and its derivatives, of α's shape."""
+        a = np.asarray(alpha, dtype=np.float64)
+        slope = np.log1p(self.sigma) if self.acts_on(component) else 0.0
+        zero = np.zeros_like(a)
+        return slope * a, zero + slope, zero
+
+    def event_log_terms(self, component: str, alpha: FloatArray) -> Terms | None:
+        """None: no per-event factor."""
+        return None
+
+    def event_sum_terms(self, component: str, weights: FloatArray, alpha: FloatArray) -> Terms:
+        """Σ_e w_e log r_c(x_e|α) = 0."""
+        zero = np.zeros_like(np.asarray(alpha, dtype=np.float64))
+        return zero, zero, zero
+
+    def constraint_terms(self, alpha: FloatArray) -> Terms:
+        """−α²/2 and its derivatives."""
+        return gaussian_constraint(alpha)

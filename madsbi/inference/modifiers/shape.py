@@ -1,0 +1,213 @@
+"""A shape uncertainty: per-event factors and an acceptance factor given at α = ±1.
+
+A systematic variation (a detector scale, a theory scale) changes a component's events in two
+ways: the selected rate by η(α) and the shape of the selected events by a density ratio
+r(x|α) = p(x|α)/p(x|0). Both are known at the ±1σ variations — r(x_e|±1) for every data event
+(from a learned per-event ratio, or exact per-event weights), η(±1) from the selection's
+change — and interpolated per event in α: polynomial inside ±1σ, exponential outside
+(:mod:`.interpolation`, HistFactory's code 4 written for the logarithm), with a unit Gaussian
+constraint on α. This is the per-event interpolation of the ATLAS neural-SBI analysis of
+off-shell H → 4ℓ (one ratio per process and variation, interpolated per event, profiled).
+
+The shape must not carry a rate: the rate change lives in η alone, so r(x|α) must be a
+normalised density ratio at every α, ⟨r(α)⟩ = 1 over the component's nominal events. The
+interpolation keeps that only at α = 0, ±1; in between, and above all in the exponential
+extrapolation (⟨r₊^α⟩ grows like e^{α² var(log r₊)/2}), an unnormalised factor would reward
+large |α| in the event sum at no cost in the Poisson term. So the factors are normalised at
+every α on a nominal sample (``sample_log_up``, ``sample_log_down``, ``sample_weights``: the
+same log-factors on MC events of the component at θ0),
+
+    log r̃(x|α) = ℓ(x|α) − log Z(α),   Z(α) = Σ_j v_j exp ℓ_j(α),   Σ_j v_j = 1,
+
+with analytic derivatives (log Z)' = ⟨ℓ'⟩_q and (log Z)'' = ⟨ℓ'' + ℓ'²⟩_q − ⟨ℓ'⟩_q²,
+q_j ∝ v_j e^{ℓ_j}.
+Without a sample the factors are used as given (normalised only where the interpolation is
+exact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from madsbi._validate import FloatArray, as_float_array
+from madsbi.errors import InputError
+from madsbi.inference.modifiers.interpolation import Terms, gaussian_constraint, interpolate_log
+
+
+@dataclass(frozen=True, eq=False)
+class EventShape:
+    """Per-event log-factors log r(x_e|±1) and acceptance factors η(±1) of one component.
+
+    Attributes
+    ----------
+    name : str
+        The nuisance parameter's name (``lep_scale_e``, ``mu_f``, ...).
+    component : str
+        The component it acts on.
+    log_up, log_down : (N,)
+        log r(x_e|α = +1) and log r(x_e|α = −1) for the N data events.
+    rate_up, rate_down : float
+        η(+1) and η(−1), > 0: the factors on the component's expected events.
+    sample_log_up, sample_log_down : (N_s,), optional
+        The log-factors on a nominal sample of the component, to normalise r at every α.
+    sample_weights : (N_s,), optional
+        That sample's weights (default equal).
+    """
+
+    name: str
+    component: str
+    log_up: FloatArray
+    log_down: FloatArray
+    rate_up: float = 1.0
+    rate_down: float = 1.0
+    sample_log_up: FloatArray | None = None
+    sample_log_down: FloatArray | None = None
+    sample_weights: FloatArray | None = None
+
+    def __post_init__(self) -> None:
+        up = as_float_array(self.log_up, f"{self.name}: log_up")
+        down = as_float_array(self.log_down, f"{self.name}: log_down")
+        if up.ndim != 1 or up.shape != down.shape:
+            raise InputError(
+                f"{self.name}: log_up and log_down must be (N,) arrays of one length, got "
+                f"{up.shape} and {down.shape}"
+            )
+        for label, value in (("rate_up", self.rate_up), ("rate_down", self.rate_down)):
+            if not (np.isfinite(value) and value > 0):
+                raise InputError(f"{self.name}: {label} must be a finite value > 0, got {value!r}")
+        object.__setattr__(self, "log_up", up)
+        object.__setattr__(self, "log_down", down)
+        if (self.sample_log_up is None) != (self.sample_log_down is None):
+            raise InputError(f"{self.name}: give both sample_log_up and sample_log_down, or none")
+        if self.sample_log_up is not None and self.sample_log_down is not None:
+            s_up = as_float_array(self.sample_log_up, f"{self.name}: sample_log_up")
+            s_down = as_float_array(self.sample_log_down, f"{self.name}: sample_log_down")
+            if s_up.ndim != 1 or s_up.shape != s_down.shape or s_up.size == 0:
+                raise InputError(
+                    f"{self.name}: sample_log_up and sample_log_down must be non-empty (N_s,) "
+                    f"arrays of one length, got {s_up.shape} and {s_down.shape}"
+                )
+            w = (
+                np.ones(s_up.size)
+                if self.sample_weights is None
+                else as_float_array(self.sample_weights, f"{self.name}: sample_weights")
+            )
+            if w.shape != s_up.shape or not ((w >= 0).all() and w.sum() > 0):
+                raise InputError(
+                    f"{self.name}: sample_weights must be ({s_up.size},) and ≥ 0 with a "
+                    f"positive sum, got shape {w.shape}"
+                )
+            object.__setattr__(self, "sample_log_up", s_up)
+            object.__setattr__(self, "sample_log_down", s_down)
+            object.__setattr__(self, "sample_weights", w / w.sum())
+
+    @classmethod
+    def from_ratios(
+        cls,
+        name: str,
+        component: str,
+        ratio_up: Any,
+        ratio_down: Any,
+        rate_up: float = 1.0,
+        rate_down: float = 1.0,
+    ) -> EventShape:
+        """Build from the factors r(x_e|±1) themselves (each > 0)."""
+        up = as_float_array(ratio_up, f"{name}: ratio_up")
+        down = as_float_array(ratio_down, f"{name}: ratio_down")
+        if not ((up > 0).all() and (down > 0).all()):
+            raise InputError(f"{name}: the per-event factors must be > 0")
+        return cls(name, component, np.log(up), np.log(down), float(rate_up), float(rate_down))
+
+    @property
+    def n_events(self) -> int:
+        """N."""
+        return int(self.log_up.shape[0])
+
+    def log_normalisation(self, alpha: Any) -> Terms:
+        """Log Z(α) and its derivatives, of α's shape (zeros without a nominal sample)."""
+        a = np.asarray(alpha, dtype=np.float64)
+        v = self.sample_weights
+        if self.sample_log_up is None or self.sample_log_down is None or v is None:
+            zero = np.zeros_like(a)
+            return zero, zero, zero
+        flat = a.reshape(-1)
+        out = np.empty((3, flat.size))
+        chunk = max(1, 2**21 // v.size)
+        for p0 in range(0, flat.size, chunk):
+            part = flat[p0 : p0 + chunk, None]
+            ell, d1, d2 = interpolate_log(self.sample_log_up, self.sample_log_down, part)
+            top = ell.max(axis=1, keepdims=True)
+            q = v * np.exp(ell - top)
+            z = q.sum(axis=1)
+            q /= z[:, None]
+            mean1 = (q * d1).sum(axis=1)
+            out[0, p0 : p0 + chunk] = np.log(z) + top[:, 0]
+            out[1, p0 : p0 + chunk] = mean1
+            out[2, p0 : p0 + chunk] = (q * (d2 + d1 * d1)).sum(axis=1) - mean1 * mean1
+        return out[0].reshape(a.shape), out[1].reshape(a.shape), out[2].reshape(a.shape)
+
+    # -- the scalar interface of :class:`madsbi.inference.model.Modifier` -------------------
+    def rate_factor(self, component: str, alpha: float) -> float:
+        """η(α) for its component (interpolated), else 1."""
+        return float(np.exp(self.log_rate_terms(component, np.asarray(alpha))[0]))
+
+    def event_log_factors(self, component: str, alpha: float) -> FloatArray | None:
+        """Log r(x_e|α) (N,) for its component, else None."""
+        if component != self.component:
+            return None
+        value: FloatArray = interpolate_log(self.log_up, self.log_down, float(alpha))[0]
+        return value - float(self.log_normalisation(float(alpha))[0])
+
+    def log_constraint(self, alpha: float) -> float:
+        """−α²/2."""
+        return -0.5 * alpha * alpha
+
+    # -- vectorised terms for the profile (:mod:`madsbi.inference.profile`) -----------------
+    def acts_on(self, component: str) -> bool:
+        """Whether the component is its own."""
+        return component == self.component
+
+    def has_event_factors(self, component: str) -> bool:
+        """True for its component."""
+        return component == self.component
+
+    def log_rate_terms(self, component: str, alpha: FloatArray) -> Terms:
+        """Log η(α) and its derivatives (α's shape); zeros for another component."""
+        a = np.asarray(alpha, dtype=np.float64)
+        if component != self.component:
+            zero = np.zeros_like(a)
+            return zero, zero, zero
+        return interpolate_log(np.log(self.rate_up), np.log(self.rate_down), a)
+
+    def event_log_terms(self, component: str, alpha: FloatArray) -> Terms | None:
+        """Log r(x_e|α) and its α-derivatives, (M, N, G) for α of shape (M, G); None if not its."""
+        if component != self.component:
+            return None
+        a = np.asarray(alpha, dtype=np.float64)
+        terms = interpolate_log(
+            self.log_up[None, :, None], self.log_down[None, :, None], a[:, None]
+        )
+        norm = self.log_normalisation(a)
+        return terms[0] - norm[0][:, None], terms[1] - norm[1][:, None], terms[2] - norm[2][:, None]
+
+    def event_sum_terms(self, component: str, weights: FloatArray, alpha: FloatArray) -> Terms:
+        """Σ_e w_e log r(x_e|α) and its derivatives, of α's shape (two sums, any α)."""
+        a = np.asarray(alpha, dtype=np.float64)
+        if component != self.component:
+            zero = np.zeros_like(a)
+            return zero, zero, zero
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (self.n_events,):
+            raise InputError(f"{self.name}: weights of shape ({self.n_events},), got {w.shape}")
+        # ℓ_e(α) is linear in (log_up_e, log_down_e), so the sum interpolates the summed logs.
+        terms = interpolate_log(float(w @ self.log_up), float(w @ self.log_down), a)
+        norm = self.log_normalisation(a)
+        total = float(w.sum())
+        return terms[0] - total * norm[0], terms[1] - total * norm[1], terms[2] - total * norm[2]
+
+    def constraint_terms(self, alpha: FloatArray) -> Terms:
+        """−α²/2 and its derivatives."""
+        return gaussian_constraint(alpha)
