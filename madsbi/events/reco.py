@@ -12,6 +12,11 @@ fiducial weights scale the stored ones to the generation point's cross-section,
 A store is ``smeared`` when its recorded reco configuration says so, or when some entry has a
 smearing weight ≠ 1 or a copy number > 0: its entries are then weighted copies of their
 parents, not independent events.
+
+The paired detector variations of a store (``madsbi simulate reco --variations``,
+``/reco_variations/<name>_{up,down}``) are read by :func:`read_reco_variation`: the entries
+that pass every cut under the variation, with its observables and the weights of their
+``/reco`` rows; :func:`stored_variations` lists those a store holds.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from madsbi._validate import FloatArray, IntArray
-from madsbi.errors import MissingFileError, StoreFormatError, WeightError
+from madsbi.errors import InputError, MissingFileError, StoreFormatError, WeightError
 from madsbi.events import schema
 from madsbi.events.store import EventStore
 
@@ -261,6 +266,143 @@ def read_reco(
         momentum=passed("momentum", np.float64),
         pdg_id=passed("pdg_id", np.int32),
         n_entries=int(reco.n_events),
+        n_parents=int(parton.n_events),
+        parent_weight_sum=parent_sum,
+        sigma_gen=sigma_gen,
+        parameters=tuple(meta.space.names),
+        theta0=np.asarray(meta.space.theta0_array, dtype=np.float64),
+        theta_gen=np.asarray(theta_gen, dtype=np.float64),
+        process=str(meta.process),
+        selection=selection,
+        smeared=smeared,
+    )
+
+
+def stored_variations(path: str | Path) -> tuple[str, ...]:
+    """The detector variations a store holds in both directions, in ``VARIATION_NAMES`` order.
+
+    See :mod:`madsbi.events.schema` (``/reco_variations/<name>_{up,down}``).
+    """
+    with EventStore(path) as store:
+        groups = set(store.groups)
+    return tuple(
+        name
+        for name in schema.VARIATION_NAMES
+        if all(schema.variation_group(name, d) in groups for d in schema.DIRECTIONS)
+    )
+
+
+def read_reco_variation(
+    path: str | Path,
+    name: str,
+    direction: str,
+    *,
+    columns: Sequence[str] = (),
+    need_coefficients: bool = False,
+    momenta: bool = False,
+) -> RecoEntries:
+    """Read the ``/reco`` entries that pass every cut under one detector variation.
+
+    Like :func:`read_reco`, with the observables, cut flags and tokens of
+    ``/reco_variations/<name>_<direction>`` instead of ``/reco``'s: the entries are those the
+    varied detector selects (some of them fail the nominal selection), and their weights,
+    parents, smearing weights, copy numbers and coefficients are their ``/reco`` rows' (a
+    detector variation changes no weight). Paired with :func:`read_reco` through ``parents``
+    and ``copy_index``.
+
+    Parameters
+    ----------
+    path : path
+    name : str
+        One of :data:`~madsbi.events.schema.VARIATION_NAMES`.
+    direction : {"up", "down"}
+    columns, need_coefficients, momenta
+        As in :func:`read_reco`.
+
+    Raises
+    ------
+    InputError
+        An unknown variation (listing the known ones) or direction.
+    MissingFileError, StoreFormatError, WeightError
+        As :func:`read_reco`; also a store without this variation (naming those it holds).
+    """
+    if name not in schema.VARIATION_NAMES:
+        raise InputError(
+            f"unknown detector variation {name!r}; known: {', '.join(schema.VARIATION_NAMES)}"
+        )
+    if direction not in schema.DIRECTIONS:
+        raise InputError(f"direction: expected one of {list(schema.DIRECTIONS)}, got {direction!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: no such event store")
+    group = schema.variation_group(name, direction)
+    with EventStore(path) as store:
+        if group not in store.groups or schema.RECO not in store.groups:
+            raise StoreFormatError(
+                f"{path}: no /{group} (the store holds the variations "
+                f"{list(stored_variations(path))}); simulate it with madsbi simulate reco "
+                f"--variations {name}"
+            )
+        names = tuple(store.column_names(group, "x"))
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise StoreFormatError(
+                f"{path}: /{group}/x has no columns {missing} (it has {list(names)})"
+            )
+        present = set(store.fields(group))
+        tokens = [f for f in ("momentum", "pdg_id") if momenta and f in present]
+        varied = store.read(group, ["x", "cuts", *tokens])
+        reco_fields = set(store.fields(schema.RECO))
+        extra = [f for f in ("parent", "smearing_weight", "copy_index") if f in reco_fields]
+        reco = store.read(schema.RECO, ["weight", *extra])
+        parton_fields = set(store.fields(schema.PARTON))
+        has_c = "coefficients" in parton_fields and "parent" in reco_fields
+        if need_coefficients and not has_c:
+            raise StoreFormatError(f"{path}: /parton/coefficients (or /reco/parent) is missing")
+        parton = store.read(schema.PARTON, ["weight", *(["coefficients"] if has_c else [])])
+        meta = store.meta
+        theta_gen = meta.theta_gen_array
+        sigma_gen = (
+            float(store.cross_section(theta_gen[None])[0])
+            if meta.basis_cross_sections is not None
+            else float("nan")
+        )
+    keep = np.asarray(np.asarray(varied["cuts"]).astype(bool).all(axis=1), dtype=bool)
+    if not keep.any():
+        raise StoreFormatError(f"{path}: no /{group} entry passes every cut")
+    weights = np.asarray(reco["weight"], dtype=np.float64)[keep]
+    if np.any(~np.isfinite(weights) | (weights < 0)):
+        raise WeightError(f"{path}: /reco/weight has NaN, infinite or negative values")
+    parent_sum = float(np.sum(parton["weight"]))
+    if not parent_sum > 0:
+        raise WeightError(f"{path}: /parton/weight sums to {parent_sum}, expected > 0")
+    selection, smeared = recorded_selection(meta.attributes)
+
+    def passed(source: Any, field: str, dtype: Any) -> Any:
+        return np.asarray(source[field], dtype=dtype)[keep] if field in source.arrays else None
+
+    parents = passed(reco, "parent", np.int64)
+    smearing = passed(reco, "smearing_weight", np.float64)
+    copies = passed(reco, "copy_index", np.int64)
+    if "smearing_weight" in extra:
+        smeared |= bool(np.any(np.asarray(reco["smearing_weight"]) != 1.0))
+    if "copy_index" in extra:
+        smeared |= bool(np.any(np.asarray(reco["copy_index"]) > 0))
+    coefficients = None
+    if has_c and parents is not None:
+        coefficients = np.asarray(parton["coefficients"], dtype=np.float64)[parents]
+    return RecoEntries(
+        path=path,
+        columns=names,
+        x=np.asarray(varied["x"], dtype=np.float64)[keep],
+        weights=weights,
+        parents=parents,
+        smearing_weights=smearing,
+        copy_index=copies,
+        coefficients=coefficients,
+        momentum=passed(varied, "momentum", np.float64),
+        pdg_id=passed(varied, "pdg_id", np.int32),
+        n_entries=int(varied.n_events),
         n_parents=int(parton.n_events),
         parent_weight_sum=parent_sum,
         sigma_gen=sigma_gen,

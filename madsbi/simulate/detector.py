@@ -37,10 +37,14 @@ __all__ = [
     "DetectorCardError",
     "LeptonResponse",
     "RecoLeptons",
+    "SoftTerm",
     "load_card",
+    "met_from",
     "missing_et",
     "reconstruct_leptons",
+    "scale_momenta",
     "smear_jets",
+    "soft_term",
 ]
 
 
@@ -54,10 +58,45 @@ class RecoLeptons:
         Smeared four-momenta and signed PDG ids, per event.
     source : ndarray of int64
         Index of each lepton's generator particle in the input :class:`Particles`.
+    truth : ndarray, shape (L, 4)
+        The leptons' generator four-momenta.
+    sigma : ndarray, shape (L,)
+        Their relative p_T resolution.
+    draw : ndarray, shape (L,)
+        The standard normal numbers that smeared them (p_T × (1 + sigma·draw)), kept so
+        that a detector variation re-smears with the same numbers
+        (:mod:`madsbi.simulate.variations`).
     """
 
     leptons: Particles
     source: IntArray
+    truth: FloatArray
+    sigma: FloatArray
+    draw: FloatArray
+
+
+@dataclass(frozen=True, eq=False)
+class SoftTerm:
+    """The unclustered (soft) part of E_T^miss of N copies, before and after smearing.
+
+    Attributes
+    ----------
+    vector : ndarray, shape (N, 2)
+        Generator-level vector sum of the unclustered visible particles (GeV).
+    sigma : ndarray, shape (N,)
+        Resolution of each component, k·sqrt(ΣE_T^unclustered) (GeV).
+    draw : ndarray, shape (N, 2)
+        The standard normal numbers of the smearing.
+    """
+
+    vector: FloatArray
+    sigma: FloatArray
+    draw: FloatArray
+
+    def smeared(self, scale: float = 1.0, resolution: float = 1.0) -> FloatArray:
+        """The measured soft term (N, 2): vector·scale + sigma·resolution·draw."""
+        result: FloatArray = self.vector * scale + (self.sigma * resolution)[:, None] * self.draw
+        return result
 
 
 def _isolation_ratio(
@@ -109,7 +148,8 @@ def reconstruct_leptons(visible: Particles, seeds: U64, card: DetectorCard) -> R
     sigma = np.where(
         is_e, card.electron.resolution_of(pt0, abs_eta), card.muon.resolution_of(pt0, abs_eta)
     )
-    scale = 1.0 + sigma * _streams.normal(seeds[event], _streams.LEPTON_RESOLUTION, local)
+    draw = _streams.normal(seeds[event], _streams.LEPTON_RESOLUTION, local)
+    scale = 1.0 + sigma * draw
     found &= scale > 0
     pt1 = pt0 * np.maximum(scale, 0.0)
     iso_args = [
@@ -122,12 +162,18 @@ def reconstruct_leptons(visible: Particles, seeds: U64, card: DetectorCard) -> R
             visible, candidate[keep], pt1[keep], iso_args[0][keep], iso_args[1][keep]
         )
         keep[keep] = ratio < iso_args[2][keep]
+    counts = np.bincount(event[keep], minlength=visible.n_events)
+    smeared = scale_momenta(p[keep], scale[keep])
+    leptons = Particles.from_counts(counts, visible.pdg_id[candidate[keep]], smeared)
+    return RecoLeptons(leptons, candidate[keep], p[keep], sigma[keep], draw[keep])
+
+
+def scale_momenta(p: FloatArray, scale: FloatArray) -> FloatArray:
+    """Four-momenta (n, 4) with their 3-momenta scaled (negative scales: 0), masses kept."""
     mass2 = np.maximum(p[:, 0] ** 2 - (p[:, 1:] ** 2).sum(1), 0.0)
     p3 = p[:, 1:] * np.maximum(scale, 0.0)[:, None]
-    smeared = np.concatenate([np.sqrt(mass2 + (p3**2).sum(1))[:, None], p3], axis=1)
-    counts = np.bincount(event[keep], minlength=visible.n_events)
-    leptons = Particles.from_counts(counts, visible.pdg_id[candidate[keep]], smeared[keep])
-    return RecoLeptons(leptons, candidate[keep])
+    result: FloatArray = np.concatenate([np.sqrt(mass2 + (p3**2).sum(1))[:, None], p3], axis=1)
+    return result
 
 
 def smear_jets(jets: Particles, seeds: U64, card: DetectorCard) -> Particles:
@@ -137,6 +183,41 @@ def smear_jets(jets: Particles, seeds: U64, card: DetectorCard) -> Particles:
     g = _streams.normal(seeds[jets.event], _streams.JET_RESOLUTION, jets.local_index)
     scale = np.maximum(1.0 + sigma / np.maximum(p[:, 0], 1e-12) * g, 0.0)
     return Particles(jets.offsets, jets.pdg_id, p * scale[:, None])
+
+
+def _per_event(objects: Particles, values: FloatArray, n: int) -> FloatArray:
+    out: FloatArray = np.zeros((n, values.shape[1]) if values.ndim > 1 else n)
+    np.add.at(out, objects.event, values)
+    return out
+
+
+def soft_term(
+    jets_truth: Particles, hadronic: Particles, seeds: U64, card: DetectorCard
+) -> SoftTerm:
+    """The unclustered part of E_T^miss and its smearing (see :func:`missing_et`)."""
+    n = hadronic.n_events
+    inside = np.abs(eta(hadronic.momentum)) < card.met_eta_max
+    had = hadronic.select(inside)
+    had_sum = _per_event(had, hadronic.momentum[inside][:, 1:3], n)
+    had_et = _per_event(had, pt(hadronic.momentum[inside]), n)
+    jet_sum = _per_event(jets_truth, jets_truth.momentum[:, 1:3], n)
+    jet_et = _per_event(jets_truth, pt(jets_truth.momentum), n)
+    sum_et = np.maximum(had_et - jet_et, 0.0)
+    counter = np.zeros(n, dtype=np.int64)
+    draw = np.stack(
+        [_streams.normal(seeds, _streams.MET_RESOLUTION, counter + k) for k in (0, 1)], axis=1
+    )
+    return SoftTerm(had_sum - jet_sum, card.met_unclustered_k * np.sqrt(sum_et), draw)
+
+
+def met_from(leptons: Particles, jets_reco: Particles, unclustered: FloatArray) -> FloatArray:
+    """E_T^miss vector (N, 2) = −Σ(leptons + jets) − the measured unclustered term (N, 2)."""
+    n = leptons.n_events
+    visible = _per_event(leptons, leptons.momentum[:, 1:3], n) + _per_event(
+        jets_reco, jets_reco.momentum[:, 1:3], n
+    )
+    result: FloatArray = -(visible + unclustered)
+    return result
 
 
 def missing_et(
@@ -151,29 +232,8 @@ def missing_et(
 
     ``hadronic`` are the visible particles without the selected leptons; the unclustered
     part is their sum within |η| < eta_max minus the generator-level jets (E-scheme jets are
-    the sums of their constituents), and ΣE_T^unclustered its scalar analogue.
+    the sums of their constituents), and ΣE_T^unclustered its scalar analogue; each
+    component is smeared by k·sqrt(ΣE_T^unclustered) (:func:`soft_term`).
     """
-    n = leptons.n_events
-
-    def per_event(objects: Particles, values: FloatArray) -> FloatArray:
-        out: FloatArray = np.zeros((n, values.shape[1]) if values.ndim > 1 else n)
-        np.add.at(out, objects.event, values)
-        return out
-
-    inside = np.abs(eta(hadronic.momentum)) < card.met_eta_max
-    had_sum = per_event(hadronic.select(inside), hadronic.momentum[inside][:, 1:3])
-    had_et = per_event(hadronic.select(inside), pt(hadronic.momentum[inside]))
-    jet_sum = per_event(jets_truth, jets_truth.momentum[:, 1:3])
-    jet_et = per_event(jets_truth, pt(jets_truth.momentum))
-    unclustered = had_sum - jet_sum
-    sum_et = np.maximum(had_et - jet_et, 0.0)
-    counter = np.zeros(n, dtype=np.int64)
-    sigma = card.met_unclustered_k * np.sqrt(sum_et)
-    unclustered = unclustered + sigma[:, None] * np.stack(
-        [_streams.normal(seeds, _streams.MET_RESOLUTION, counter + k) for k in (0, 1)], axis=1
-    )
-    visible = per_event(leptons, leptons.momentum[:, 1:3]) + per_event(
-        jets_reco, jets_reco.momentum[:, 1:3]
-    )
-    result: FloatArray = -(visible + unclustered)
-    return result
+    soft = soft_term(jets_truth, hadronic, seeds, card)
+    return met_from(leptons, jets_reco, soft.smeared())

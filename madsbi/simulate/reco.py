@@ -31,22 +31,29 @@ from madsbi._validate import FloatArray
 from madsbi.errors import InputError
 from madsbi.events import schema
 from madsbi.events.meta import ShardInfo, StoreMeta
-from madsbi.events.particles import eta, is_invisible
+from madsbi.events.schema import variation_group
 from madsbi.events.store import EventStore
 from madsbi.events.writer import StoreWriter
 from madsbi.processes import (
     DEFAULT_PROCESS,
     Process,
-    RecoObjects,
     RecoSelection,
+    SelectionResult,
     find_process,
     get_process,
     registered_processes,
 )
-from madsbi.simulate.detector import load_card, missing_et, reconstruct_leptons, smear_jets
-from madsbi.simulate.jets import cluster_jets
+from madsbi.simulate.detector import load_card
 from madsbi.simulate.shower import ShowerSettings, beam_energies, run_shower
 from madsbi.simulate.smearing import SmearingPlan, plan_copies, target_statistics
+from madsbi.simulate.variations import (
+    check_names,
+    check_shifts,
+    detect,
+    passes_all,
+    stored_rows,
+    variation_shifts,
+)
 from madsbi.theory.polynomial import first_derivatives, second_derivatives
 
 
@@ -74,6 +81,13 @@ class RecoConfig:
         The registered process whose reco selection is applied (:func:`get_process`). Dask
         workers in other processes see only the processes registered on import of
         :mod:`madsbi.processes`, so a plugin registers from a module they import too.
+    variations : tuple of str
+        Detector variations (:mod:`madsbi.simulate.variations`) to simulate at ±1σ beside the
+        nominal, paired with it, into ``/reco_variations/<name>_{up,down}``
+        (:mod:`madsbi.events.schema`); the card must give their sizes.
+    shifts : tuple of (str, float)
+        Nuisances shifted by α standard deviations in the nominal simulation (pseudo-data);
+        not together with ``variations``.
     """
 
     seed: int = 0
@@ -84,6 +98,8 @@ class RecoConfig:
     card: str = "atlas_like"
     pythia: tuple[str, ...] = field(default_factory=tuple)
     selection: str = DEFAULT_PROCESS
+    variations: tuple[str, ...] = ()
+    shifts: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.seed < 2**63:
@@ -94,7 +110,16 @@ class RecoConfig:
             raise InputError(f"max_copies: expected >= 1, got {self.max_copies}")
         ShowerSettings(self.shower, tuple(self.pythia))
         get_process(self.selection).reco_selection()
-        load_card(self.card)  # a bad card is refused before any event is simulated
+        card = load_card(self.card)  # a bad card is refused before any event is simulated
+        object.__setattr__(self, "variations", tuple(self.variations))
+        object.__setattr__(self, "shifts", tuple((str(n), float(a)) for n, a in self.shifts))
+        check_names(self.variations, card, "variations")
+        check_shifts(self.shifts, card)
+        if self.variations and self.shifts:
+            raise InputError(
+                f"variations {list(self.variations)} and shifts {dict(self.shifts)}: give one "
+                "or the other (variations are ±1σ around the nominal, shifts move the nominal)"
+            )
 
     @property
     def reco_selection(self) -> RecoSelection:
@@ -153,44 +178,66 @@ def plan_chunk(
     )
 
 
+@dataclass(frozen=True, eq=False)
+class SimulatedChunk:
+    """The simulated copies of one chunk.
+
+    Attributes
+    ----------
+    reco : dict of str to ndarray
+        The ``/reco`` arrays (nominal, or shifted by :attr:`RecoConfig.shifts`).
+    variations : dict of str to dict
+        Per variation group (``reco_variations/<name>_<direction>``): ``x``, ``cuts`` and the
+        tokens of the same copies, row for row.
+    shower_failures : int
+        Copies Pythia failed on.
+    """
+
+    reco: dict[str, np.ndarray[Any, Any]]
+    variations: dict[str, dict[str, np.ndarray[Any, Any]]]
+    shower_failures: int
+
+
+def _selected(result: SelectionResult) -> dict[str, np.ndarray[Any, Any]]:
+    arrays: dict[str, np.ndarray[Any, Any]] = {"x": result.x, "cuts": result.cuts}
+    if result.tokens is not None and result.token_ids is not None:
+        arrays["momentum"] = result.tokens
+        arrays["pdg_id"] = result.token_ids
+    return arrays
+
+
 def simulate_chunk(
     parton: dict[str, Any],
     plan: SmearingPlan,
     energies: tuple[float, float],
     config: RecoConfig,
     parent_offset: int = 0,
-) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
-    """``/reco`` arrays of the copies of one chunk, and the number of Pythia failures.
+) -> SimulatedChunk:
+    """``/reco`` arrays of the copies of one chunk, their variations and Pythia's failures.
 
     ``parent_offset`` is added to the chunk-local parent index (the chunk's first row in the
-    output store's ``/parton``).
+    output store's ``/parton``). Every variation reuses the shower and the detector's random
+    numbers of the nominal (:mod:`madsbi.simulate.variations`).
     """
     card = load_card(config.card)
     settings = ShowerSettings(config.shower, tuple(config.pythia))
     shower = run_shower(parton, plan.parent, plan.seed, energies, settings)
-    visible = shower.final_state.select(~is_invisible(shower.final_state.pdg_id))
-    leptons = reconstruct_leptons(visible, plan.seed, card)
-    not_lepton = np.ones(visible.pdg_id.size, dtype=bool)
-    not_lepton[leptons.source] = False
-    hadronic = visible.select(not_lepton)
-    in_acceptance = hadronic.select(np.abs(eta(hadronic.momentum)) < card.met_eta_max)
-    jets_truth = cluster_jets(in_acceptance, card.jet_radius, card.jet_pt_min)
-    jets = smear_jets(jets_truth, plan.seed, card)
-    met = missing_et(leptons.leptons, jets_truth, jets, hadronic, plan.seed, card)
-    selection = config.reco_selection(RecoObjects(leptons.leptons, jets, met, shower.ok))
+    response = detect(shower.final_state, shower.ok, plan.seed, card)
+    select = config.reco_selection
+    selection = select(response.objects(card, dict(config.shifts)))
     parent_weight = np.asarray(parton["weight"], dtype=np.float64)[plan.parent]
     arrays: dict[str, np.ndarray[Any, Any]] = {
-        "x": selection.x,
         "weight": parent_weight * plan.weight,
         "smearing_weight": plan.weight,
         "parent": plan.parent + parent_offset,
         "copy_index": plan.copy_index,
+        **_selected(selection),
     }
-    if selection.tokens is not None and selection.token_ids is not None:
-        arrays["momentum"] = selection.tokens
-        arrays["pdg_id"] = selection.token_ids
-    arrays["cuts"] = selection.cuts
-    return arrays, int((~shower.ok).sum())
+    varied = {
+        variation_group(name, direction): _selected(select(response.objects(card, shifts)))
+        for (name, direction), shifts in variation_shifts(config.variations).items()
+    }
+    return SimulatedChunk(arrays, varied, int((~shower.ok).sum()))
 
 
 #: Reduced reco stores shipped in ``madsbi/data/reco`` (see the README there).
@@ -255,15 +302,20 @@ class RecoReport:
     n_passed: int
     shower_failures: int
     cut_flow: dict[str, float]
+    variations_passed: dict[str, int] = field(default_factory=dict)
 
     def describe(self) -> str:
         """A few lines for the CLI."""
         flow = ", ".join(f"{k} {v:.3f}" for k, v in self.cut_flow.items())
-        return (
+        text = (
             f"{self.path}: {self.n_parents} events → {self.n_copies} copies, "
             f"{self.n_passed} pass all cuts; Pythia failures {self.shower_failures}\n"
             f"  weighted cut flow (cumulative): {flow}"
         )
+        if self.variations_passed:
+            passed = ", ".join(f"{g.split('/')[-1]} {n}" for g, n in self.variations_passed.items())
+            text += f"\n  copies passing all cuts per variation: {passed}"
+        return text
 
 
 def _reco_meta(
@@ -339,6 +391,7 @@ def simulate_reco(
         flow = np.zeros(len(cuts))
         total_weight = 0.0
         n_copies = n_passed = 0
+        varied_passed: dict[str, int] = {}
         with (
             StoreWriter(out, meta, overwrite=overwrite, compression=compression) as writer,
             progress_bar(stop - start, "reco", unit="ev", enabled=progress) as bar,
@@ -348,7 +401,8 @@ def simulate_reco(
                 if process.check_events is not None:
                     process.check_events(parton, str(store.path), chunk.start)
                 plan = plan_chunk(parton["coefficients"], chunk.start, config, stats)
-                reco, failed = simulate_chunk(parton, plan, energies, config, chunk.start - start)
+                simulated = simulate_chunk(parton, plan, energies, config, chunk.start - start)
+                reco = simulated.reco
                 names = {
                     k: store.column_names(schema.PARTON, k)
                     for k in parton
@@ -356,9 +410,14 @@ def simulate_reco(
                 }
                 cumulative = np.cumprod(reco["cuts"], axis=1).astype(bool)
                 writer.append(schema.PARTON, parton, names=names)
-                keep = cumulative[:, -1] if passed_only else slice(None)
-                writer.append(schema.RECO, {k: v[keep] for k, v in reco.items()}, names=columns)
-                failures += failed
+                varied = {g: passes_all(v["cuts"]) for g, v in simulated.variations.items()}
+                keep = stored_rows(cumulative[:, -1], list(varied.values()))
+                rows = keep if passed_only else slice(None)
+                writer.append(schema.RECO, {k: v[rows] for k, v in reco.items()}, names=columns)
+                for group, arrays in simulated.variations.items():
+                    writer.append(group, {k: v[rows] for k, v in arrays.items()}, names=columns)
+                    varied_passed[group] = varied_passed.get(group, 0) + int(varied[group].sum())
+                failures += simulated.shower_failures
                 flow += (reco["smearing_weight"][:, None] * cumulative).sum(axis=0)
                 total_weight += float(reco["smearing_weight"].sum())
                 n_copies += plan.n_copies
@@ -371,8 +430,11 @@ def simulate_reco(
                 "shower_failures": failures,
                 "passed_only": passed_only,
                 "cut_flow": cut_flow,
+                "variations_passed": varied_passed,
             }
             writer.set_shards(
                 (ShardInfo(sid, stop - start, config.seed, store.path.name, json.dumps(summary)),)
             )
-        return RecoReport(Path(out), stop - start, n_copies, n_passed, failures, cut_flow)
+        return RecoReport(
+            Path(out), stop - start, n_copies, n_passed, failures, cut_flow, varied_passed
+        )

@@ -103,6 +103,9 @@ def _check_settings(folder: Path, settings: dict[str, Any]) -> None:
         if isinstance(recorded.get("config"), dict):
             # Shards made before the selection was a setting applied the W±Z one.
             recorded["config"].setdefault("selection", DEFAULT_PROCESS)
+            # ... and before detector variations and shifts were settings, none were made.
+            recorded["config"].setdefault("variations", [])
+            recorded["config"].setdefault("shifts", [])
         if recorded != settings:
             raise ConfigError(
                 f"{path}: the shards in {folder} were made with other settings "
