@@ -6,7 +6,7 @@ without (the test sample). Each split is one store in the output folder, written
 a rerun skips the splits whose store exists. Example: ``examples/wz_reco_sim.toml``.
 
 Tables: ``[sample]`` (store, fractions, seed), ``[reco]`` (selection, shower, card, smearing,
-output options), ``[run]`` (chunk size, jobs, workers).
+detector variations, output options), ``[run]`` (chunk size, jobs, workers).
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from pathlib import Path
 
 from madsbi.config import build_sections, read_toml
 from madsbi.data import SAMPLES, sample_path
-from madsbi.errors import ConfigError, MissingFileError
+from madsbi.errors import ConfigError, InputError, MissingFileError
 from madsbi.events.store import EventStore
 from madsbi.processes import DEFAULT_PROCESS, registered_processes
 from madsbi.production.plan import ClusterSettings
+from madsbi.simulate.detector import load_card
 from madsbi.simulate.reco import RecoConfig, simulate_reco
 from madsbi.simulate.reco_jobs import run_reco_jobs
+from madsbi.simulate.variations import parse_variations
 
 SPLITS = ("train", "validation", "test")
 
@@ -56,7 +58,9 @@ class RecoSettings:
 
     The options of :func:`~madsbi.simulate.reco.simulate_reco` and of
     :class:`~madsbi.simulate.reco.RecoConfig`; ``selection`` names the registered process
-    whose reco selection is applied (:func:`madsbi.processes.get_process`; default ``"wz"``).
+    whose reco selection is applied (:func:`madsbi.processes.get_process`; default ``"wz"``);
+    ``variations`` the paired ±1σ detector variations simulated in every split
+    (:mod:`madsbi.simulate.variations`; ``["all"]``: all that the card sizes).
     """
 
     selection: str = DEFAULT_PROCESS
@@ -67,6 +71,7 @@ class RecoSettings:
     pythia: tuple[str, ...] = field(default_factory=tuple)
     passed_only: bool = False
     compression: str = "none"
+    variations: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if self.selection not in registered_processes():
@@ -74,6 +79,12 @@ class RecoSettings:
                 f"[reco] selection: expected one of the registered processes "
                 f"{list(registered_processes())}, got {self.selection!r}"
             )
+        card = load_card(self.card)
+        try:
+            names = parse_variations(",".join(self.variations), card) if self.variations else ()
+        except InputError as exc:
+            raise ConfigError(f"[reco] variations: {exc}") from None
+        object.__setattr__(self, "variations", names)
         if self.compression not in ("none", "lzf", "gzip"):
             raise ConfigError(
                 f"[reco] compression: expected 'none', 'lzf' or 'gzip', got {self.compression!r}"
@@ -163,6 +174,7 @@ def run_config(
             r.card,
             r.pythia,
             r.selection,
+            r.variations,
         )
         target = out / f"{split}.h5"
         entry: dict[str, object] = {"rows": [lo, hi], "smear": reco.smear, "store": str(store)}

@@ -224,3 +224,18 @@ def test_stored_rows_keep_events_any_variation_selects():
     down = np.array([True, False, False, True])
     np.testing.assert_array_equal(stored_rows(nominal, [up, down]), [True, True, False, True])
     np.testing.assert_array_equal(stored_rows(nominal, []), nominal)
+
+
+def test_simulate_run_config_takes_variations(tmp_path):
+    from madsbi.errors import ConfigError
+    from madsbi.simulate.reco_config import RecoSimConfig
+
+    path = tmp_path / "sim.toml"
+    head = '[sample]\nstore = "wz_leptonic"\n\n[reco]\nshower = "fast"\n'
+    path.write_text(head + 'variations = ["all"]\n')
+    assert RecoSimConfig.from_toml(path).reco.variations == VARIATION_NAMES
+    path.write_text(head + 'variations = ["lep_res", "jet_scale"]\n')
+    assert RecoSimConfig.from_toml(path).reco.variations == ("lep_res", "jet_scale")
+    path.write_text(head + 'variations = ["lep_ress"]\n')
+    with pytest.raises(ConfigError, match=r"\[reco\] variations: .*'lep_ress'; known: lep_scale_e"):
+        RecoSimConfig.from_toml(path)
