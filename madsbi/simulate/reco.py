@@ -14,6 +14,11 @@ weight × smearing weight), smearing weight 1/n, parent row (into this store's `
 copy index and cut flags. Copy counts come from the targets R_i and R_ij at θ0 with the
 statistics of the whole run (:func:`run_statistics`), and every copy's random numbers from
 its counter-based seed, so splitting the rows into chunks or jobs changes nothing.
+
+With :attr:`RecoConfig.variations` every copy is also seen by the detector varied by ±1σ of
+each named variation (:mod:`madsbi.simulate.variations`), from the same shower and random
+numbers, into ``/reco_variations/<name>_{up,down}`` row for row with ``/reco``
+(:mod:`madsbi.events.schema`); with :attr:`RecoConfig.shifts` the nominal itself is shifted.
 """
 
 from __future__ import annotations
@@ -362,7 +367,9 @@ def simulate_reco(
         Provenance id of the output (default: derived from the input and the rows).
     passed_only : bool
         Keep only the copies that pass every cut (training samples: a few % of the copies);
-        the cut flow of all copies is then in the shard's report (``/meta`` shards).
+        the cut flow of all copies is then in the shard's report (``/meta`` shards). With
+        :attr:`RecoConfig.variations`, a copy is kept when the nominal or any variation
+        passes every cut (so a variation's selection is complete), with its flags.
     compression : {None, "lzf", "gzip"}
         HDF5 filter (compress small or shipped stores: uncompressed chunks are allocated
         whole).
@@ -430,7 +437,7 @@ def simulate_reco(
                 "shower_failures": failures,
                 "passed_only": passed_only,
                 "cut_flow": cut_flow,
-                "variations_passed": varied_passed,
+                **({"variations_passed": varied_passed} if config.variations else {}),
             }
             writer.set_shards(
                 (ShardInfo(sid, stop - start, config.seed, store.path.name, json.dumps(summary)),)
