@@ -8,8 +8,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,9 +16,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from madsbi._validate import FloatArray, as_float_array, as_grid
-from madsbi.analysis.data import LEVELS, Selection, StoreEvents, selection_mask
-from madsbi.analysis.save import FORMAT, FORMAT_VERSION, MANIFEST_NAME
-from madsbi.errors import InputError, MissingFileError, StoreFormatError
+from madsbi.analysis.data import Selection, StoreEvents, selection_mask
+from madsbi.analysis.save import MANIFEST_NAME
+from madsbi.analysis.schema import (
+    check_rate_events,
+    check_split,
+    load_npz,
+    member_path,
+    read_manifest,
+)
+from madsbi.errors import CheckpointError, InputError, MadSBIError, MissingFileError
 
 if TYPE_CHECKING:
     from madsbi.analysis.fit import FitResult
@@ -27,7 +33,6 @@ if TYPE_CHECKING:
 
 EXACT = "exact"
 """The exact per-event ratio of a data store with coefficients (closure tests)."""
-POISSON_RATES = ("learned", "exact")
 
 
 def shipped_analyses_dir() -> Path:
@@ -86,16 +91,11 @@ class Analysis:
     """
 
     def __init__(self, path: str | Path) -> None:
-        from madsbi.estimators.loading import load_any_estimator
         from madsbi.inference.likelihood import NonNegativeRatio
 
         self.path = analysis_path(path)
-        manifest = json.loads((self.path / MANIFEST_NAME).read_text())
-        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-            raise StoreFormatError(
-                f"{self.path / MANIFEST_NAME}: format {manifest.get('format')!r} version "
-                f"{manifest.get('format_version')!r}, this madsbi reads {FORMAT} {FORMAT_VERSION}"
-            )
+        # Checked first: the directory may come from anyone (madsbi.analysis.schema).
+        manifest = read_manifest(self.path)
         self.manifest: dict[str, Any] = manifest
         self.parameters: list[str] = list(manifest["parameters"])
         self.theta0 = np.asarray(manifest["theta0"], dtype=np.float64)
@@ -104,16 +104,11 @@ class Analysis:
         self.defaults: dict[str, Any] = dict(manifest["defaults"])
         self.level: str = str(manifest.get("level", "parton"))
         self.poisson_rate: str = str(manifest["rate_model"].get("poisson", "learned"))
-        if self.level not in LEVELS or self.poisson_rate not in POISSON_RATES:
-            raise StoreFormatError(
-                f"{self.path / MANIFEST_NAME}: level {self.level!r} (expected one of {LEVELS}) "
-                f"or rate_model.poisson {self.poisson_rate!r} (expected one of {POISSON_RATES})"
-            )
         projection = manifest["projection"]
         self.estimators: dict[str, Any] = {}
         self.models: dict[str, Any] = {}
         for name, entry in manifest["estimators"].items():
-            estimator = load_any_estimator(self.path / entry["path"])
+            estimator = _load_estimator(self.path, name, entry, len(self.features))
             self.estimators[name] = estimator
             if projection["kind"] == "none":
                 self.models[name] = estimator
@@ -122,17 +117,17 @@ class Analysis:
                     estimator, keep_reference=bool(projection["keep_reference"])
                 )
         self.methods: list[str] = list(self.models)
-        with np.load(self.path / manifest["rate_model"]["file"], allow_pickle=False) as z:
-            self._rate_observables = {
-                k[4:]: np.asarray(z[k]) for k in z.files if k.startswith("obs_")
-            }
-            self._rate_coefficients = np.asarray(z["coefficients"])
-            self._rate_weights = np.asarray(z["mis_weights"])
+        rate_file = member_path(self.path, manifest["rate_model"]["file"], "rate_model.file")
+        arrays = load_npz(rate_file, "rate_model.file")
+        check_rate_events(rate_file, arrays, manifest)
+        self._rate_observables = {k[4:]: v for k, v in arrays.items() if k.startswith("obs_")}
+        self._rate_coefficients = arrays["coefficients"]
+        self._rate_weights = arrays["mis_weights"]
         self._rate_cache: dict[str, FloatArray] = {}
-        with np.load(self.path / manifest["split"]["file"], allow_pickle=False) as z:
-            self.test_indices = [
-                np.asarray(z[f"test_{i}"]) for i in range(len(manifest["split"]["stores"]))
-            ]
+        split_file = member_path(self.path, manifest["split"]["file"], "split.file")
+        split = load_npz(split_file, "split.file")
+        check_split(split_file, split, manifest)
+        self.test_indices = [split[f"test_{i}"] for i in range(len(manifest["split"]["stores"]))]
 
     def __repr__(self) -> str:
         return (
@@ -304,6 +299,54 @@ class Analysis:
         return fit(self, data, **options)
 
 
+def _load_estimator(directory: Path, name: str, entry: Mapping[str, Any], n_features: int) -> Any:
+    """The estimator ``name`` of the manifest; every read error names its directory.
+
+    Raises
+    ------
+    CheckpointError
+        Its files cannot be read or do not fit the manifest (e.g. tensors of another size).
+    """
+    from madsbi.estimators.loading import load_any_estimator
+
+    field = f"estimators.{name}.path"
+    path = member_path(directory, entry["path"], field)
+    try:
+        estimator = load_any_estimator(path)
+    except MadSBIError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise _unreadable(path, name, exc) from exc
+    except (RuntimeError, EOFError) as exc:  # torch: tensors of another size, truncated files
+        raise _unreadable(path, name, exc) from exc
+    n_inputs = getattr(estimator, "n_inputs", n_features)
+    if n_inputs != n_features:
+        raise CheckpointError(
+            f"{path}: the estimator {name!r} takes {n_inputs} inputs, the manifest lists "
+            f"{n_features} features"
+        )
+    return estimator
+
+
+def _unreadable(path: Path, name: str, exc: BaseException) -> CheckpointError:
+    detail = (str(exc).strip().splitlines() or [""])[0][:300]
+    return CheckpointError(
+        f"{path}: cannot load the estimator {name!r} from its estimator.json and weights.pt "
+        f"({type(exc).__name__}: {detail})"
+    )
+
+
 def load_analysis(path_or_name: str | Path) -> Analysis:
-    """Load a trained analysis from its directory or by a shipped analysis's name."""
+    """Load a trained analysis from its directory or by a shipped analysis's name.
+
+    Raises
+    ------
+    MissingFileError
+        Not an analysis directory or shipped name, or a file it names is missing.
+    StoreFormatError
+        ``analysis.json`` or an array file fails its schema (:mod:`madsbi.analysis.schema`),
+        e.g. a file name outside the directory.
+    CheckpointError
+        An estimator cannot be loaded (the message names its directory).
+    """
     return Analysis(path_or_name)

@@ -39,7 +39,14 @@ import numpy as np
 
 from madsbi._validate import FloatArray, IntArray
 from madsbi.analysis.load import analysis_path
-from madsbi.analysis.save import FORMAT, FORMAT_VERSION, MANIFEST_NAME, RATE_EVENTS_NAME
+from madsbi.analysis.save import MANIFEST_NAME, RATE_EVENTS_NAME
+from madsbi.analysis.schema import (
+    check_rate_events,
+    check_split,
+    load_npz,
+    member_path,
+    read_manifest,
+)
 from madsbi.cards import channel_names, process_key
 from madsbi.errors import InputError, MissingFileError, OutputError, StoreFormatError
 
@@ -98,12 +105,21 @@ def trim_analysis(
     src = _source(source)
     dst = Path(destination)
     _check_destination(src, dst)
-    manifest: dict[str, Any] = json.loads((src / MANIFEST_NAME).read_text())
+    # The manifest's file names are checked to stay inside the source (they are read there)
+    # and, so, inside the destination (written there) (madsbi.analysis.schema).
+    manifest: dict[str, Any] = read_manifest(src)
     rate = manifest["rate_model"]
-    with np.load(src / rate["file"], allow_pickle=False) as z:
-        arrays = {k: np.asarray(z[k]) for k in z.files}
-    with np.load(src / manifest["split"]["file"], allow_pickle=False) as z:
-        split = {k: np.asarray(z[k]) for k in z.files}
+    rate_file = member_path(src, rate["file"], "rate_model.file")
+    arrays = load_npz(rate_file, "rate_model.file")
+    check_rate_events(rate_file, arrays, manifest)
+    split_name = manifest["split"]["file"]
+    split_file = member_path(src, split_name, "split.file")
+    split = load_npz(split_file, "split.file")
+    check_split(split_file, split, manifest)
+    estimator_paths = [
+        member_path(src, entry["path"], f"estimators.{name}.path").relative_to(src)
+        for name, entry in manifest["estimators"].items()
+    ]
     weights = np.asarray(arrays["mis_weights"], dtype=np.float64)
     n_total = int(weights.shape[0])
     labels, names = channels(manifest, arrays)
@@ -157,10 +173,10 @@ def trim_analysis(
     created = not dst.exists()
     try:
         dst.mkdir(parents=True, exist_ok=True)
-        for entry in manifest["estimators"].values():
-            shutil.copytree(src / entry["path"], dst / entry["path"])
+        for relative in estimator_paths:
+            shutil.copytree(src / relative, dst / relative)
         _savez_compressed(dst / RATE_EVENTS_NAME, trimmed)
-        _savez_compressed(dst / manifest["split"]["file"], test)
+        _savez_compressed(member_path(dst, split_name, "split.file"), test)
         tmp = dst / (MANIFEST_NAME + ".tmp")
         tmp.write_text(json.dumps(out, indent=1))
         os.replace(tmp, dst / MANIFEST_NAME)
@@ -245,12 +261,10 @@ def _source(source: str | Path) -> Path:
         path = analysis_path(source)
     except MissingFileError as exc:
         raise MissingFileError(f"source: {exc}") from exc
-    manifest = json.loads((path / MANIFEST_NAME).read_text())
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        raise StoreFormatError(
-            f"source: {path / MANIFEST_NAME} has format {manifest.get('format')!r} version "
-            f"{manifest.get('format_version')!r}, expected {FORMAT} {FORMAT_VERSION}"
-        )
+    try:
+        read_manifest(path)
+    except StoreFormatError as exc:
+        raise StoreFormatError(f"source: {exc}") from exc
     return path
 
 
