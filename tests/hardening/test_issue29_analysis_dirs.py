@@ -306,7 +306,6 @@ def test_damaged_analysis_fit_is_one_line(
     assert result.exit_code == 1, result.output
     assert error.__name__ in result.stderr
     assert "Traceback" not in result.output
-    assert not (tmp_path / "fit").exists()
 
 
 def test_the_valid_analysis_loads(good: Path, tmp_path: Path) -> None:
