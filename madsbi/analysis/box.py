@@ -1,10 +1,12 @@
 """The θ box a fit searches, and which results lie on its edge.
 
 By default the box is the analysis's trained range (``defaults.ranges``), widened per
-parameter to hold every ``at`` point with a margin: a point outside the range moves that side
-to the point ± half the range (as the reco study's closure box does,
+parameter to hold every ``at`` point with a margin: a point outside the range, or inside it
+but closer than :data:`NEAR_EDGE` of half the range to a side, moves that side to the point ±
+half the range (as the reco study's closure box does,
 ``madsbi.studies.wz_reco_limits.closure_box``), so q at the point is never measured
-against a maximum the search could not reach. Points inside the range leave it unchanged.
+against a maximum the search could not reach, and a best fit near the point is not cut by
+the edge. Points well inside the range leave it unchanged.
 ``ranges`` given as a mapping sets the named parameters' sides exactly (the others keep the
 default, widened); given as an (n, 2) array it is the box, as is.
 
@@ -27,6 +29,8 @@ from madsbi.errors import BoxEdgeWarning, InputError
 
 #: A result within this fraction of a grid step of the box edge lies on it.
 EDGE_FRACTION = 0.01
+#: An ``at`` point closer than this fraction of half the range to a side widens that side.
+NEAR_EDGE = 0.25
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,9 @@ def fit_box(
             box[i] = given[name]
             continue
         values = np.array([float(p[i]) for p in at])
-        below, above = values[values < box[i, 0]], values[values > box[i, 1]]
+        margin = NEAR_EDGE * half[i]
+        below = values[values < box[i, 0] + margin]
+        above = values[values > box[i, 1] - margin]
         if below.size:
             box[i, 0] = float(below.min()) - half[i]
         if above.size:

@@ -166,12 +166,17 @@ def test_parse_ranges_and_its_errors() -> None:
         parse_ranges(["cW=0,1", "cW=0,2"], names)
 
 
-def test_fit_box_widens_only_for_points_outside_the_range() -> None:
+def test_fit_box_widens_only_for_points_outside_or_near_the_edge() -> None:
     names = ["a", "b"]
     default = [[-1.0, 1.0], [-0.5, 0.5]]
-    inside = fit_box(names, default, None, [np.array([0.9, -0.4])])
+    inside = fit_box(names, default, None, [np.array([0.7, -0.3])])
     np.testing.assert_array_equal(inside.ranges, default)
     assert inside.widened == []
+    # Within NEAR_EDGE of half the range from a side (0.9 > 1 − 0.25): that side widens, so a
+    # best fit near the point is not cut by the edge.
+    near = fit_box(names, default, None, [np.array([0.9, 0.5])])
+    np.testing.assert_allclose(near.ranges, [[-1.0, 1.9], [-0.5, 1.0]])
+    assert near.widened == ["a", "b"]
     # a = 3 > 1: the high side moves to 3 + half the range (1); b = −2 < −0.5: to −2 − 0.5.
     box = fit_box(names, default, None, [np.array([3.0, 0.0]), np.array([0.0, -2.0])])
     np.testing.assert_array_equal(box.ranges, [[-1.0, 4.0], [-2.5, 0.5]])
