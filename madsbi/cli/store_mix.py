@@ -1,0 +1,78 @@
+"""``madsbi store embed`` and ``madsbi store mix``: background stores joining an analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from madsbi._paths import check_output_file
+from madsbi.events import schema
+from madsbi.events.tempfiles import exit_status_on_signal
+
+
+def _compression(value: str) -> str | None:
+    return None if value == "none" else value
+
+
+_COMPRESSION = click.option(
+    "--compression",
+    type=click.Choice(["lzf", "gzip", "none"]),
+    default=str(schema.DEFAULT_COMPRESSION).lower(),
+    show_default=True,
+    help="HDF5 filter: none is fastest, lzf about 2x smaller, gzip smallest.",
+)
+
+
+@click.command()
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--parameters",
+    required=True,
+    help="Target parameters in θ order, name or name:block:code, e.g. cHWB,cW:SMEFT:2,cHq3.",
+)
+@click.option(
+    "--like",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A store of the target space (e.g. a signal shard): blocks, codes, ranges, θ0.",
+)
+@_COMPRESSION
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def embed(
+    source: Path,
+    output: Path,
+    parameters: str,
+    like: Path | None,
+    compression: str,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Copy SOURCE into a larger parameter space; terms of the added parameters are zero.
+
+    A ZZ store over (cHWB, cHq3) becomes a (cHWB, cW, cHq3) store: σ(θ) and every event's
+    weight are unchanged for every θ, whatever the added parameters are. A θ-independent
+    store (no parameters) embeds as constant coefficients.
+    """
+    from madsbi.events.embed import EMBEDDED_PARAMETERS, embed_store
+    from madsbi.events.store import EventStore
+
+    check_output_file(output, what="store embed: OUTPUT")
+    with exit_status_on_signal():
+        path = embed_store(
+            source,
+            output,
+            parameters,
+            like=like,
+            overwrite=overwrite,
+            compression=_compression(compression),
+            progress=not quiet,
+        )
+    with EventStore(path) as written:
+        meta = written.meta
+        added = meta.attributes.get(EMBEDDED_PARAMETERS, "none")
+        click.echo(
+            f"wrote {path}: parameters {list(meta.space.names)} (added: {added}), "
+            f"σ(θ0) = {written.cross_section(meta.space.theta0_array)[0]:.6g} pb"
+        )
