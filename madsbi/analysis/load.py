@@ -293,9 +293,18 @@ class Analysis:
         return result
 
     def fit(self, data: Any, **options: Any) -> FitResult:
-        """Fit the data (a store path); see :func:`madsbi.analysis.fit.fit`."""
+        """Fit the data (a store path); see :func:`madsbi.analysis.fit.fit`.
+
+        A store path is first checked against the store schema
+        (:func:`madsbi.events.verify.check_store_structure`): a store whose datasets differ
+        in length (weights one row short) or type is refused before it is read.
+        """
         from madsbi.analysis.fit import fit
 
+        if isinstance(data, (str, Path)):
+            from madsbi.events.verify import check_store_structure
+
+            check_store_structure(data)
         return fit(self, data, **options)
 
 

@@ -171,8 +171,10 @@ def inspect(path: Path, as_json: bool, no_verify: bool) -> None:
 def verify(path: Path) -> None:
     """Read every event dataset back through its checksums.
 
-    Exit status 0: every chunk matched its checksum; 1: a dataset is corrupt (named);
-    2: the store has no checksums (written by an older madsbi), so it cannot be verified.
+    The structure is checked first (required datasets, dtypes, shapes, equal lengths, no
+    external links). Exit status 0: every chunk matched its checksum; 1: a dataset is
+    corrupt or breaks the schema (named); 2: the store has no checksums (written by an older
+    madsbi), so it cannot be verified.
     """
     report = verify_store(path)
     click.echo(report.summary())

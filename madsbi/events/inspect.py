@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from madsbi.events.store import EventStore
-from madsbi.events.verify import verify_store
+from madsbi.events.verify import check_structure, verify_store
 from madsbi.theory.polynomial import coefficient_labels
 
 
@@ -27,9 +27,13 @@ def describe_store(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
     ------
     StoreCorruptError
         With ``verify``, if a dataset fails its checksum (named in the message).
+    StoreFormatError
+        If the store's structure is not that of the schema
+        (:func:`~madsbi.events.verify.check_structure`), with or without ``verify``.
     """
     integrity = verify_store(path).status if verify else "not checked"
     with EventStore(path) as store:
+        check_structure(store)  # also without verify: it reads no event data
         meta = store.meta
         space = meta.space
         basis = meta.basis
