@@ -8,6 +8,10 @@ the events come back without weights and the gridpack holds ``madevent/Cards/rew
 ``madevent``: ``reweight GridRun_<seed> --plugin=madsbi -from_cards``. The madsbi settings
 need ``lhe_weights on``; MadGraph must be reachable (the gridpack's ``mg5_path``) and the
 Python running the job must import madsbi.
+
+A θ-independent production (``[production] reweighting = false``, e.g. Z+jets for a SM
+background) skips both: its events carry no weights and are converted with
+``reweighting = False`` (``store convert --no-reweighting``).
 """
 
 from __future__ import annotations
@@ -182,7 +186,8 @@ def gridpack_job(spec: JobSpec) -> None:
     Raises
     ------
     JobError
-        If the gridpack cannot be run, or its events carry no ``<rwgt>`` weights.
+        If the gridpack cannot be run, or its events carry no ``<rwgt>`` weights (unless
+        ``spec.convert.reweighting`` is False: a θ-independent store).
     MissingFileError
         If the gridpack does not exist.
     LheFormatError, WeightError, InputError
@@ -197,7 +202,9 @@ def gridpack_job(spec: JobSpec) -> None:
     lhe = run_gridpack(spec, folder)
     with LheFile(lhe) as reader:
         weighted = bool(reader.header.weight_ids)
-    if not weighted:
+    if not spec.convert.reweighting:
+        weighted = True  # θ-independent: no weights needed (module docstring)
+    elif not weighted:
         lhe = reweight_in_gridpack(spec, folder, lhe) or lhe
         with LheFile(lhe) as reader:
             weighted = bool(reader.header.weight_ids)
@@ -205,7 +212,9 @@ def gridpack_job(spec: JobSpec) -> None:
         raise JobError(
             f"job {spec.index} (seed {spec.seed}): {lhe} has no <rwgt> weights; build the "
             "gridpack with reweighting on (reweight=madsbi, a reweight card and "
-            "'lhe_weights on' in the madsbi settings)"
+            "'lhe_weights on' in the madsbi settings), or, for a process that does not "
+            "depend on the parameters, produce a θ-independent store: [production] "
+            "reweighting = false"
         )
     convert_lhe(
         lhe,

@@ -57,6 +57,12 @@ class ProductionSettings:
         Seconds one job may run (0: no limit).
     keep_scratch : bool
         Keep each job's unpacked gridpack after success (it is always kept after a failure).
+    reweighting : bool
+        False: a θ-independent production (a SM background such as Z+jets from a gridpack
+        without a reweight card): each job's LHE file, which carries no ``<rwgt>`` weights,
+        is converted with ``reweighting = False`` (``store convert --no-reweighting``), its
+        coefficients the event weight at every θ. The plan's ``[convert] reweighting`` is
+        set to match (a plan that asks for both is refused).
     """
 
     name: str = "production"
@@ -68,8 +74,13 @@ class ProductionSettings:
     gridpack: str = ""
     timeout: float = 0.0
     keep_scratch: bool = False
+    reweighting: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.reweighting, bool):
+            raise ConfigError(
+                f"[production] reweighting: expected true or false, got {self.reweighting!r}"
+            )
         for name in ("n_jobs", "events_per_job", "base_seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -147,6 +158,11 @@ class ProductionPlan:
 
     def __post_init__(self) -> None:
         self._check_gridpack_path()
+        if not self.production.reweighting and self.convert.reweighting:
+            # One switch: a θ-independent production converts without reweighting.
+            object.__setattr__(
+                self, "convert", dataclasses.replace(self.convert, reweighting=False)
+            )
 
     def _check_gridpack_path(self) -> None:
         """The gridpack must be none of the files a production writes, replaces or clears."""
@@ -198,6 +214,11 @@ class ProductionPlan:
             convert = build(ConvertSettings, doc.get("convert"), "convert")
         except InputError as exc:  # the events-owned settings name the field, not the table
             raise ConfigError(f"[convert] {exc}") from None
+        if not production.reweighting and (doc.get("convert") or {}).get("reweighting") is True:
+            raise ConfigError(
+                "[production] reweighting = false (a θ-independent production) contradicts "
+                "[convert] reweighting = true; drop one of them"
+            )
         return cls(
             production=production,
             convert=convert,
