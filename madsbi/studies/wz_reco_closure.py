@@ -30,19 +30,22 @@ if TYPE_CHECKING:
 
 
 def _rates(
-    study: RecoAnalysis, inputs: Inputs, name: str, rows: IntArray | None
+    study: RecoAnalysis, inputs: Inputs, name: str, rows: IntArray | None, lumi: float
 ) -> tuple[RateModel, RateModel, float]:
-    """(ρ_P, ρ̂, ν0) of a method over the pool's ``rows`` (None: the whole pool)."""
+    """(ρ_P, ρ̂, ν0) of a method over the pool's ``rows`` (None: the whole pool).
+
+    ``lumi`` (pb⁻¹, times the rate factor) makes ν0 = lumi · σ̂_fid(θ0) of the rows.
+    """
     coefficients, rate, _ = inputs[name]
     if rows is None:
-        return rate, own_rate(study, coefficients.mean(0)), study.nu0
+        return rate, own_rate(study, coefficients.mean(0)), lumi * study.sigma_fid
     weights = study.pool.weights[rows]
     own = RateModel.from_event_coefficients(coefficients.mean(0)[rows], weights)
     if name == "truth" or study.config.analysis.rate_model == "exact":
         rate = RateModel.from_event_coefficients(study.truth_pool[rows], weights)
     else:
         rate = own
-    return rate, own, study.expected_events(float(weights.sum()))
+    return rate, own, lumi * float(weights.sum())
 
 
 def _fit(
@@ -51,22 +54,37 @@ def _fit(
     bsm: StoreSet,
     rows: IntArray | None,
     box: tuple[FloatArray, FloatArray],
+    counts: IntArray | None = None,
+    lumi: float | None = None,
 ) -> dict[str, Any]:
-    """Q(θ_BSM) and θ̂ of every method for the Asimov data ``bsm`` against the pool's ``rows``."""
+    """Q(θ_BSM) and θ̂ of every method for the data ``bsm`` against the pool's ``rows``.
+
+    Asimov (default): the entries' fiducial weights scaled to the study's luminosity
+    (Σ = ν(θ_BSM)). Counts: the entries ``counts`` (indices into ``bsm``) each one observed
+    event, at the luminosity ``lumi`` (pb⁻¹) where each generated parent is one expected event.
+    """
     from madsbi.inference.search import maximise
 
     a = study.config.analysis
     point = np.asarray(a.bsm_point, dtype=np.float64)
-    weights = bsm.weights * (a.luminosity_fb * FB_PER_PB * a.rate_factor)  # Σ = ν(θ_BSM)
-    truth = bsm.coefficients / bsm.coefficients[:, :1]
+    if counts is None:
+        lumi = a.luminosity_fb * FB_PER_PB * a.rate_factor
+        weights = bsm.weights * lumi  # Σ = ν(θ_BSM)
+        x, coefficients = bsm.x, bsm.coefficients
+    else:
+        if lumi is None:
+            raise ValueError("counts closure needs the luminosity")
+        weights = np.ones(counts.shape[0])
+        x, coefficients = bsm.x[counts], bsm.coefficients[counts]
+    truth = coefficients / coefficients[:, :1]
     threshold = chi2_quantile(0.95, point.shape[0])
     out: dict[str, Any] = {}
     for name, (_, _, log1p) in inputs.items():
         if name == "truth":
             c = truth
         else:
-            c = np.asarray(study.models[name].event_coefficients(bsm.x)).mean(0)
-        rate, own, nu0 = _rates(study, inputs, name, rows)
+            c = np.asarray(study.models[name].event_coefficients(x)).mean(0)
+        rate, own, nu0 = _rates(study, inputs, name, rows, lumi)
 
         def ll(thetas: FloatArray, c: FloatArray = c, own: RateModel = own,
                rate: RateModel = rate, log1p: bool = log1p,
@@ -81,7 +99,34 @@ def _fit(
             "inside_95": q_bsm <= threshold,
             "theta_hat": np.asarray(theta_hat).tolist(),
         }
+        if counts is None:
+            # Asimov data from N MC entries weighted up by w behave as w × a sample of N
+            # events: q(θ_BSM)/w ~ χ²_n for a correct model (w ≤ 1: the data are smoother).
+            scale = max(kish_weight(weights), 1.0)
+            out[name]["q_per_entry_weight"] = q_bsm / scale
+            out[name]["inside_95_mc"] = q_bsm / scale <= threshold
     return out
+
+
+def kish_weight(weights: FloatArray) -> float:
+    """Σw²/Σw: the weight per entry of Asimov data (their q scales with it)."""
+    return float((weights**2).sum() / weights.sum())
+
+
+def equivalent_luminosity(sample: Any) -> float:
+    """pb⁻¹ at which each generated parent of ``sample`` is one expected event: n / σ_gen."""
+    return float(sample.n_parents / sample.sigma_gen)
+
+
+def first_parents(sample: Any, lumi: float) -> IntArray:
+    """Entries whose parent is among the first round(lumi σ_gen) parents.
+
+    A sub-sample at the luminosity ``lumi``: parents are exchangeable, so any prefix is a
+    fair sample.
+    """
+    keep = round(lumi * sample.sigma_gen)
+    rows: IntArray = np.flatnonzero(np.asarray(sample.parents) < keep)
+    return rows
 
 
 def closure(study: RecoAnalysis, inputs: Inputs) -> dict[str, Any]:
@@ -121,6 +166,18 @@ def closure(study: RecoAnalysis, inputs: Inputs) -> dict[str, Any]:
         "fit_box": [box[0].tolist(), box[1].tolist()],
         "threshold_95": chi2_quantile(0.95, point.shape[0]),
         "methods": _fit(study, inputs, bsm, rows, box),
+        "weight_per_entry": kish_weight(bsm.weights * lumi),
+    }
+    # Counts at the luminosity where each generated parent is one expected event: the
+    # smallest of the stores'; the others keep the entries of their first parents.
+    lumi_counts = min(equivalent_luminosity(s) for s in bsm.samples)
+    entries = [first_parents(s, lumi_counts) for s in bsm.samples]
+    offsets = np.cumsum([0] + [s.x.shape[0] for s in bsm.samples[:-1]])
+    counts = np.concatenate([e + o for e, o in zip(entries, offsets, strict=True)])
+    out["counts"] = {
+        "luminosity_fb": lumi_counts / FB_PER_PB,
+        "n_events": int(counts.shape[0]),
+        "methods": _fit(study, inputs, bsm, rows, box, counts=counts, lumi=lumi_counts),
     }
     if len(bsm.samples) > 1:
         out["stores"] = [str(s.path) for s in bsm.samples]
@@ -135,5 +192,15 @@ def closure(study: RecoAnalysis, inputs: Inputs) -> dict[str, Any]:
                 "expected_events": float((sample.weights * lumi).sum()),
                 "expected_events0": study.expected_events(float(study.pool.weights[rows_k].sum())),
                 "methods": _fit(study, inputs, alone, rows_k, box),
+                "weight_per_entry": kish_weight(sample.weights * lumi),
+            }
+            own_lumi = equivalent_luminosity(sample)
+            everything = np.arange(sample.x.shape[0])
+            out["channels"][study.pool.channels[k]]["counts"] = {
+                "luminosity_fb": own_lumi / FB_PER_PB,
+                "n_events": int(sample.x.shape[0]),
+                "methods": _fit(
+                    study, inputs, alone, rows_k, box, counts=everything, lumi=own_lumi
+                ),
             }
     return out

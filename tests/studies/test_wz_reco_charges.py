@@ -24,6 +24,7 @@ from madsbi.analysis.data import Selection
 from madsbi.cli.main import cli
 from madsbi.data import sample_path
 from madsbi.errors import ConfigError
+from madsbi.events.digest import META_ATTRIBUTE, _meta_items
 from madsbi.simulate.reco import RecoConfig, shipped_reco_path, simulate_reco
 from madsbi.studies.wz_reco import run_wz_reco_study
 from madsbi.studies.wz_reco_config import WZRecoStudyConfig, check_channel_feature
@@ -167,7 +168,29 @@ def test_closure_reports_the_joint_fit_and_each_charge(
         assert entry["methods"]["truth"]["q_at_bsm_point"] == pytest.approx(0.0, abs=1e-6)
         assert entry["methods"]["truth"]["inside_95"]
         total += entry["expected_events"]
+        # Equal weights within a store: the weight per entry is ν/N; q/w is the MC-aware q.
+        w = entry["expected_events"] / entry["n_entries"]
+        assert entry["weight_per_entry"] == pytest.approx(w, rel=1e-9)
+        for method in entry["methods"].values():
+            scaled = method["q_at_bsm_point"] / max(w, 1.0)
+            assert method["q_per_entry_weight"] == pytest.approx(scaled, rel=1e-9, abs=1e-12)
+        # Counts: each generated parent one expected event, so ν0 = N and the data are the
+        # pool's own events: the truth sits at θ0 again.
+        counts = entry["counts"]
+        assert counts["luminosity_fb"] == pytest.approx(
+            sample.n_parents / sample.sigma_gen / 1000.0, rel=1e-12
+        )
+        assert counts["n_events"] == entry["n_entries"]
+        assert counts["methods"]["truth"]["q_at_bsm_point"] == pytest.approx(0.0, abs=1e-6)
     assert closure["expected_events"] == pytest.approx(total, rel=1e-12)
+    # Jointly: the smallest equivalent luminosity, the other store's first parents only.
+    lumi = min(s.n_parents / s.sigma_gen for s in (plus, minus)) / 1000.0
+    assert closure["counts"]["luminosity_fb"] == pytest.approx(lumi, rel=1e-12)
+    kept = sum(
+        int((np.asarray(s.parents) < round(lumi * 1000.0 * s.sigma_gen)).sum())
+        for s in (plus, minus)
+    )
+    assert closure["counts"]["n_events"] == kept
 
 
 @pytest.mark.filterwarnings("ignore:.*on the edge of the fit box")  # tiny networks
@@ -202,6 +225,8 @@ def test_saved_analysis_fits_each_charge_against_its_channel(
     shutil.copy(minus.path, anonymous)
     with h5py.File(anonymous, "r+") as f:
         f["meta"].attrs["process"] = ""
+        # Re-seal /meta (its digests cover the process string), as a writer of data would.
+        f["checksums"].attrs[META_ATTRIBUTE] = json.dumps(_meta_items(f["meta"]), sort_keys=True)
     result = analysis.fit(anonymous, methods=["exact"], **common)
     assert result.data["channel_selections"] == []
     nu_all = LUMINOSITY_FB * 1000.0 * (plus.sigma_fid + minus.sigma_fid)
