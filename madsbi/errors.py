@@ -152,3 +152,22 @@ class BoxEdgeWarning(MadSBIWarning):
 
 class TrainingSupportWarning(MadSBIWarning):
     """Data lie far outside the range of a continuous feature that the analysis trained on."""
+
+
+class ResourceError(InputError):
+    """A run would need more memory or disk than the machine has; refused before it starts.
+
+    Attributes
+    ----------
+    resource : {"memory", "disk"}
+    needed : int
+        The estimated bytes (a lower bound).
+    available : int
+        The bytes available (free memory, or free space where the output goes).
+    """
+
+    def __init__(self, message: str, resource: str, needed: int, available: int) -> None:
+        super().__init__(message)
+        self.resource = resource
+        self.needed = needed
+        self.available = available

@@ -8,6 +8,7 @@ import click
 
 from madsbi._outdir import locked_output_dir
 from madsbi.cli._options import set_threads, study_options
+from madsbi.cli._resources import check_needs, wz_study_needs
 
 
 @click.command()
@@ -27,6 +28,7 @@ def run(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet: bool
     from madsbi.studies.wz_config import WZStudyConfig
 
     settings = WZStudyConfig.from_toml(config)
+    check_needs(wz_study_needs(settings), out_dir, what="run")
     set_threads(threads)
     with locked_output_dir(out_dir):
         summary = run_wz_study(settings, out_dir, progress=not quiet, figures=not no_figures)
@@ -61,6 +63,7 @@ def _run_reco(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet
     from madsbi.studies.wz_reco_config import WZRecoStudyConfig
 
     settings = WZRecoStudyConfig.from_toml(config)
+    check_needs(wz_study_needs(settings), out_dir, what="run")
     set_threads(threads)
     with locked_output_dir(out_dir):
         summary = run_wz_reco_study(settings, out_dir, progress=not quiet, figures=not no_figures)

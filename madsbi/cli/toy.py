@@ -9,6 +9,7 @@ import click
 from madsbi._outdir import locked_output_dir
 from madsbi._paths import check_output_file
 from madsbi.cli._options import set_threads, study_options
+from madsbi.cli._resources import check_needs, toy_generate_needs, toy_study_needs
 from madsbi.events.tempfiles import exit_status_on_signal
 from madsbi.simulate.toy import generate_toy_store
 
@@ -39,6 +40,8 @@ def generate(
 ) -> None:
     """Generate toy events (parton z, reco x, exact coefficients) into the store OUT."""
     check_output_file(out, what="toy generate: OUT")
+    if n_events >= 1:  # else generate_toy_store refuses it by name
+        check_needs(toy_generate_needs(n_events), out, what="toy generate")
     with exit_status_on_signal():
         generate_toy_store(
             out,
@@ -91,6 +94,7 @@ def run(
 
     settings = ToyStudyConfig.from_toml(config)
     seeds = _parse_seeds(seeds_text)
+    check_needs(toy_study_needs(settings), out_dir, what="toy run")
     set_threads(threads)
     if seeds is not None or settings.study.seeds:
         from madsbi.studies.toy_seeds import run_toy_seeds
