@@ -33,14 +33,22 @@ ensemble band).
 
 When the data store is one the analysis was trained on (same SHA-256), only its test split
 is used. Data outside the training support are refused or warned about
-(:mod:`madsbi.analysis.support`).
+(:mod:`madsbi.analysis.support`); the store's ``/meta`` must match its digests.
+
+Nuisance parameters (issue 27; declared in ``analysis.json`` or given as options,
+:mod:`madsbi.analysis.nuisances`) are profiled at every θ (:mod:`madsbi.inference.profile`):
+the best fit, intervals and q values are those of the profile likelihood, and the result adds
+each nuisance's pull and post-fit constraint, its impact on every parameter's 68 % interval,
+and the stat-only best fit and intervals next to the full ones. Without nuisances (or with
+``stat_only``) the fit is the stat-only one, as before. Options are checked before the data
+are read (:mod:`madsbi.analysis.fit_options`).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,10 +57,25 @@ import numpy as np
 from madsbi._validate import FloatArray
 from madsbi.analysis.box import edge_report, fit_box, outside_points, warn_edges
 from madsbi.analysis.data import Selection, StoreEvents
+from madsbi.analysis.fit_options import (
+    check_grid_sizes,
+    check_levels,
+    check_positive,
+    parse_point,
+    parse_points,
+)
+from madsbi.analysis.nuisances import (
+    COMPONENT,
+    NuisanceSpec,
+    parse_declared,
+    resolve,
+    summarise,
+)
 from madsbi.analysis.prepare import FitData, prepare_data
 from madsbi.errors import InputError, StoreFormatError
 from madsbi.inference.limits import best_fit, chi2_quantile, intervals_1d, p_value, q_statistic
 from madsbi.inference.model import LikelihoodModel, single_log_likelihoods
+from madsbi.inference.profile import profiled_log_likelihoods
 from madsbi.inference.rate import FB_PER_PB, expected_events
 from madsbi.inference.search import (
     LogLikelihood,
@@ -68,7 +91,9 @@ if TYPE_CHECKING:
 PROFILES = ("fixed", "profiled")
 EXACT = "exact"
 
-__all__ = ["EXACT", "PROFILES", "FitData", "FitResult", "MethodFit", "fit", "prepare_data"]
+__all__ = [
+    "EXACT", "PROFILES", "FitData", "FitResult", "MethodFit", "fit", "parse_point", "prepare_data",
+]  # fmt: skip
 
 
 @dataclass
@@ -84,6 +109,9 @@ class MethodFit:
     members: dict[str, Any] = field(default_factory=dict)
     expected_events0: float = 0.0
     at_box_edge: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    nuisances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    impacts: dict[str, Any] = field(default_factory=dict)
+    stat_only: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -125,7 +153,7 @@ class FitResult:
                 },
                 "q_members_std": {m: f.points[k]["q_members_std"] for m, f in self.methods.items()},
             }
-        return {
+        document = {
             "parameters": self.parameters,
             "data": self.data,
             "settings": self.settings,
@@ -135,6 +163,17 @@ class FitResult:
             },
             "intervals": {m: f.intervals for m, f in self.methods.items()},
             "at_box_edge": {m: f.at_box_edge for m, f in self.methods.items()},
+        }
+        if any(f.stat_only for f in self.methods.values()):
+            document["best_fit_stat_only"] = {
+                m: f.stat_only["best_fit"] for m, f in self.methods.items()
+            }
+            document["intervals_stat_only"] = {
+                m: f.stat_only["intervals"] for m, f in self.methods.items()
+            }
+            document["nuisances"] = {m: f.nuisances for m, f in self.methods.items()}
+            document["impacts"] = {m: f.impacts for m, f in self.methods.items()}
+        return document | {
             "points": points,
             "methods": {
                 m: {
@@ -149,10 +188,8 @@ class FitResult:
         }
 
 
-def _likelihoods(
-    analysis: Analysis, data: FitData, method: str
-) -> tuple[list[LogLikelihood], float]:
-    """Log r_full(θ) of the central estimate (first) and of every member, and ν_sel(θ0)."""
+def _models(analysis: Analysis, data: FitData, method: str) -> tuple[list[LikelihoodModel], float]:
+    """Likelihood models of the central estimate (first) and of every member, and ν_sel(θ0)."""
     from madsbi.inference.likelihood import exact_event_coefficients
 
     if method == EXACT:
@@ -200,11 +237,11 @@ def _likelihoods(
             poisson_rate=poisson,
             log1p=log1p,
             n_observed=data.n_observed,
-            name=method,
+            name=COMPONENT,
         )
         for c, rate in rows
     ]
-    return single_log_likelihoods(models), nu0
+    return models, nu0
 
 
 def _fit_one(
@@ -282,22 +319,6 @@ def _fit_one(
     return MethodFit(theta_hat, top, intervals, lines, planes, points)
 
 
-def parse_point(text: str, parameters: Sequence[str], theta0: FloatArray) -> FloatArray:
-    """``cHWB=1,cW=0.1`` → θ (unnamed parameters at θ0)."""
-    theta = np.array(theta0, dtype=np.float64)
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        if not sep or name.strip() not in parameters:
-            raise InputError(
-                f"--at {text!r}: expected NAME=VALUE pairs with NAME in {list(parameters)}"
-            )
-        try:
-            theta[list(parameters).index(name.strip())] = float(value)
-        except ValueError:
-            raise InputError(f"--at {text!r}: {value!r} is not a number") from None
-    return theta
-
-
 def fit(
     analysis: Analysis,
     data: str | Path | StoreEvents | FitData,
@@ -314,6 +335,9 @@ def fit(
     points_2d: int = 21,
     points_profile: int = 41,
     levels: Sequence[float] = (0.68, 0.95),
+    nuisances: Iterable[NuisanceSpec | str | Mapping[str, Any]] = (),
+    stat_only: bool = False,
+    fix: Mapping[str, float] | Iterable[str] | None = None,
 ) -> FitResult:
     """Fit ``data`` with every method.
 
@@ -335,11 +359,25 @@ def fit(
         ``at`` point ± half the range; a mapping sets the named parameters (the others
         default); an array is the box as is (:func:`madsbi.analysis.box.fit_box`).
     points_1d, points_2d, points_profile : grid sizes of the lines, planes, profiled lines
+        Each at least 2 (``points_2d`` at most 1001 per axis).
+    nuisances : ``"NAME=SIZE"`` texts, mappings like the manifest's entries, or specs
+        Normalisation nuisances added to the analysis's ``"nuisances"`` (one of the same name
+        replaces it; :mod:`madsbi.analysis.nuisances`). All are profiled.
+    stat_only : bool
+        Ignore every nuisance: the statistics-only fit.
+    fix : mapping name → value, or ``"NAME=VALUE"`` texts
+        Nuisances held at the given α instead of profiled.
 
     Raises
     ------
     InputError
-        An unknown profile or method, a bad ``ranges`` (naming it), bad ``at`` points.
+        An unknown profile or method, a bad ``ranges`` (naming it), bad ``at`` points, a bad
+        grid size, luminosity, rate factor or level (naming the option), a bad nuisance or
+        ``fix``; all before the data are read.
+    StoreFormatError
+        A bad ``"nuisances"`` entry in ``analysis.json``.
+    StoreCorruptError
+        The data store's ``/meta`` does not match its digests.
     TrainingSupportError
         Data with a categorical feature value the training never saw.
 
@@ -353,6 +391,23 @@ def fit(
     """
     if profile not in PROFILES:
         raise InputError(f"profile: expected one of {PROFILES}, got {profile!r}")
+    points_1d, points_2d, points_profile = check_grid_sizes(points_1d, points_2d, points_profile)
+    luminosity = check_positive(luminosity, "luminosity")
+    rate_factor = check_positive(rate_factor, "rate_factor")
+    levels = check_levels(levels)
+    points = parse_points(at, analysis.parameters, analysis.theta0)
+    try:
+        declared = parse_declared(
+            analysis.manifest.get("nuisances"), f"{analysis.path / 'analysis.json'}: nuisances"
+        )
+    except InputError as exc:
+        raise StoreFormatError(str(exc)) from None
+    specs, fixed = resolve(declared, nuisances, fix, stat_only=stat_only)
+    if isinstance(data, str | Path) and Path(data).is_file():
+        from madsbi.events.store import EventStore
+
+        with EventStore(data) as store:
+            store.verify_meta()
     prepared = (
         data
         if isinstance(data, FitData)
@@ -373,15 +428,6 @@ def fit(
         raise InputError(
             f"methods: {unknown} not in the analysis ({analysis.methods}) or {EXACT!r}"
         )
-    points = [
-        parse_point(p, analysis.parameters, analysis.theta0)
-        if isinstance(p, str)
-        else np.asarray(p, float)
-        for p in at
-    ]
-    bad = [p.tolist() for p in points if p.shape != analysis.theta0.shape]
-    if bad:
-        raise InputError(f"at: expected points of {len(analysis.parameters)} values, got {bad}")
     box = fit_box(analysis.parameters, analysis.defaults["ranges"], ranges, points)
     if box.given:
         outside_points(box.ranges, points, analysis.parameters)
@@ -396,9 +442,19 @@ def fit(
         "luminosity_fb": prepared.luminosity_fb,
         "rate_factor": prepared.rate_factor,
     }
+    if declared or specs or stat_only:
+        settings["stat_only"] = bool(stat_only)
+        settings["nuisances"] = [s.describe() for s in (specs or declared)]
+        settings["fixed_nuisances"] = fixed
     results: dict[str, MethodFit] = {}
     for method in chosen:
-        likelihoods, nu0 = _likelihoods(analysis, prepared, method)
+        models, nu0 = _models(analysis, prepared, method)
+        if specs:
+            modifiers = tuple(s.modifier() for s in specs)
+            models = [replace(m, modifiers=modifiers) for m in models]
+            likelihoods = profiled_log_likelihoods(models, fixed)
+        else:
+            likelihoods = single_log_likelihoods(models)
         central = _fit_one(likelihoods[0], analysis, settings, points, detail=True)
         central.expected_events0 = nu0
         line_points = settings["points_profile" if profile == "profiled" else "points_1d"]
@@ -420,5 +476,15 @@ def fit(
             )
             point["q_members_mean"] = float(qs.mean())
             point["q_members_std"] = float(qs.std())
+        if specs:
+
+            def refit(ll: LogLikelihood, options: Mapping[str, Any]) -> tuple[FloatArray, Any]:
+                shifted = _fit_one(ll, analysis, options, points, detail=False)
+                return shifted.best_fit, shifted.intervals
+
+            summary = summarise(
+                models[0], central.best_fit, central.intervals, fixed, settings, refit
+            )
+            central.stat_only, central.nuisances, central.impacts = summary
         results[method] = central
     return FitResult(list(analysis.parameters), results, points, settings, prepared.description)

@@ -128,20 +128,27 @@ def test_full_intervals_contain_stat_only_and_asimov_pulls_vanish(
             assert f_hi >= s_hi
 
 
-def test_pulled_nuisance_is_recovered(rng: np.random.Generator) -> None:
-    """Data generated with α = +1 of a shape nuisance: the profiled fit finds α̂ ≈ 1."""
+def test_pulled_nuisances_are_recovered(rng: np.random.Generator) -> None:
+    """Data generated with α = +1 of a shape and a luminosity nuisance: the fit finds both."""
     n, nu0 = 600, 4000.0
     c = quadratic_events(rng, n, 2)
     shape = normalised_shape(rng, n, 0.3)
-    shifted = nu0 / n * np.exp(shape.log_up)  # the nominal events reweighted to α = +1
-    model = asimov_model(c, nu0, (shape,), weights=shifted)
+    lumi = Normalisation.on("lumi", 0.1)
+    # The nominal events reweighted to α = +1: shape r(x|+1), rate × 1.1.
+    shifted = 1.1 * nu0 / n * np.exp(shape.log_up)
+    model = asimov_model(c, nu0, (lumi, shape), weights=shifted)
     [ll] = profiled_log_likelihoods([model])
     lo, hi = np.array([-1.0, -1.0]), np.array([1.0, 1.0])
     theta_hat, _ = maximise(ll, lo, hi)
-    alpha_hat = profile_log_likelihood(model, theta_hat[None]).alphas[0, 0, 0]
-    # The shape information alone (≈ ν0 var δ = 360) constrains α to ≈ 0.05.
-    assert alpha_hat == pytest.approx(1.0, abs=0.15)
+    alpha_lumi, alpha_shape = profile_log_likelihood(model, theta_hat[None]).alphas[0, 0]
+    # The shape alone (≈ ν0 var δ = 360) constrains its α to ≈ 0.05; the rate
+    # (ν0 log²1.1 ≈ 36) the luminosity's to ≈ 0.2, less what θ takes of the excess.
+    assert alpha_shape == pytest.approx(1.0, abs=0.15)
+    assert alpha_lumi == pytest.approx(1.0, abs=0.35)
     np.testing.assert_allclose(theta_hat, 0.0, atol=0.1)
+    stat = replace(model, modifiers=())
+    [stat_ll] = profiled_log_likelihoods([stat])
+    assert ll(theta_hat[None])[0] > stat_ll(theta_hat[None])[0] + 10.0
 
 
 def test_general_form_agrees_with_separable_and_with_the_mixture(
