@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from madsbi._validate import BoolArray, FloatArray, as_float_array, as_grid
+from madsbi._validate import BoolArray, FloatArray, IntArray, as_float_array, as_grid
 from madsbi.errors import InputError
 from madsbi.inference.model import LikelihoodModel
 from madsbi.inference.modifiers.interpolation import Terms
@@ -309,13 +309,7 @@ def newton_maximise(
     if idx.size == 0:
         return alpha, value, np.ones(value.shape, dtype=bool)
     for _ in range(max_iterations):
-        g = grad[:, idx]
-        neg = -hess[:, idx[:, None], idx[None, :]]
-        eig, vec = np.linalg.eigh(neg)
-        floor = 1e-9 * np.maximum(1.0, np.abs(eig).max(axis=1, keepdims=True))
-        eig = np.maximum(np.abs(eig), floor)
-        step = np.einsum("pij,pj->pi", vec, np.einsum("pji,pj->pi", vec, g) / eig)
-        decrement = np.einsum("pi,pi->p", g, step)
+        step, decrement = _ascent_step(grad, hess, idx)
         done |= ~(decrement > tolerance)
         if done.all():
             break
@@ -337,13 +331,28 @@ def newton_maximise(
             t_value, t_grad, t_hess = objective(trial)
         alpha, value, grad, hess = trial, t_value, t_grad, t_hess
     else:
-        g = grad[:, idx]
-        neg = -hess[:, idx[:, None], idx[None, :]]
-        eig, vec = np.linalg.eigh(neg)
-        eig = np.maximum(np.abs(eig), 1e-12)
-        step = np.einsum("pij,pj->pi", vec, np.einsum("pji,pj->pi", vec, g) / eig)
-        done |= ~(np.einsum("pi,pi->p", g, step) > tolerance)
+        done |= ~(_ascent_step(grad, hess, idx)[1] > tolerance)
     return alpha, value, done
+
+
+def _ascent_step(
+    grad: FloatArray, hess: FloatArray, idx: IntArray
+) -> tuple[FloatArray, FloatArray]:
+    """Newton step in the free columns with −H made positive definite, and g·step (P,).
+
+    The eigenvalues of −H are replaced by their absolute values, floored at 1e-9 of the
+    largest, so the step ascends wherever the gradient is not zero.
+    """
+    g = grad[:, idx]
+    if idx.size == 1:  # one free nuisance: no eigen-decomposition
+        curve = np.abs(hess[:, idx[0], idx[0]])
+        step = g / np.maximum(curve, 1e-9 * np.maximum(1.0, curve))[:, None]
+    else:
+        eig, vec = np.linalg.eigh(-hess[:, idx[:, None], idx[None, :]])
+        floor = 1e-9 * np.maximum(1.0, np.abs(eig).max(axis=1, keepdims=True))
+        eig = np.maximum(np.abs(eig), floor)
+        step = np.einsum("pij,pj->pi", vec, np.einsum("pji,pj->pi", vec, g) / eig)
+    return step, np.einsum("pi,pi->p", g, step)
 
 
 def _chunks(model: LikelihoodModel, g: int, k: int) -> int:
