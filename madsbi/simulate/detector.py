@@ -5,6 +5,9 @@ numbers live in a TOML card (``cards/atlas_like.toml``, from Delphes' ATLAS card
 documents where madsbi departs from Delphes), read and checked by
 :mod:`madsbi.simulate.detector_card`.
 
+Jets faking leptons (the card's optional ``[fakes]`` table, :class:`FakeEntries`) are applied
+as event weights: one extra entry per jet and flavour that may fake, see :func:`plan_fakes`.
+
 Vectorised over all objects of a chunk; every random number is counter-based on the copy's
 seed, the kind of decision and the object's index within its event
 (``madsbi.simulate._streams``), so the response of an event does not depend on the events
@@ -20,11 +23,13 @@ import numpy.typing as npt
 
 from madsbi._validate import FloatArray, IntArray
 from madsbi.events.particles import Particles, delta_r, eta, phi, pt
+from madsbi.processes import RecoObjects
 from madsbi.simulate import _streams
 from madsbi.simulate.detector_card import (
     CARDS,
     DetectorCard,
     DetectorCardError,
+    FakeRates,
     LeptonResponse,
     load_card,
 )
@@ -35,12 +40,15 @@ __all__ = [
     "CARDS",
     "DetectorCard",
     "DetectorCardError",
+    "FakeEntries",
+    "FakeRates",
     "LeptonResponse",
     "RecoLeptons",
     "SoftTerm",
     "load_card",
     "met_from",
     "missing_et",
+    "plan_fakes",
     "reconstruct_leptons",
     "scale_momenta",
     "smear_jets",
@@ -237,3 +245,106 @@ def missing_et(
     """
     soft = soft_term(jets_truth, hadronic, seeds, card)
     return met_from(leptons, jets_reco, soft.smeared())
+
+
+#: Counter-based stream of the fake lepton's charge (after those of :mod:`._streams`).
+FAKE_CHARGE = 6
+
+
+@dataclass(frozen=True, eq=False)
+class FakeEntries:
+    """The fake-lepton entries of N copies: one per (jet, flavour) with a non-zero probability.
+
+    Attributes
+    ----------
+    copy : ndarray of int64, shape (F,)
+        The copy each entry comes from.
+    jet : ndarray of int64, shape (F,)
+        The faking jet's index in the copies' jets (:class:`Particles` row).
+    pdg_id : ndarray of int32, shape (F,)
+        The fake lepton's signed PDG id (flavour of the entry, charge drawn per jet).
+    probability : ndarray, shape (F,)
+        The jet's probability to fake that flavour (the entry's weight factor).
+    fraction : float
+        The fake's share of the jet's three-momentum.
+    n_copies : int
+        N.
+    """
+
+    copy: IntArray
+    jet: IntArray
+    pdg_id: npt.NDArray[np.int32]
+    probability: FloatArray
+    fraction: float
+    n_copies: int
+
+    def keep_probability(self) -> FloatArray:
+        """The nominal entries' factor (N,): 1 − Σ of the copy's fake probabilities (>= 0)."""
+        total = np.bincount(self.copy, weights=self.probability, minlength=self.n_copies)
+        result: FloatArray = np.maximum(1.0 - total, 0.0)
+        return result
+
+    def objects(self, nominal: RecoObjects) -> RecoObjects:
+        """The F fake entries' objects, from the copies' objects (nominal or varied).
+
+        Entry f holds its copy's leptons plus the fake (``fraction`` × the jet's
+        three-momentum, massless), its copy's jets without the faking one, and its copy's
+        E_T^miss (the jet's remainder counts as unclustered energy, so the measured
+        visible sum is unchanged).
+        """
+        lep_rows, lep_entry = _gather(nominal.leptons, self.copy)
+        jet_rows, jet_entry = _gather(nominal.jets, self.copy)
+        keep = jet_rows != self.jet[jet_entry]
+        jet_rows, jet_entry = jet_rows[keep], jet_entry[keep]
+        p3 = nominal.jets.momentum[self.jet, 1:] * self.fraction
+        fake = np.concatenate([np.linalg.norm(p3, axis=1)[:, None], p3], axis=1)
+        n = self.copy.size
+        entry = np.concatenate([lep_entry, np.arange(n, dtype=np.int64)])
+        order = np.argsort(entry, kind="stable")
+        ids = np.concatenate([nominal.leptons.pdg_id[lep_rows], self.pdg_id])[order]
+        momenta = np.concatenate([nominal.leptons.momentum[lep_rows], fake])[order]
+        leptons = Particles.from_counts(np.bincount(entry, minlength=n), ids, momenta)
+        jets = Particles.from_counts(
+            np.bincount(jet_entry, minlength=n),
+            nominal.jets.pdg_id[jet_rows],
+            nominal.jets.momentum[jet_rows],
+        )
+        return RecoObjects(leptons, jets, nominal.met[self.copy], nominal.shower_ok[self.copy])
+
+
+def _gather(objects: Particles, rows: IntArray) -> tuple[IntArray, IntArray]:
+    """Object rows of the events ``rows`` (in that order) and the position in ``rows`` of each."""
+    counts = objects.counts[rows]
+    entry = np.repeat(np.arange(rows.size, dtype=np.int64), counts)
+    within = np.arange(entry.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return objects.offsets[rows][entry] + within, entry
+
+
+def plan_fakes(jets: Particles, seeds: U64, card: DetectorCard) -> FakeEntries | None:
+    """The fake entries of N copies from their nominal reconstructed jets (None: no ``[fakes]``).
+
+    Every jet with a non-zero probability p_e (p_μ) in the card's table gives an electron
+    (muon) entry of weight factor p; its charge is a counter-based coin flip per jet
+    (stream :data:`FAKE_CHARGE`). The copy's nominal entry keeps 1 − Σ p
+    (:meth:`FakeEntries.keep_probability`): at most one jet fakes per entry, a documented
+    approximation (two fakes in one event are of order p², 10⁻⁵).
+
+    The rates are a pheno-level model, not a measurement (:class:`FakeRates`).
+    """
+    rates = card.fakes
+    if rates is None:
+        return None
+    p = jets.momentum
+    prob = rates.probabilities(pt(p), np.abs(eta(p)))  # (M, 2)
+    coin = _streams.uniform(seeds[jets.event], FAKE_CHARGE, jets.local_index) < 0.5
+    sign = np.where(coin, 1, -1).astype(np.int32)  # +11 is e⁻, −11 is e⁺
+    jet, flavour = np.nonzero(prob > 0)
+    pdg = np.array([card.electron.pdg, card.muon.pdg], dtype=np.int32)[flavour] * sign[jet]
+    return FakeEntries(
+        copy=jets.event[jet],
+        jet=jet.astype(np.int64),
+        pdg_id=pdg.astype(np.int32),
+        probability=prob[jet, flavour],
+        fraction=rates.momentum_fraction,
+        n_copies=jets.n_events,
+    )

@@ -6,7 +6,9 @@ coefficient, a misspelled key (which would leave its term silently at zero) or a
 table is refused with a :class:`DetectorCardError` that names the card file, the table, the
 key and the value, and for an unknown key the closest known one. The response itself is in
 :mod:`madsbi.simulate.detector`; the ``[variations]`` table (the sizes of the named ±1σ
-detector variations) in :mod:`madsbi.simulate.variations`.
+detector variations) in :mod:`madsbi.simulate.variations`; the optional ``[fakes]`` table (jets
+reconstructed as leptons, :class:`FakeRates`) is applied as event weights by
+:mod:`madsbi.simulate.detector`.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class DetectorCardError(ConfigError, InputError):
     """
 
 
-_TOP_KEYS = ("name", "source", "electron", "muon", "jets", "missing_et", "variations")
+_TOP_KEYS = ("name", "source", "electron", "muon", "jets", "missing_et", "variations", "fakes")
+_FAKE_KEYS = ("eta_edges", "pt_edges", "electron", "muon", "momentum_fraction")
 _LEPTON_KEYS = (
     "pdg",
     "eta_edges",
@@ -252,11 +255,80 @@ class LeptonResponse:
 
 
 @dataclass(frozen=True, eq=False)
+class FakeRates:
+    """Jets reconstructed as leptons: the card's ``[fakes]`` table (off without it).
+
+    A **pheno-level model, not a measurement**: the probability that a reconstructed jet is
+    (mis)identified as an isolated electron or muon, binned in the jet's |η| and p_T (order
+    10⁻³–10⁻² per jet at 20–50 GeV, falling with p_T, as light- and heavy-flavour fakes in
+    LHC multilepton analyses); 0 outside the table. The fake lepton carries the fraction
+    ``momentum_fraction`` of the jet's three-momentum (massless). Applied as event weights,
+    so no event is thrown away (:func:`madsbi.simulate.detector.plan_fakes`).
+
+    Attributes
+    ----------
+    eta_edges, pt_edges : ndarray
+        Bin edges of the jet's |η| and p_T (GeV).
+    electron, muon : ndarray, shape (n_eta, n_pt)
+        Probability per jet to be reconstructed as that flavour; e + μ ≤ 1 in every bin.
+    momentum_fraction : float
+        The fake lepton's share of the jet's momentum, in (0, 1].
+    """
+
+    eta_edges: FloatArray
+    pt_edges: FloatArray
+    electron: FloatArray
+    muon: FloatArray
+    momentum_fraction: float
+
+    @classmethod
+    def from_table(cls, table: Any, where: str) -> FakeRates:
+        """Read and check the ``[fakes]`` table.
+
+        Raises
+        ------
+        DetectorCardError
+            An unknown or missing key, probabilities outside [0, 1] or of the wrong shape, a
+            bin whose e + μ probability exceeds 1, or a momentum fraction outside (0, 1].
+        """
+        if not isinstance(table, dict):
+            raise DetectorCardError(f"{where}: expected a table, got {table!r}")
+        check_keys(table, _FAKE_KEYS, where)
+        eta_edges = edges(table, "eta_edges", where)
+        pt_edges = edges(table, "pt_edges", where)
+        shape = (eta_edges.size - 1, pt_edges.size - 1)
+        rates = [numbers(table, k, where, minimum=0.0, maximum=1.0) for k in ("electron", "muon")]
+        for name, values in zip(("electron", "muon"), rates, strict=True):
+            if values.shape != shape:
+                raise DetectorCardError(
+                    f"{where}.{name}: expected {shape} probabilities (|η| × p_T bins) in "
+                    f"[0, 1], got shape {values.shape}"
+                )
+        if np.any(rates[0] + rates[1] > 1.0):
+            raise DetectorCardError(
+                f"{where}: electron + muon probability exceeds 1 in a bin: "
+                f"{(rates[0] + rates[1]).tolist()}"
+            )
+        fraction = scalar(table, "momentum_fraction", where, above=0.0, maximum=1.0)
+        return cls(eta_edges, pt_edges, rates[0], rates[1], fraction)
+
+    def probabilities(self, pt_: FloatArray, abs_eta: FloatArray) -> FloatArray:
+        """Fake probabilities (M, 2), columns (electron, muon), of jets with these p_T, |η|."""
+        ie, in_eta = bin_index(abs_eta, self.eta_edges)
+        ip, in_pt = bin_index(pt_, self.pt_edges)
+        inside = (in_eta & in_pt)[:, None]
+        table = np.stack([self.electron[ie, ip], self.muon[ie, ip]], axis=1)
+        result: FloatArray = np.where(inside, table, 0.0)
+        return result
+
+
+@dataclass(frozen=True, eq=False)
 class DetectorCard:
     """The whole card (see ``cards/atlas_like.toml``).
 
     ``variations`` maps the name of each ±1σ detector variation the card defines
-    (:data:`~madsbi.events.schema.VARIATION_NAMES`) to its relative size.
+    (:data:`~madsbi.events.schema.VARIATION_NAMES`) to its relative size; ``fakes`` is the
+    jet → lepton fake model of the ``[fakes]`` table (None: no fakes, the default).
     """
 
     name: str
@@ -273,6 +345,7 @@ class DetectorCard:
     met_unclustered_k: float
     path: str = ""
     variations: Mapping[str, float] = field(default_factory=dict)
+    fakes: FakeRates | None = None
 
     def jet_resolution(self, energy: FloatArray, abs_eta: FloatArray) -> FloatArray:
         """Absolute jet energy resolution σ_E = sqrt((C·E)² + S²·E + N²) in GeV."""
@@ -353,4 +426,5 @@ def load_card(card: str | Path = "atlas_like") -> DetectorCard:
         met_unclustered_k=scalar(met, "unclustered_k", f"{path}[missing_et]", minimum=0.0),
         path=str(path),
         variations=_variations(data, str(path)),
+        fakes=FakeRates.from_table(data["fakes"], f"{path}[fakes]") if "fakes" in data else None,
     )

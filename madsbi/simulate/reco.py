@@ -19,6 +19,11 @@ With :attr:`RecoConfig.variations` every copy is also seen by the detector varie
 each named variation (:mod:`madsbi.simulate.variations`), from the same shower and random
 numbers, into ``/reco_variations/<name>_{up,down}`` row for row with ``/reco``
 (:mod:`madsbi.events.schema`); with :attr:`RecoConfig.shifts` the nominal itself is shifted.
+
+A card with a ``[fakes]`` table (jets faking leptons, e.g. ``atlas_like_fakes``) adds, after
+each chunk's copies, one row per jet and flavour that may fake: the copy with that jet as a
+lepton, weighted by its probability (the copy's own row by 1 − Σ of them); such a store is
+weighted, not counted data (mix it into pseudo-data with ``madsbi store mix``).
 """
 
 from __future__ import annotations
@@ -42,13 +47,14 @@ from madsbi.events.writer import StoreWriter
 from madsbi.processes import (
     DEFAULT_PROCESS,
     Process,
+    RecoObjects,
     RecoSelection,
     SelectionResult,
     find_process,
     get_process,
     registered_processes,
 )
-from madsbi.simulate.detector import load_card
+from madsbi.simulate.detector import load_card, plan_fakes
 from madsbi.simulate.shower import ShowerSettings, beam_energies, run_shower
 from madsbi.simulate.smearing import SmearingPlan, plan_copies, target_statistics
 from madsbi.simulate.variations import (
@@ -196,11 +202,15 @@ class SimulatedChunk:
         tokens of the same copies, row for row.
     shower_failures : int
         Copies Pythia failed on.
+    fake_factor : ndarray, shape (rows,), or None
+        With the card's ``[fakes]``: each row's probability factor (1 − Σ p for the nominal
+        rows, p for the fake rows, :func:`madsbi.simulate.detector.plan_fakes`).
     """
 
     reco: dict[str, np.ndarray[Any, Any]]
     variations: dict[str, dict[str, np.ndarray[Any, Any]]]
     shower_failures: int
+    fake_factor: FloatArray | None = None
 
 
 def _selected(result: SelectionResult) -> dict[str, np.ndarray[Any, Any]]:
@@ -229,20 +239,34 @@ def simulate_chunk(
     shower = run_shower(parton, plan.parent, plan.seed, energies, settings)
     response = detect(shower.final_state, shower.ok, plan.seed, card)
     select = config.reco_selection
-    selection = select(response.objects(card, dict(config.shifts)))
+    fakes = plan_fakes(response.jets, plan.seed, card)
+    rows: Any = slice(None)
+    factor: FloatArray | None = None
+    if fakes is not None:  # nominal rows, then one per faking (jet, flavour)
+        rows = np.concatenate([np.arange(plan.n_copies), fakes.copy])
+        factor = np.concatenate([fakes.keep_probability(), fakes.probability])
+
+    def selected(objects: RecoObjects) -> dict[str, np.ndarray[Any, Any]]:
+        result = _selected(select(objects))
+        if fakes is None:
+            return result
+        extra = _selected(select(fakes.objects(objects)))
+        return {k: np.concatenate([v, extra[k]]) for k, v in result.items()}
+
     parent_weight = np.asarray(parton["weight"], dtype=np.float64)[plan.parent]
+    weight = (parent_weight * plan.weight)[rows]
     arrays: dict[str, np.ndarray[Any, Any]] = {
-        "weight": parent_weight * plan.weight,
-        "smearing_weight": plan.weight,
-        "parent": plan.parent + parent_offset,
-        "copy_index": plan.copy_index,
-        **_selected(selection),
+        "weight": weight if factor is None else weight * factor,
+        "smearing_weight": plan.weight[rows],
+        "parent": plan.parent[rows] + parent_offset,
+        "copy_index": plan.copy_index[rows],
+        **selected(response.objects(card, dict(config.shifts))),
     }
     varied = {
-        variation_group(name, direction): _selected(select(response.objects(card, shifts)))
+        variation_group(name, direction): selected(response.objects(card, shifts))
         for (name, direction), shifts in variation_shifts(config.variations).items()
     }
-    return SimulatedChunk(arrays, varied, int((~shower.ok).sum()))
+    return SimulatedChunk(arrays, varied, int((~shower.ok).sum()), factor)
 
 
 #: Reduced reco stores shipped in ``madsbi/data/reco`` (see the README there).
@@ -425,8 +449,11 @@ def simulate_reco(
                     writer.append(group, {k: v[rows] for k, v in arrays.items()}, names=columns)
                     varied_passed[group] = varied_passed.get(group, 0) + int(varied[group].sum())
                 failures += simulated.shower_failures
-                flow += (reco["smearing_weight"][:, None] * cumulative).sum(axis=0)
-                total_weight += float(reco["smearing_weight"].sum())
+                share = reco["smearing_weight"]
+                if simulated.fake_factor is not None:
+                    share = share * simulated.fake_factor
+                flow += (share[:, None] * cumulative).sum(axis=0)
+                total_weight += float(share.sum())
                 n_copies += plan.n_copies
                 n_passed += int(cumulative[:, -1].sum())
                 bar.update(chunk.n_events)
