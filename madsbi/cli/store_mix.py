@@ -76,3 +76,52 @@ def embed(
             f"wrote {path}: parameters {list(meta.space.names)} (added: {added}), "
             f"σ(θ0) = {written.cross_section(meta.space.theta0_array)[0]:.6g} pb"
         )
+
+
+@click.command()
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--luminosity", type=float, required=True, help="Integrated luminosity in fb⁻¹.")
+@click.option("--seed", type=int, required=True, help="Seed of the counts, draws and shuffle.")
+@click.option(
+    "--at",
+    "at",
+    help="Reweight θ-dependent stores to this θ, e.g. cHWB=1,cW=0.1,cHq3=0.1 (default: θ_gen).",
+)
+@_COMPRESSION
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def mix(
+    output: Path,
+    inputs: tuple[Path, ...],
+    luminosity: float,
+    seed: int,
+    at: str | None,
+    compression: str,
+    overwrite: bool,
+) -> None:
+    """Draw unweighted pseudo-data from reco stores (one per process) into OUTPUT.
+
+    Poisson(σ_fid(θ) L) events from each input's passed entries (weighted stores by
+    acceptance–rejection; with replacement, and a warning, only when a store is too small),
+    shuffled, without process labels; fit OUTPUT with madsbi fit --data-mode counts.
+    """
+    from madsbi.events.mix import mix_stores
+
+    check_output_file(output, what="store mix: OUTPUT")
+    with exit_status_on_signal():
+        report = mix_stores(
+            output,
+            inputs,
+            luminosity=luminosity,
+            seed=seed,
+            at=at,
+            overwrite=overwrite,
+            compression=_compression(compression),
+        )
+    for item in report.inputs:
+        note = " (with replacement)" if item.with_replacement else ""
+        click.echo(
+            f"  {item.path}: σ_fid = {item.sigma_fid * 1000:.6g} fb, ν = {item.expected:.2f}, "
+            f"drawn {item.drawn}{note}, n_eff = {item.effective_size:.0f}"
+        )
+    click.echo(f"wrote {report.path}: {report.n_events} events at {luminosity:g} fb⁻¹")
