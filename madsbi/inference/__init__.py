@@ -3,7 +3,8 @@
 Every estimator ends in R(x_e|θ, θ0) = C_e·Φ(θ) (docs/design.md); :func:`scan` sums
 log R over events for a θ grid with the compiled kernel :func:`log_ratio_sums` and adds the
 rate ρ(θ) = σ(θ)/σ(θ0) of a :class:`RateModel`; :class:`ScanResult` gives the mean log r
-and the full likelihood ratio with the Poisson term (eq. 49); :mod:`.limits` turns it into
+and the full likelihood ratio with the Poisson term (eq. 49), profiled over nuisance
+parameters by :func:`profile_log_likelihood`; :mod:`.limits` turns it into
 q(θ), p-values, best fits and intervals; :func:`run_coverage` runs the toys of eq. 53 (as
 dense algebra, :mod:`.dense`); :mod:`.binned` holds the histogram and rate-only baselines.
 """
@@ -31,11 +32,13 @@ from madsbi.inference.limits import (
     p_value,
     q_statistic,
 )
+from madsbi.inference.profile import ProfileResult, profile_log_likelihood
 
 __all__ = [
     "BinnedModel",
     "CoverageResult",
     "GridScanResult",
+    "ProfileResult",
     "RateModel",
     "RatioModel",
     "ScanResult",
@@ -51,6 +54,7 @@ __all__ = [
     "intervals_1d",
     "log_ratio_sums",
     "p_value",
+    "profile_log_likelihood",
     "q_statistic",
     "rate_only_scan",
     "run_coverage",

@@ -31,7 +31,8 @@ follow the mixture
 f_c(x_e) = ν_c0 p_c(x_e|θ0)/Σ_c' ν_c'0 p_c'(x_e|θ0) the share of component c in event e at
 the reference point (paper App. D, eqs. 56–59), ν_c(θ, α) = ν_c0 ρ_P,c(θ) η_c(α), r_c(x|α)
 the per-event factors and π_k the constraints of the modifiers. With one component and no
-modifier this is the split form above.
+modifier this is the split form above. The profile over α at every θ of a grid is
+:func:`madsbi.inference.profile.profile_log_likelihood`.
 """
 
 from __future__ import annotations
