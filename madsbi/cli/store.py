@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from madsbi._paths import check_output_file
+from madsbi.cli.store_mix import embed, mix
 from madsbi.errors import InputError
 from madsbi.events import schema
 from madsbi.events.convert import ConvertSettings, convert_lhe
@@ -53,7 +54,7 @@ _COMPRESSION = click.option(
 
 @click.group()
 def store() -> None:
-    """Event stores: convert, inspect, verify, merge, recentre."""
+    """Event stores: convert, inspect, verify, merge, recentre, embed, mix."""
 
 
 @store.command()
@@ -239,3 +240,7 @@ def merge(
             progress=not quiet,
         )
     click.echo(f"wrote {path} from {len(inputs)} stores")
+
+
+for _command in (embed, mix):  # madsbi.cli.store_mix
+    store.add_command(_command)
