@@ -178,3 +178,12 @@ def test_cli_embed(tmp_path: Path) -> None:
     assert "cW" in result.output
     with EventStore(out) as store:
         assert store.meta.space.names == ("cHWB", "cW", "cHq3")
+
+
+def test_store_group_lists_embed_and_mix() -> None:
+    from madsbi.cli.main import main
+
+    result = CliRunner().invoke(main, ["store", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "embed" in result.output
+    assert "mix" in result.output
