@@ -181,9 +181,9 @@ def test_cli_embed(tmp_path: Path) -> None:
 
 
 def test_store_group_lists_embed_and_mix() -> None:
-    from madsbi.cli.main import main
+    from madsbi.cli.main import cli
 
-    result = CliRunner().invoke(main, ["store", "--help"])
+    result = CliRunner().invoke(cli, ["store", "--help"])
     assert result.exit_code == 0, result.output
     assert "embed" in result.output
     assert "mix" in result.output
