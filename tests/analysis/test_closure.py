@@ -8,6 +8,7 @@ are consistent.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import torch
 import madsbi
 from madsbi.analysis import data as data_module
 from madsbi.events.convert import convert_lhe
+from madsbi.events.digest import META_ATTRIBUTE, _meta_items
 from madsbi.inference.limits import chi2_quantile
 from madsbi.studies.wz import run_wz_study
 from madsbi.studies.wz_config import WZStudyConfig
@@ -46,6 +48,12 @@ rate_factor = 0.014
 )
 
 
+def _reseal(f: h5py.File) -> None:
+    """Re-digest /meta after an in-place edit, as a writer of data would (fit verifies it)."""
+    if "checksums" in f:
+        f["checksums"].attrs[META_ATTRIBUTE] = json.dumps(_meta_items(f["meta"]), sort_keys=True)
+
+
 def _proxy(store: Path, target: Path) -> Path:
     shutil.copy(store, target)
     with h5py.File(target, "r+") as f:
@@ -56,6 +64,7 @@ def _proxy(store: Path, target: Path) -> Path:
         f["meta"].attrs["sample_id"] = "plumbing-bsm-proxy"
         if "theta_gen" in f["meta"]:  # the schema-v2 record of θ_gen
             f["meta"]["theta_gen"][...] = np.array(BSM)
+        _reseal(f)
     return target
 
 
@@ -126,6 +135,7 @@ def test_a_single_charge_bsm_sample_uses_its_channel_rate(tmp_path: Path) -> Non
         pdg = f["parton"]["pdg_id"][...]
         f["parton"]["pdg_id"][...] = np.where(pdg == 24, -24, pdg)
         f["meta"].attrs["process"] = str(f["meta"].attrs["process"]).replace("w+ z", "w- z")
+        _reseal(f)
     proxy = _proxy(plus, tmp_path / "bsm_proxy.h5")
     config_path = tmp_path / "wpm_closure.toml"
     config_path.write_text(
