@@ -22,7 +22,8 @@ over the luminosity and ``madsbi fit`` reads it as reco-level counted data
 (``--data-mode counts``: one event each). The composition (per input: path, σ_fid, ν, n)
 is recorded as provenance in the shard report, not per event.
 
-Fractionally smeared stores (weighted copies of one parent) are refused: their copies are
+A store none of whose entries passes the selection contributes no event (a warning says
+so). Fractionally smeared stores (weighted copies of one parent) are refused: their copies are
 not independent events (simulate with ``--no-smear``). A store with fake-lepton rows
 (:mod:`madsbi.simulate.detector`) is weighted and is drawn from like any other.
 """
@@ -237,6 +238,14 @@ def mix_stores(
     picked: list[dict[str, np.ndarray[Any, Any]]] = []
     contributions = []
     for path, stream in zip(paths, streams, strict=False):
+        if _passes_none(path):
+            warnings.warn(
+                f"{path}: no /reco entry passes every cut; it contributes no event",
+                MadSBIWarning,
+                stacklevel=2,
+            )
+            contributions.append(MixedInput(str(path), 0.0, 0.0, 0, 0.0, False))
+            continue
         entries = read_reco(path, momenta=True, need_coefficients=False)
         with EventStore(path) as store:
             meta = store.meta
@@ -283,6 +292,20 @@ def mix_stores(
         writer.append(schema.PARTON, {"weight": weight, "coefficients": weight[:, None]})
         writer.append(schema.RECO, {**arrays, "weight": weight}, names={"x": list(columns or ())})
     return MixReport(writer.path, luminosity, seed, point, tuple(contributions))
+
+
+def _passes_none(path: Path) -> bool:
+    """Whether a store has a ``/reco`` group none of whose entries passes every cut."""
+    with EventStore(path) as store:
+        if schema.RECO not in store.groups:
+            return False  # read_reco names the missing group
+        n = store.n_events(schema.RECO)
+        if n == 0:
+            return True
+        if "cuts" not in store.fields(schema.RECO):
+            return False
+        cuts = store.read(schema.RECO, ["cuts"])["cuts"]
+        return not bool(np.all(np.asarray(cuts, dtype=bool), axis=1).any())
 
 
 def _combine(

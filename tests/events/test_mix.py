@@ -198,3 +198,18 @@ def test_cli_mix(tmp_path: Path) -> None:
     assert "σ_fid" in result.output
     assert f"wrote {out}" in result.output
     assert read_reco(out).n_events > 0
+
+
+def test_store_passing_nothing_contributes_nothing(tmp_path: Path) -> None:
+    sig = _signal(tmp_path / "s.h5")
+    meta = StoreMeta(ParameterSpace((), ()), ("n",), np.zeros((1, 0)), "zz")
+    empty = tmp_path / "empty.h5"
+    with StoreWriter(empty, meta) as writer:
+        writer.append("parton", {"weight": np.ones(3), "coefficients": np.ones((3, 1))})
+        reco = {"x": np.ones((3, 2)), "weight": np.ones(3), "cuts": np.zeros((3, 1), np.uint8)}
+        writer.append("reco", reco, names={"x": COLUMNS, "cuts": ["all"]})
+    with pytest.warns(MadSBIWarning, match=r"empty\.h5: no /reco entry passes"):
+        report = mix_stores(tmp_path / "m.h5", [sig, empty], luminosity=50.0, seed=2)
+    assert report.inputs[1].drawn == 0
+    assert report.inputs[1].expected == 0.0
+    assert report.n_events == report.inputs[0].drawn > 0
