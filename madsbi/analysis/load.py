@@ -301,7 +301,8 @@ class Analysis:
         """
         from madsbi.analysis.fit import fit
 
-        if isinstance(data, (str, Path)):
+        if isinstance(data, (str, Path)) and Path(data).is_file():
+            # (a missing store is reported by fit, after its options are checked)
             from madsbi.events.verify import check_store_structure
 
             check_store_structure(data)
