@@ -15,9 +15,9 @@ constant coefficients (w, 0, …, 0).
   (``theory.polynomial``), every term with an added parameter exactly 0, so σ(θ) and every
   event's weight at every θ are unchanged whatever the added parameters are;
 - the morphing basis: the store's points (added parameters at θ0) plus, per added parameter
-  j, θ0 ± s_j e_j, θ0 + s_i e_i + s_j e_j for every other parameter i before it (s: half the
-  range, else 1). W is block triangular with invertible diagonal blocks, so the basis is
-  always valid; σ(θ_b) is recomputed by the writer;
+  j, θ0 ± s_j e_j and θ0 + s_i e_i + s_j e_j for every parameter i of the store and every
+  added one before j (s: half the range, else 1). W is block triangular with invertible
+  diagonal blocks, so the basis is always valid; σ(θ_b) is recomputed by the writer;
 - ``/meta`` attribute ``embedded_parameters``: the added names (comma-separated).
 
 Every other dataset (``/parton`` record and weights, ``/reco``, variations) is copied as is.
