@@ -108,7 +108,7 @@ class Analysis:
         self.estimators: dict[str, Any] = {}
         self.models: dict[str, Any] = {}
         for name, entry in manifest["estimators"].items():
-            estimator = _load_estimator(self.path, name, entry, len(self.features))
+            estimator = _load_estimator(self.path, name, entry, len(self.features), self.theta0)
             self.estimators[name] = estimator
             if projection["kind"] == "none":
                 self.models[name] = estimator
@@ -309,7 +309,9 @@ class Analysis:
         return fit(self, data, **options)
 
 
-def _load_estimator(directory: Path, name: str, entry: Mapping[str, Any], n_features: int) -> Any:
+def _load_estimator(
+    directory: Path, name: str, entry: Mapping[str, Any], n_features: int, theta0: FloatArray
+) -> Any:
     """The estimator ``name`` of the manifest; every read error names its directory.
 
     Raises
@@ -334,6 +336,12 @@ def _load_estimator(directory: Path, name: str, entry: Mapping[str, Any], n_feat
         raise CheckpointError(
             f"{path}: the estimator {name!r} takes {n_inputs} inputs, the manifest lists "
             f"{n_features} features"
+        )
+    own = getattr(estimator, "theta0", None)
+    if own is not None and not np.array_equal(np.asarray(own, dtype=np.float64), theta0):
+        raise CheckpointError(
+            f"{path}: the estimator {name!r} expands around θ0 = {np.asarray(own).tolist()}, "
+            f"the manifest's theta0 is {theta0.tolist()}"
         )
     return estimator
 

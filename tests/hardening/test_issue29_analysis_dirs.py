@@ -276,6 +276,11 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], type[MadSBIError], str]] = {
         "estimators/derivative",
     ),
     "estimator inputs not the features": (_add_feature, CheckpointError, "4 features"),
+    "estimator theta0 not the manifest's": (
+        _set("theta0", [0.5, 0.0, 0.0]),
+        CheckpointError,
+        "expands around",
+    ),
 }
 
 
