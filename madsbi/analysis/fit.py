@@ -402,6 +402,7 @@ def fit(
         )
     except InputError as exc:
         raise StoreFormatError(str(exc)) from None
+    nuisances = list(nuisances)
     specs, fixed = resolve(declared, nuisances, fix, stat_only=stat_only)
     if isinstance(data, str | Path) and Path(data).is_file():
         from madsbi.events.store import EventStore
@@ -444,7 +445,8 @@ def fit(
     }
     if declared or specs or stat_only:
         settings["stat_only"] = bool(stat_only)
-        settings["nuisances"] = [s.describe() for s in (specs or declared)]
+        listed = resolve(declared, nuisances)[0] if stat_only else specs
+        settings["nuisances"] = [s.describe() for s in listed]
         settings["fixed_nuisances"] = fixed
     results: dict[str, MethodFit] = {}
     for method in chosen:

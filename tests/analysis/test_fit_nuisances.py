@@ -107,6 +107,7 @@ def test_without_nuisances_the_fit_is_unchanged(plain_fit: dict[str, Any], lumi_
     stat = madsbi.load_analysis(lumi_dir).fit(SM, methods=["exact"], points_2d=5, stat_only=True)
     document = stat.to_dict()
     assert document["settings"]["stat_only"] is True
+    assert [n["name"] for n in document["settings"]["nuisances"]] == ["lumi"]  # not applied
     assert document["best_fit"] == plain_fit["best_fit"]
     assert document["intervals"] == plain_fit["intervals"]
     assert document["methods"]["exact"]["planes"] == plain_fit["methods"]["exact"]["planes"]
