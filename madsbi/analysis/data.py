@@ -206,17 +206,22 @@ def read_store(
     MissingFileError
         No such file.
     StoreFormatError
-        The store lacks ``/parton`` fields an observable needs (naming the observable), or
-        coefficients when ``need_coefficients``.
+        The store fails its schema (:func:`madsbi.events.verify.check_structure`: datasets of
+        different lengths, wrong types or shapes), lacks ``/parton`` fields an observable
+        needs (naming the observable), or coefficients when ``need_coefficients``.
     WeightError
         NaN, infinite or negative weights.
     """
     from madsbi.events.store import EventStore
+    from madsbi.events.verify import check_structure
 
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"{path}: no such event store")
     with EventStore(path) as store:
+        # The store schema first (issue 29 #11): a weights dataset one row short, integer
+        # weights or coefficients of the wrong shape are refused before any event is read.
+        check_structure(store)
         meta = store.meta
         present = set(store.fields(schema.PARTON)) if schema.PARTON in store.groups else set()
         if schema.RECO in store.groups:

@@ -375,7 +375,8 @@ def fit(
         grid size, luminosity, rate factor or level (naming the option), a bad nuisance or
         ``fix``; all before the data are read.
     StoreFormatError
-        A bad ``"nuisances"`` entry in ``analysis.json``.
+        A bad ``"nuisances"`` entry in ``analysis.json``, or a data store that fails its
+        schema (:func:`madsbi.events.verify.check_structure`).
     StoreCorruptError
         The data store's ``/meta`` does not match its digests.
     TrainingSupportError
@@ -406,8 +407,10 @@ def fit(
     specs, fixed = resolve(declared, nuisances, fix, stat_only=stat_only)
     if isinstance(data, str | Path) and Path(data).is_file():
         from madsbi.events.store import EventStore
+        from madsbi.events.verify import check_structure
 
         with EventStore(data) as store:
+            check_structure(store)
             store.verify_meta()
     prepared = (
         data

@@ -295,17 +295,12 @@ class Analysis:
     def fit(self, data: Any, **options: Any) -> FitResult:
         """Fit the data (a store path); see :func:`madsbi.analysis.fit.fit`.
 
-        A store path is first checked against the store schema
-        (:func:`madsbi.events.verify.check_store_structure`): a store whose datasets differ
-        in length (weights one row short) or type is refused before it is read.
+        A store path is checked against the store schema there
+        (:func:`madsbi.events.verify.check_structure`): a store whose datasets differ in
+        length (weights one row short) or type is refused before it is read.
         """
         from madsbi.analysis.fit import fit
 
-        if isinstance(data, (str, Path)) and Path(data).is_file():
-            # (a missing store is reported by fit, after its options are checked)
-            from madsbi.events.verify import check_store_structure
-
-            check_store_structure(data)
         return fit(self, data, **options)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from madsbi.analysis.data import LEVELS
 from madsbi.analysis.save import FORMAT, FORMAT_VERSION, MANIFEST_NAME
-from madsbi.errors import MissingFileError, StoreFormatError
+from madsbi.errors import InputError, MissingFileError, StoreFormatError
 from madsbi.theory.polynomial import n_coefficients
 
 #: ρ_P(θ) of the Poisson factor (manifest ``rate_model.poisson``).
@@ -170,7 +170,18 @@ def validate_manifest(manifest: Any, directory: Path) -> dict[str, Any]:
     for key in ("support", "simulation", "config"):
         if key in document and document[key] is not None:
             _mapping(where, document[key], key)
+    _check_nuisances(where, document.get("nuisances"))
     return document
+
+
+def _check_nuisances(where: str, value: Any) -> None:
+    """``"nuisances"`` (optional) by :func:`madsbi.analysis.nuisances.parse_declared`."""
+    from madsbi.analysis.nuisances import parse_declared
+
+    try:
+        parse_declared(value, f"{where}: nuisances")
+    except InputError as exc:
+        raise StoreFormatError(str(exc)) from None
 
 
 def _check_projection(where: str, value: Any) -> None:

@@ -203,3 +203,48 @@ def wz_study_needs(config: Any) -> list[Need]:
             )
         )
     return needs
+
+
+#: Dimensions of the BINN studies' events: the 2D toys and Drell-Yan's four-dimensional
+#: phase space (bellagente2022 Secs. 3, 4).
+BINN_TOY_DIM, BINN_DRELL_YAN_DIM = 2, 4
+
+
+def binn_study_needs(config: Any) -> list[Need]:
+    """A BINN study (``madsbi binn run``): training events, marginals and generated events.
+
+    Each estimate is a lower bound in float32: the training sample, the latent points and
+    events of one weight draw of the marginal histograms (``n_samples``, after training), and
+    the generated events in memory and in ``generated.h5``.
+    """
+    study, evaluation = config.study, config.evaluation
+    dim = BINN_DRELL_YAN_DIM if study.kind == "drell_yan" else BINN_TOY_DIM
+    needs = []
+    if study.kind == "training_size":
+        n_train = max(study.training_sizes)
+        what = f"[study] training_sizes up to {n_train:,} training events"
+    elif study.kind == "drell_yan":
+        n_train = int(study.max_events)
+        what = f"[study] max_events = {n_train:,} training events"
+    else:
+        n_train = int(study.n_train)
+        what = f"[study] n_train = {n_train:,} training events"
+    if n_train:
+        needs.append(Need(what, memory=n_train * dim * F4))
+    if evaluation.marginal or study.kind == "drell_yan":
+        needs.append(
+            Need(
+                f"[evaluation] n_samples = {evaluation.n_samples:,} events per weight draw "
+                "(latent points and events)",
+                memory=2 * evaluation.n_samples * dim * F4,
+            )
+        )
+    if evaluation.n_generated:
+        needs.append(
+            Need(
+                f"[evaluation] n_generated = {evaluation.n_generated:,} generated events",
+                memory=evaluation.n_generated * dim * F4,
+                disk=evaluation.n_generated * (dim + 2) * F4,
+            )
+        )
+    return needs

@@ -9,6 +9,7 @@ import click
 
 from madsbi._outdir import locked_output_dir
 from madsbi.cli._options import set_threads, study_options
+from madsbi.cli._resources import binn_study_needs, check_needs
 
 
 @click.group()
@@ -43,11 +44,16 @@ def _toy_lines(summary: dict[str, Any]) -> list[str]:
 @binn.command()
 @study_options
 def run(config: Path, out_dir: Path, threads: int, no_figures: bool, quiet: bool) -> None:
-    """Run the BINN study CONFIG (TOML): figures and DIR/summary.json."""
+    """Run the BINN study CONFIG (TOML): figures and DIR/summary.json.
+
+    A study whose sizes cannot fit in the memory or free disk (``n_samples = 10**12``
+    evaluated after training) is refused before the training starts, with the numbers.
+    """
     from madsbi.studies.binn import run_binn_study
     from madsbi.studies.binn_config import BINNStudyConfig
 
     settings = BINNStudyConfig.from_toml(config)
+    check_needs(binn_study_needs(settings), out_dir, what="binn run")
     set_threads(threads)
     with locked_output_dir(out_dir):
         summary = run_binn_study(settings, out_dir, progress=not quiet, figures=not no_figures)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -214,13 +213,17 @@ def reco(
 
 
 def _like(analysis: str) -> dict[str, Any]:
-    """The simulation settings of an analysis directory or shipped name (manifest only)."""
+    """The simulation settings of an analysis directory or shipped name (manifest only).
+
+    ``analysis.json`` is read and checked by :func:`madsbi.analysis.schema.read_manifest`,
+    so a damaged file is a one-line StoreFormatError naming it.
+    """
     from madsbi.analysis.load import analysis_path
     from madsbi.analysis.provenance import analysis_simulation
-    from madsbi.analysis.save import MANIFEST_NAME
+    from madsbi.analysis.schema import read_manifest
 
     path = analysis_path(analysis)
-    return analysis_simulation(json.loads((path / MANIFEST_NAME).read_text()), str(path))
+    return analysis_simulation(read_manifest(path), str(path))
 
 
 @simulate.command("run")
