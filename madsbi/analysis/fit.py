@@ -29,7 +29,9 @@ ensemble band).
   expected limits) or ``profiled`` (maximised over the others, by zooming per point);
 - 2D regions in every plane, fixed or profiled likewise (dof = 2);
 - at each ``at`` point: q(θ) = −2 (log r_full(θ) − log r_full(θ̂)) and its χ² p-value with
-  dof = number of parameters.
+  dof = number of parameters;
+- the rate model's MC error at each best fit and ``at`` point (``rate_mc_error``,
+  :mod:`madsbi.analysis.rate_error`).
 
 When the data store is one the analysis was trained on (same SHA-256), only its test split
 is used. Data outside the training support are refused or warned about
@@ -64,14 +66,9 @@ from madsbi.analysis.fit_options import (
     parse_point,
     parse_points,
 )
-from madsbi.analysis.nuisances import (
-    COMPONENT,
-    NuisanceSpec,
-    parse_declared,
-    resolve,
-    summarise,
-)
+from madsbi.analysis.nuisances import COMPONENT, NuisanceSpec, parse_declared, resolve, summarise
 from madsbi.analysis.prepare import FitData, prepare_data
+from madsbi.analysis.rate_error import rate_errors
 from madsbi.errors import InputError, StoreFormatError
 from madsbi.inference.limits import best_fit, chi2_quantile, intervals_1d, p_value, q_statistic
 from madsbi.inference.model import LikelihoodModel, single_log_likelihoods
@@ -112,6 +109,7 @@ class MethodFit:
     nuisances: dict[str, dict[str, Any]] = field(default_factory=dict)
     impacts: dict[str, Any] = field(default_factory=dict)
     stat_only: dict[str, Any] = field(default_factory=dict)
+    rate_mc_error: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -163,6 +161,7 @@ class FitResult:
             },
             "intervals": {m: f.intervals for m, f in self.methods.items()},
             "at_box_edge": {m: f.at_box_edge for m, f in self.methods.items()},
+            "rate_mc_error": {m: f.rate_mc_error for m, f in self.methods.items()},
         }
         if any(f.stat_only for f in self.methods.values()):
             document["best_fit_stat_only"] = {
@@ -462,6 +461,7 @@ def fit(
             likelihoods = single_log_likelihoods(models)
         central = _fit_one(likelihoods[0], analysis, settings, points, detail=True)
         central.expected_events0 = nu0
+        central.rate_mc_error = rate_errors(analysis, prepared.selections, central.best_fit, points)
         line_points = settings["points_profile" if profile == "profiled" else "points_1d"]
         central.at_box_edge = edge_report(
             box.ranges, analysis.parameters, central.best_fit, central.intervals, line_points

@@ -218,15 +218,25 @@ class Analysis:
         v = self._rate_weights[keep]
         return RateModel.from_event_coefficients(chosen, v), float(v.sum())
 
-    def exact_rate_model(self, selections: Sequence[Selection] = ()) -> tuple[RateModel, float]:
-        """The rate model of the exact coefficients (φ form) for the selected region."""
-        from madsbi.inference.likelihood import RateModel, exact_event_coefficients
+    def exact_rate_events(
+        self, selections: Sequence[Selection] = ()
+    ) -> tuple[FloatArray, FloatArray]:
+        """The selected rate events: exact C_e = c_e/c_e0 (N, K) and MIS weights v_e (N,) (pb).
+
+        σ̂_sel(θ) = Σ_e v_e C_e·φ(θ − θ0) (:mod:`madsbi.inference.rate`).
+        """
+        from madsbi.inference.likelihood import exact_event_coefficients
 
         keep = selection_mask(self._rate_observables, selections, self._rate_weights.shape[0])
         if not keep.any():
             raise InputError("selection: no event of the rate model passes it")
-        c = exact_event_coefficients(self._rate_coefficients[keep])
-        v = self._rate_weights[keep]
+        return exact_event_coefficients(self._rate_coefficients[keep])[0], self._rate_weights[keep]
+
+    def exact_rate_model(self, selections: Sequence[Selection] = ()) -> tuple[RateModel, float]:
+        """The rate model of the exact coefficients (φ form) for the selected region."""
+        from madsbi.inference.likelihood import RateModel
+
+        c, v = self.exact_rate_events(selections)
         return RateModel.from_event_coefficients(c, v), float(v.sum())
 
     # -- evaluation ----------------------------------------------------------------------

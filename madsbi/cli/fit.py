@@ -171,6 +171,12 @@ def fit(
     for name, best in document["best_fit"].items():
         text = ", ".join(f"{p} = {v:+.4g}" for p, v in best.items())
         click.echo(f"  {name:16s} best fit {text}")
+    first = next(iter(document["rate_mc_error"]))
+    error = document["rate_mc_error"][first]["best_fit"]
+    click.echo(
+        f"  rate model MC error at the {first} best fit: σ̂ {100 * error['sigma_relative']:.2g} %, "
+        f"ρ̂ {100 * error['ratio_relative']:.2g} % (n_eff {error['n_eff']:,.0f})"
+    )
     for name, pulls in document.get("nuisances", {}).items():
         text = ", ".join(
             f"{k} = {v['pull']:+.3g} ± {v['constraint']:.3g}" + (" (fixed)" if v["fixed"] else "")

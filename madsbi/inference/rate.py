@@ -286,3 +286,55 @@ class RateModel:
     def member(self, m: int) -> RateModel:
         """The rate of member ``m`` alone (one row)."""
         return RateModel(self.coefficients[m : m + 1])
+
+
+def rate_mc_error(weights: Any, ratios: Any) -> dict[str, FloatArray]:
+    """Relative MC errors of σ̂(θ) = Σ_e v_e R_e(θ) and of ρ̂ = σ̂(θ)/σ̂(θ0) of a pooled sample.
+
+    With t_e = v_e R_e(θ) and ρ̂ = Σ_e t_e / Σ_e v_e,
+
+        δσ̂/σ̂ = sqrt(Σ_e t_e²) / Σ_e t_e,
+        δρ̂/ρ̂ = sqrt(Σ_e (t_e − ρ̂ v_e)²) / Σ_e v_e / ρ̂   (delta method),
+        n_eff = (Σ_e t_e)² / Σ_e t_e²,
+
+    so δσ̂/σ̂ = 1/sqrt(n_eff). This treats the pooled entries as independent draws and ignores
+    the small mean correction of the MIS estimate (the variance of a weighted sum about zero,
+    not about its mean); the ratio's error is smaller than σ̂'s where R_e(θ) ≈ 1, as the
+    errors of numerator and denominator are correlated.
+
+    Parameters
+    ----------
+    weights : (N,)
+        The MIS weights v_e (pb), θ-independent.
+    ratios : (N,) or (G, N)
+        R_e(θ; θ0) = c_e·φ(θ − θ0)/c_e0 at one or G points.
+
+    Returns
+    -------
+    dict
+        ``sigma_relative``, ``ratio_relative`` and ``n_eff``, each () or (G,) like ``ratios``.
+
+    Raises
+    ------
+    InputError
+        Shapes that do not match, or Σ t_e or Σ v_e not > 0.
+    """
+    v = as_float_array(weights, "weights", (None,))
+    r = as_float_array(ratios, "ratios")
+    r2 = r[None] if r.ndim == 1 else r
+    if r2.ndim != 2 or r2.shape[1] != v.shape[0]:
+        raise InputError(f"ratios: expected ({v.shape[0]},) or (G, {v.shape[0]}), got {r.shape}")
+    t = v[None, :] * r2
+    total, norm = t.sum(axis=1), float(v.sum())
+    if not norm > 0 or not np.all(total > 0):
+        raise InputError("rate_mc_error: Σ v_e and Σ v_e R_e(θ) must be > 0")
+    squares = np.einsum("gn,gn->g", t, t)
+    rho = total / norm
+    deviation = t - rho[:, None] * v[None, :]
+    ratio = np.sqrt(np.einsum("gn,gn->g", deviation, deviation)) / norm / rho
+    out = {
+        "sigma_relative": np.sqrt(squares) / total,
+        "ratio_relative": ratio,
+        "n_eff": total**2 / squares,
+    }
+    return {k: (a.reshape(()) if r.ndim == 1 else a) for k, a in out.items()}
