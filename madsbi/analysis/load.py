@@ -1,6 +1,9 @@
 """A trained analysis loaded from its directory (or by the name of a shipped one).
 
 >>> import madsbi
+>>> analysis = madsbi.load_analysis("wz_parton_paper")   # a shipped one, by its name
+>>> analysis.parameters, analysis.level
+(['cHWB', 'cW', 'cHq3'], 'parton')
 >>> analysis = madsbi.load_analysis("out/wz_parton/analysis")     # doctest: +SKIP
 >>> result = analysis.fit("data.h5", luminosity=300.0)             # doctest: +SKIP
 >>> result.best_fit, result.intervals                               # doctest: +SKIP
