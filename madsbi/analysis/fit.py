@@ -60,9 +60,11 @@ from madsbi._validate import FloatArray
 from madsbi.analysis.box import edge_report, fit_box, outside_points, warn_edges
 from madsbi.analysis.data import Selection, StoreEvents
 from madsbi.analysis.fit_options import (
+    check_data_store,
     check_grid_sizes,
     check_levels,
     check_positive,
+    choose_data_mode,
     parse_point,
     parse_points,
 )
@@ -323,7 +325,7 @@ def fit(
     data: str | Path | StoreEvents | FitData,
     *,
     methods: Sequence[str] | None = None,
-    data_mode: str = "asimov",
+    data_mode: str | None = None,
     luminosity: float | None = None,
     rate_factor: float | None = None,
     select: Sequence[Selection | str] = (),
@@ -345,14 +347,18 @@ def fit(
     Parameters
     ----------
     data : store path, StoreEvents or FitData
-    data_mode : {"asimov", "counts"}
+    data_mode : {"asimov", "counts"}, optional
         ``counts``: every event is one observed event; ``asimov``: the store's MC weights
-        scaled to L σ_gen · rate_factor.
+        scaled to L σ_gen · rate_factor. Default: ``counts`` for a store without a process
+        (real data, pseudo-data), else ``asimov``; ``data["mode_reason"]`` says why
+        (:func:`madsbi.analysis.fit_options.choose_data_mode`).
     luminosity, rate_factor : float, optional
         fb⁻¹ and the factor on the parton cross-section; default the analysis's.
     select : ``Selection`` or ``"name=value"`` / ``"name=low,high"`` texts
     at : points θ (arrays or ``"cW=0.1,..."`` texts) at which q and the p-value are reported
     profile : {"fixed", "profiled"}
+        Intervals with the other parameters at θ0 (the default here) or profiled (the
+        default of ``madsbi fit``).
     ranges : (n, 2) or mapping name → (low, high), optional
         The θ box. Default: the analysis's trained range, widened per parameter to hold every
         ``at`` point ± half the range; a mapping sets the named parameters (the others
@@ -404,13 +410,9 @@ def fit(
         raise StoreFormatError(str(exc)) from None
     nuisances = list(nuisances)
     specs, fixed = resolve(declared, nuisances, fix, stat_only=stat_only)
-    if isinstance(data, str | Path) and Path(data).is_file():
-        from madsbi.events.store import EventStore
-        from madsbi.events.verify import check_structure
-
-        with EventStore(data) as store:
-            check_structure(store)
-            store.verify_meta()
+    stored = isinstance(data, str | Path) and Path(data).is_file()
+    process = check_data_store(Path(str(data))) if stored else getattr(data, "process", None)
+    data_mode, why = choose_data_mode(getattr(data, "mode", data_mode), process)
     prepared = (
         data
         if isinstance(data, FitData)
@@ -492,4 +494,5 @@ def fit(
             )
             central.stat_only, central.nuisances, central.impacts = summary
         results[method] = central
-    return FitResult(list(analysis.parameters), results, points, settings, prepared.description)
+    described = {**prepared.description, "mode_reason": why}
+    return FitResult(list(analysis.parameters), results, points, settings, described)

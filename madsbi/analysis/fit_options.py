@@ -5,6 +5,12 @@ validated up front, each error naming the option and what it received, so a bad 
 costs a fit (or asks for tens of GiB: a 2D grid of 10⁵ points per axis is 10¹⁰ points per
 plane). The output directory of ``madsbi fit --out`` is checked before the fit too
 (:func:`check_output_dir`).
+
+The data mode defaults from the store (issue 29 item 16, :func:`choose_data_mode`): a store
+whose ``/meta/process`` is empty carries no MC generation record — real data, or the
+pseudo-data of ``madsbi store mix`` (written without labels) — and is fitted as ``counts``
+(every event one observed event); a store that names its process is MC and is fitted as
+``asimov`` (its weights scaled to the luminosity). The fit records which and why.
 """
 
 from __future__ import annotations
@@ -154,3 +160,60 @@ def check_output_dir(path: Path, option: str = "--out") -> Path:
     os.close(fd)
     os.unlink(name)
     return path
+
+
+#: The data modes of a fit (:func:`madsbi.inference.rate.data_weights`).
+DATA_MODES = ("counts", "asimov")
+
+
+def check_data_store(path: str | Path) -> str:
+    """Check a data store's schema and ``/meta`` digests; returns its ``/meta/process``.
+
+    Raises
+    ------
+    StoreFormatError
+        The store fails its schema (:func:`madsbi.events.verify.check_structure`).
+    StoreCorruptError
+        ``/meta`` does not match its digests.
+    """
+    from madsbi.events.store import EventStore
+    from madsbi.events.verify import check_structure
+
+    with EventStore(path) as store:
+        check_structure(store)
+        store.verify_meta()
+        return str(store.meta.process)
+
+
+def choose_data_mode(given: str | None, process: str | None) -> tuple[str, str]:
+    """The data mode of a fit and why (module docstring).
+
+    Parameters
+    ----------
+    given : {"counts", "asimov"} or None
+        The caller's choice; None chooses from ``process``.
+    process : str or None
+        The data's ``/meta/process`` (``""``: real data or pseudo-data); None when unknown
+        (no store read yet), which defaults to ``asimov``.
+
+    Raises
+    ------
+    InputError
+        ``given`` is not a data mode.
+    """
+    if given is not None:
+        if given not in DATA_MODES:
+            raise InputError(
+                f"data_mode (--data-mode): expected one of {DATA_MODES}, got {given!r}"
+            )
+        return given, "given"
+    if process == "":
+        return "counts", (
+            "the store names no process (/meta/process is empty: real data, or pseudo-data "
+            "of madsbi store mix), so every event is one observed event"
+        )
+    return "asimov", (
+        f"an MC store (/meta/process {process!r}): its weights are scaled to the luminosity"
+        if process
+        else "default: MC weights scaled to the luminosity"
+    )

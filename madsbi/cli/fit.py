@@ -28,11 +28,12 @@ import click
 @click.option(
     "--data-mode",
     type=click.Choice(["counts", "asimov"]),
-    default="asimov",
-    show_default=True,
+    default=None,
     help=(
         "counts: every event is one observed event (a fractionally smeared reco store is "
-        "refused); asimov: MC weights (smearing weights included) scaled to the luminosity."
+        "refused); asimov: MC weights (smearing weights included) scaled to the luminosity. "
+        "Default: counts for a store without a process (real data, pseudo-data of madsbi "
+        "store mix), asimov for an MC store; the output says which."
     ),
 )
 @click.option(
@@ -54,9 +55,9 @@ import click
 @click.option(
     "--profile",
     type=click.Choice(["fixed", "profiled"]),
-    default="fixed",
+    default="profiled",
     show_default=True,
-    help="Intervals with the other parameters at θ0 or profiled.",
+    help="Intervals with the other parameters profiled, or fixed at θ0.",
 )
 @click.option(
     "--method", "methods", multiple=True, help="Methods to fit (default: all, and exact)."
@@ -90,7 +91,7 @@ def fit(
     out_dir: Path,
     luminosity: float | None,
     rate_factor: float | None,
-    data_mode: str,
+    data_mode: str | None,
     select: tuple[str, ...],
     at: tuple[str, ...],
     ranges: tuple[str, ...],
@@ -117,6 +118,10 @@ def fit(
     --nuisance are profiled at every point; fit.json then holds each one's pull and post-fit
     constraint, its impact on every 68 % interval, and the stat-only intervals next to the
     full ones. The output directory is checked before the fit.
+
+    Defaults: the data mode from the store (counts for a store without a process: real
+    data or pseudo-data; asimov for an MC store; the output says which and why) and profiled
+    intervals (``--profile fixed`` keeps the other parameters at θ0).
     """
     from madsbi.analysis import load_analysis
     from madsbi.analysis.box import parse_ranges
@@ -160,9 +165,11 @@ def fit(
     write_json(out_dir / "fit.json", document)
     data_info = document["data"]
     click.echo(
-        f"{data_info['n_events']:,} events ({data_mode}; {data_info['events_used']}) → "
+        f"{data_info['n_events']:,} events ({data_info['mode']}; {data_info['events_used']}) → "
         f"{out_dir / 'fit.json'}"
     )
+    click.echo(f"  data mode {data_info['mode']}: {data_info['mode_reason']}")
+    click.echo(f"  intervals {profile} (--profile)")
     widened = document["settings"]["box"]["widened_for_at"]
     if widened:
         sides = {p: document["settings"]["ranges"][loaded.parameters.index(p)] for p in widened}

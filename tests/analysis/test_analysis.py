@@ -188,6 +188,8 @@ def test_fit_reproduces_the_expected_intervals_of_run(
             "cHWB=1,cW=0.1,cHq3=0.1",
             "--points-2d",
             "5",
+            "--profile",
+            "fixed",
             "--no-figures",
         ],
     )

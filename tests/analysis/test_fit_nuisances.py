@@ -149,8 +149,8 @@ def test_cli_adds_fixes_and_refuses_nuisances(plain_dir: Path, tmp_path: Path) -
     run = CliRunner().invoke(
         cli,
         ["fit", str(plain_dir), str(SM), "--out", str(tmp_path / "a"), "--method", "exact",
-         "--no-figures", "--points-2d", "3", "--nuisance", "lumi=0.02", "--nuisance",
-         "xsec_signal=0.1", "--fix", "xsec_signal=0.5"],
+         "--no-figures", "--points-2d", "3", "--profile", "fixed", "--nuisance", "lumi=0.02",
+         "--nuisance", "xsec_signal=0.1", "--fix", "xsec_signal=0.5"],
     )  # fmt: skip
     assert run.exit_code == 0, run.output
     document = json.loads((tmp_path / "a" / "fit.json").read_text())

@@ -59,6 +59,8 @@ def test_fit_by_name_finds_the_generation_point(tmp_path: Path) -> None:
             BSM,
             "--at",
             SM,
+            "--profile",
+            "fixed",
         ],
     )
     assert result.exit_code == 0, result.output
