@@ -13,6 +13,10 @@ L-GATr, then on the unsmeared SM test stores:
   (dense algebra, :func:`madsbi.inference.dense_coverage`);
 - closure on a BSM reco store when ``bsm_store`` is set.
 
+The train stores of a process may be several, generated at different points (BSM points
+fill the high-m_T^WZ tail): they are pooled by multiple importance weighting into training
+weights at θ0 (:mod:`madsbi.studies.wz_reco_train`).
+
 One store per role is one process (W⁺Z); lists of stores of several processes (W⁺Z and
 W⁻Z) make channels: the networks train on all of them with the charge sum as an input, the
 rate model adds the channels' σ̂_fid(θ) (each by MIS over its test and rate stores), the
@@ -61,6 +65,7 @@ from madsbi.studies.wz_reco_data import (
 )
 from madsbi.studies.wz_reco_limits import coverage, limits_1d, planes_2d
 from madsbi.studies.wz_reco_rate import rate_error_report
+from madsbi.studies.wz_reco_train import train_stores_report, train_weights
 from madsbi.theory.polynomial import polynomial_features
 
 NOTES = (
@@ -86,6 +91,10 @@ NOTES = (
     "same intervals); madsbi.load_analysis(DIR/analysis).fit(STORE.h5) from Python.",
     "the trainer's validation split is drawn from the smeared training entries, so copies of "
     "one parent can sit on both sides of it.",
+    "training weights: per process the train stores (generated at their theta_gen; summary "
+    "channels.*.train_stores) pooled by multiple importance weighting (balance heuristic) into "
+    "weights at theta0, normalised to mean 1 (one store per process at theta0: its fiducial "
+    "weights).",
 )
 
 
@@ -97,9 +106,10 @@ class RecoAnalysis:
         self.out = out_dir
         self.progress = progress
         a = config.analysis
-        # One train store per process (their fiducial weights add); the networks see the
-        # channels together, told apart by the charge sum.
-        self.train = StoreSet.read(a.train_stores, "train_store", one_per_channel=True)
+        # Train stores of every process, per process one or several generated at different
+        # points (pooled by MIS into weights at θ0; one store at θ0: its fiducial weights);
+        # the networks see the channels together, told apart by the charge sum.
+        self.train = StoreSet.read(a.train_stores, "train_store")
         self.test = StoreSet.read(a.test_stores, "test_store")
         self.theta0 = self.test.theta0
         self.names = self.test.parameters
@@ -116,6 +126,7 @@ class RecoAnalysis:
                 f"train stores' {list(self.train.channels)}; give a test store of every process"
             )
         check_channel_feature(config, self.train.channels)
+        self.train_weights = train_weights(self.train)  # v_e at θ0 (pb)
         n = self.theta0.shape[0]
         for where, length in (("bsm_point", len(a.bsm_point)), ("ranges", len(a.ranges))):
             if length != n:
@@ -151,6 +162,7 @@ class RecoAnalysis:
     def channels_report(self) -> dict[str, Any]:
         """Per channel (process): σ̂_fid(θ0), ν0 and the entries of each role."""
         sigma = self.pool.sigma()
+        stores = train_stores_report(self.train)
         out: dict[str, Any] = {}
         for k, name in enumerate(self.pool.channels):
             key = process_key(name)
@@ -160,6 +172,7 @@ class RecoAnalysis:
                 "sigma_fid_pb": float(sigma[k]),
                 "expected_events0": self.expected_events(float(sigma[k])),
                 "n_train_entries": int((self.train.channel == train).sum()),
+                "train_stores": stores[key],
                 "n_test_entries": int((self.test.channel == test).sum()),
                 "n_rate_entries": int(self.pool.mask(k).shape[0]),
             }
@@ -187,7 +200,7 @@ class RecoAnalysis:
             (c.network, c.training) if name == "mlp" else (c.lgatr_network, c.lgatr_training)
         )
         sample = HypothesisSample.build(
-            self.train.x, self.train.coefficients, self.train.weights / self.train.weights.mean()
+            self.train.x, self.train.coefficients, self.train_weights / self.train_weights.mean()
         )
         estimator = DerivativeEstimator(
             self.theta0,

@@ -44,12 +44,22 @@ class RecoAnalysisSettings:
     Both charges (W⁺Z and W⁻Z, or any processes of one parameter space): ``train_store``,
     ``test_store`` and ``bsm_store`` also take a list of stores. Each process is a channel
     (:func:`madsbi.cards.process_key`): the networks train on the concatenated train stores
-    (one per process, each event with its own fiducial weight, so the channels mix as their
-    cross-sections; the charge sum ``sum_charge`` must be a network input), the rate model
+    (each entry with its weight at θ0, so the channels mix as their cross-sections; the
+    charge sum ``sum_charge`` must be a network input), the rate model
     pools each channel's test and rate stores by MIS and adds the channels, and the closure
     fits the BSM stores (one per process, all generated at ``bsm_point``) jointly and each
     alone against its channel. The test stores must hold the train stores' processes;
     ``train_stores``, ``test_stores`` and ``bsm_stores`` are the lists.
+
+    A process may have several train stores, generated at different points (``/meta/
+    theta_gen``; stores generated at BSM points recentred to θ0 = SM with ``madsbi store
+    recentre``), which fill the high-m_T^WZ tail an SM store samples thinly: per process they
+    are pooled by multiple importance weighting (balance heuristic) into per-entry weights at
+    θ0, the training weights (normalised to mean 1 over all entries;
+    :func:`madsbi.studies.wz_reco_train.train_weights`, which also argues why smeared copies
+    of one parent are weighted correctly). One store per process generated at θ0 trains on
+    its fiducial weights unchanged. Two train stores of one process generated at one point
+    (shards) are refused (merge them), and so is a train store that is a ``bsm_store``.
 
     ``rate_model`` is the rate ρ_P(θ) of the Poisson factor of eq. 49: ``"exact"`` takes
     σ_fid(θ)/σ_fid(θ0) from the exact parton coefficients of those events (from the SM test
@@ -127,6 +137,12 @@ class RecoAnalysisSettings:
             if len(set(names)) != len(names):
                 raise ConfigError(f"[analysis] {key}: a store is listed twice in {list(names)}")
         for name in self.bsm_stores:
+            train = [t for t in self.train_stores if _same_store(t, name)]
+            if train:
+                raise ConfigError(
+                    f"[analysis] train_store: {train[0]!r} is a closure store (bsm_store "
+                    f"{name!r}); a closure sample must not train the model it tests"
+                )
             if name in self.rate_stores:
                 raise ConfigError(
                     f"[analysis] rate_stores: {name!r} is a closure store (bsm_store); "
@@ -147,6 +163,11 @@ class RecoAnalysisSettings:
     def bsm_stores(self) -> tuple[str, ...]:
         """``bsm_store`` as a list (empty: no closure)."""
         return store_names(self.bsm_store)
+
+
+def _same_store(a: str, b: str) -> bool:
+    """Whether two store names of the config are one store (the name, or the same path)."""
+    return a == b or Path(a).resolve() == Path(b).resolve()
 
 
 def store_names(value: str | tuple[str, ...]) -> tuple[str, ...]:
