@@ -38,19 +38,31 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_click",
-    "myst_parser",
+    "myst_nb",
     "sphinx_copybutton",
     "madsbi_api",
 ]
 
-source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**/.ipynb_checkpoints"]
 templates_path = ["_templates"]
 
 # -- MyST ------------------------------------------------------------------------------------
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
+
+# -- Tutorials (myst-nb) ---------------------------------------------------------------------
+# The MyST notebooks of docs/tutorials are executed at build time through jupyter-cache: a
+# page whose code is unchanged is not run again. The cache lives under docs/_build (not
+# committed); .ci/run removes docs/_build, so CI executes every tutorial. A cell that raises
+# fails the build.
+nb_execution_mode = "cache"
+nb_execution_cache_path = str(Path(__file__).parent / "_build" / ".jupyter_cache")
+nb_execution_timeout = 600
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_merge_streams = True
 
 # -- Math, offline ---------------------------------------------------------------------------
 # MathJax 3 from the sphinx-mathjax-offline wheel (its static/mathjax folder holds the

@@ -71,8 +71,8 @@ INSPECT = """
 class Page:
     """One DevTools connection to a page target: commands and the events they raise."""
 
-    def __init__(self, url: str) -> None:
-        self.ws = websockets_sync.connect(url, max_size=2**26, open_timeout=30)
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
         self.next_id = 0
         self.events: list[dict[str, Any]] = []
 
@@ -135,30 +135,34 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
 
 
-def _open(port: int) -> Page:
+def _target(port: int) -> str:
+    """A new page target's DevTools URL."""
     request = urllib.request.Request(f"http://127.0.0.1:{port}/json/new?about:blank", method="PUT")
     with urllib.request.urlopen(request, timeout=30) as response:
         target = json.load(response)
-    return Page(target["webSocketDebuggerUrl"])
+    return str(target["webSocketDebuggerUrl"])
 
 
 @pytest.mark.parametrize("name", list(PAGES))
 def test_page_renders(browser: int, name: str) -> None:
-    page = _open(browser)
-    for domain in ("Page", "Runtime", "Network", "Log"):
-        page.send(f"{domain}.enable")
-    page.send("Page.navigate", url=(HTML / PAGES[name]).as_uri())
-    page.wait_for("Page.loadEventFired")
-    result = page.send("Runtime.evaluate", expression=INSPECT, awaitPromise=True)
-    state = json.loads(result["result"]["value"])
-    time.sleep(0.5)  # late console messages and image loads
-    page.send("Runtime.evaluate", expression="1")
-    shot = page.send("Page.captureScreenshot", format="png", captureBeyondViewport=False)
+    with websockets_sync.connect(_target(browser), max_size=2**26, open_timeout=30) as ws:
+        page = Page(ws)
+        for domain in ("Page", "Runtime", "Network", "Log"):
+            page.send(f"{domain}.enable")
+        page.send("Page.navigate", url=(HTML / PAGES[name]).as_uri())
+        page.wait_for("Page.loadEventFired")
+        result = page.send("Runtime.evaluate", expression=INSPECT, awaitPromise=True)
+        state = json.loads(result["result"]["value"])
+        time.sleep(0.5)  # late console messages and image loads
+        page.send("Runtime.evaluate", expression="1")
+        shot = page.send("Page.captureScreenshot", format="png", captureBeyondViewport=False)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
-    page.ws.close()
 
     requests = [
         e["params"]["request"]["url"]
