@@ -30,6 +30,13 @@ def big_toys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return a, b
 
 
+def default_sigint() -> None:
+    """In the child: SIGINT as in a terminal (a shell that starts this test suite in the
+    background without job control ignores SIGINT, and Python then never raises
+    KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(cwd: Path, *args: str | Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", "from madsbi.cli.main import main; main()", *map(str, args)],
@@ -38,6 +45,7 @@ def _start(cwd: Path, *args: str | Path) -> subprocess.Popen[str]:
         text=True,
         cwd=cwd,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
+        preexec_fn=default_sigint,
     )
 
 
