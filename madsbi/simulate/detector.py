@@ -325,7 +325,7 @@ def plan_fakes(jets: Particles, seeds: U64, card: DetectorCard) -> FakeEntries |
 
     Every jet with a non-zero probability p_e (p_μ) in the card's table gives an electron
     (muon) entry of weight factor p; its charge is a counter-based coin flip per jet
-    (stream :data:`FAKE_CHARGE`). The copy's nominal entry keeps 1 − Σ p
+    (stream ``FAKE_CHARGE``). The copy's nominal entry keeps 1 − Σ p
     (:meth:`FakeEntries.keep_probability`): at most one jet fakes per entry, a documented
     approximation (two fakes in one event are of order p², 10⁻⁵).
 

@@ -19,7 +19,7 @@ shifted by α standard deviations multiplies one quantity by f = 1 + α·δ:
 E_T^miss is recomputed from the varied leptons, jets and soft term, so lepton and jet
 variations propagate into it. Everything else is the nominal simulation's: the shower, the
 efficiency and isolation decisions (taken on the nominal leptons), the jet clustering and
-every random number (counter-based, :mod:`madsbi.simulate._streams`). A variation therefore
+every random number (counter-based, ``madsbi.simulate._streams``). A variation therefore
 changes only the objects it names (and E_T^miss): the events are *paired*, and their
 differences are the variation's effect, free of simulation noise. Shifting by α = 0 gives
 the nominal objects bit for bit.
