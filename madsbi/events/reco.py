@@ -210,72 +210,15 @@ def read_reco(
         extra = [f for f in ("cuts", "parent", "smearing_weight", "copy_index") if f in present]
         tokens = [f for f in ("momentum", "pdg_id") if momenta and f in present]
         reco = store.read(schema.RECO, ["x", "weight", *extra, *tokens])
-        parton_fields = set(store.fields(schema.PARTON)) if schema.PARTON in store.groups else set()
-        has_c = "coefficients" in parton_fields and "parent" in present
-        if need_coefficients and not has_c:
-            raise StoreFormatError(f"{path}: /parton/coefficients (or /reco/parent) is missing")
-        if "weight" not in parton_fields:
-            raise StoreFormatError(
-                f"{path}: /parton/weight is missing (the parents' weights normalise σ_fid)"
-            )
-        parton = store.read(schema.PARTON, ["weight", *(["coefficients"] if has_c else [])])
-        meta = store.meta
-        theta_gen = meta.theta_gen_array
-        sigma_gen = (
-            float(store.cross_section(theta_gen[None])[0])
-            if meta.basis_cross_sections is not None
-            else float("nan")
+        parents_info = _read_parents(
+            store, path, has_parent="parent" in present, need_coefficients=need_coefficients
         )
     keep: npt.NDArray[np.bool_] = np.ones(reco.n_events, dtype=bool)
     if "cuts" in extra:
         keep = np.asarray(np.asarray(reco["cuts"]).astype(bool).all(axis=1), dtype=bool)
     if not keep.any():
         raise StoreFormatError(f"{path}: no /reco entry passes every cut")
-    weights = np.asarray(reco["weight"], dtype=np.float64)[keep]
-    bad = ~np.isfinite(weights) | (weights < 0)
-    if bad.any():
-        raise WeightError(
-            f"{path}: /reco/weight has {int(bad.sum())} NaN, infinite or negative values "
-            "among the passed entries"
-        )
-    parent_sum = float(np.sum(parton["weight"]))
-    if not parent_sum > 0:
-        raise WeightError(f"{path}: /parton/weight sums to {parent_sum}, expected > 0")
-    selection, smeared = recorded_selection(meta.attributes)
-    if "smearing_weight" in extra:
-        smeared |= bool(np.any(np.asarray(reco["smearing_weight"]) != 1.0))
-    if "copy_index" in extra:
-        smeared |= bool(np.any(np.asarray(reco["copy_index"]) > 0))
-
-    def passed(name: str, dtype: Any) -> Any:
-        return np.asarray(reco[name], dtype=dtype)[keep] if name in reco.arrays else None
-
-    parents = passed("parent", np.int64)
-    coefficients = None
-    if has_c and parents is not None:
-        coefficients = np.asarray(parton["coefficients"], dtype=np.float64)[parents]
-    return RecoEntries(
-        path=path,
-        columns=names,
-        x=np.asarray(reco["x"], dtype=np.float64)[keep],
-        weights=weights,
-        parents=parents,
-        smearing_weights=passed("smearing_weight", np.float64),
-        copy_index=passed("copy_index", np.int64),
-        coefficients=coefficients,
-        momentum=passed("momentum", np.float64),
-        pdg_id=passed("pdg_id", np.int32),
-        n_entries=int(reco.n_events),
-        n_parents=int(parton.n_events),
-        parent_weight_sum=parent_sum,
-        sigma_gen=sigma_gen,
-        parameters=tuple(meta.space.names),
-        theta0=np.asarray(meta.space.theta0_array, dtype=np.float64),
-        theta_gen=np.asarray(theta_gen, dtype=np.float64),
-        process=str(meta.process),
-        selection=selection,
-        smeared=smeared,
-    )
+    return _entries(path, names, reco["x"], reco, reco, keep, parents_info)
 
 
 def stored_variations(path: str | Path) -> tuple[str, ...]:
@@ -355,60 +298,105 @@ def read_reco_variation(
         reco_fields = set(store.fields(schema.RECO))
         extra = [f for f in ("parent", "smearing_weight", "copy_index") if f in reco_fields]
         reco = store.read(schema.RECO, ["weight", *extra])
-        parton_fields = set(store.fields(schema.PARTON))
-        has_c = "coefficients" in parton_fields and "parent" in reco_fields
-        if need_coefficients and not has_c:
-            raise StoreFormatError(f"{path}: /parton/coefficients (or /reco/parent) is missing")
-        parton = store.read(schema.PARTON, ["weight", *(["coefficients"] if has_c else [])])
-        meta = store.meta
-        theta_gen = meta.theta_gen_array
-        sigma_gen = (
-            float(store.cross_section(theta_gen[None])[0])
-            if meta.basis_cross_sections is not None
-            else float("nan")
+        parents_info = _read_parents(
+            store, path, has_parent="parent" in reco_fields, need_coefficients=need_coefficients
         )
     keep = np.asarray(np.asarray(varied["cuts"]).astype(bool).all(axis=1), dtype=bool)
     if not keep.any():
         raise StoreFormatError(f"{path}: no /{group} entry passes every cut")
-    weights = np.asarray(reco["weight"], dtype=np.float64)[keep]
-    if np.any(~np.isfinite(weights) | (weights < 0)):
-        raise WeightError(f"{path}: /reco/weight has NaN, infinite or negative values")
+    return _entries(path, names, varied["x"], varied, reco, keep, parents_info)
+
+
+@dataclass(frozen=True, eq=False)
+class _Parents:
+    """What an entry reader takes from ``/parton`` and the metadata."""
+
+    n_parents: int
+    weight_sum: float
+    coefficients: FloatArray | None
+    sigma_gen: float
+    meta: Any
+
+
+def _read_parents(
+    store: EventStore, path: Path, *, has_parent: bool, need_coefficients: bool
+) -> _Parents:
+    """The parents' weight sum, coefficients (when stored and linked), σ(θ_gen) and metadata."""
+    parton_fields = set(store.fields(schema.PARTON)) if schema.PARTON in store.groups else set()
+    has_c = "coefficients" in parton_fields and has_parent
+    if need_coefficients and not has_c:
+        raise StoreFormatError(f"{path}: /parton/coefficients (or /reco/parent) is missing")
+    if "weight" not in parton_fields:
+        raise StoreFormatError(
+            f"{path}: /parton/weight is missing (the parents' weights normalise σ_fid)"
+        )
+    parton = store.read(schema.PARTON, ["weight", *(["coefficients"] if has_c else [])])
+    meta = store.meta
+    sigma_gen = (
+        float(store.cross_section(meta.theta_gen_array[None])[0])
+        if meta.basis_cross_sections is not None
+        else float("nan")
+    )
     parent_sum = float(np.sum(parton["weight"]))
     if not parent_sum > 0:
         raise WeightError(f"{path}: /parton/weight sums to {parent_sum}, expected > 0")
-    selection, smeared = recorded_selection(meta.attributes)
+    coefficients = np.asarray(parton["coefficients"], dtype=np.float64) if has_c else None
+    return _Parents(int(parton.n_events), parent_sum, coefficients, sigma_gen, meta)
+
+
+def _entries(
+    path: Path,
+    names: tuple[str, ...],
+    x: Any,
+    tokens: Any,
+    reco: Any,
+    keep: npt.NDArray[np.bool_],
+    parents_info: _Parents,
+) -> RecoEntries:
+    """The passed entries of one reader.
+
+    Observables ``x`` and token momenta from ``tokens`` (``/reco`` or a variation); weights,
+    parents, smearing weights and copy numbers from the ``/reco`` rows.
+    """
+    weights = np.asarray(reco["weight"], dtype=np.float64)[keep]
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        raise WeightError(
+            f"{path}: /reco/weight has {int(bad.sum())} NaN, infinite or negative values "
+            "among the passed entries"
+        )
 
     def passed(source: Any, field: str, dtype: Any) -> Any:
         return np.asarray(source[field], dtype=dtype)[keep] if field in source.arrays else None
 
-    parents = passed(reco, "parent", np.int64)
-    smearing = passed(reco, "smearing_weight", np.float64)
-    copies = passed(reco, "copy_index", np.int64)
-    if "smearing_weight" in extra:
+    meta = parents_info.meta
+    selection, smeared = recorded_selection(meta.attributes)
+    if "smearing_weight" in reco.arrays:
         smeared |= bool(np.any(np.asarray(reco["smearing_weight"]) != 1.0))
-    if "copy_index" in extra:
+    if "copy_index" in reco.arrays:
         smeared |= bool(np.any(np.asarray(reco["copy_index"]) > 0))
+    parents = passed(reco, "parent", np.int64)
     coefficients = None
-    if has_c and parents is not None:
-        coefficients = np.asarray(parton["coefficients"], dtype=np.float64)[parents]
+    if parents_info.coefficients is not None and parents is not None:
+        coefficients = parents_info.coefficients[parents]
     return RecoEntries(
         path=path,
         columns=names,
-        x=np.asarray(varied["x"], dtype=np.float64)[keep],
+        x=np.asarray(x, dtype=np.float64)[keep],
         weights=weights,
         parents=parents,
-        smearing_weights=smearing,
-        copy_index=copies,
+        smearing_weights=passed(reco, "smearing_weight", np.float64),
+        copy_index=passed(reco, "copy_index", np.int64),
         coefficients=coefficients,
-        momentum=passed(varied, "momentum", np.float64),
-        pdg_id=passed(varied, "pdg_id", np.int32),
-        n_entries=int(varied.n_events),
-        n_parents=int(parton.n_events),
-        parent_weight_sum=parent_sum,
-        sigma_gen=sigma_gen,
+        momentum=passed(tokens, "momentum", np.float64),
+        pdg_id=passed(tokens, "pdg_id", np.int32),
+        n_entries=len(keep),
+        n_parents=parents_info.n_parents,
+        parent_weight_sum=parents_info.weight_sum,
+        sigma_gen=parents_info.sigma_gen,
         parameters=tuple(meta.space.names),
         theta0=np.asarray(meta.space.theta0_array, dtype=np.float64),
-        theta_gen=np.asarray(theta_gen, dtype=np.float64),
+        theta_gen=np.asarray(meta.theta_gen_array, dtype=np.float64),
         process=str(meta.process),
         selection=selection,
         smeared=smeared,
