@@ -33,13 +33,12 @@ import numpy as np
 import numpy.typing as npt
 
 from madsbi._paths import refuse_output_over_inputs
-from madsbi._progress import progress_bar
 from madsbi._validate import FloatArray
 from madsbi.errors import InputError, StoreMismatchError
 from madsbi.events import schema
 from madsbi.events.meta import StoreMeta
+from madsbi.events.rewrite import rewrite_coefficients
 from madsbi.events.store import EventStore
-from madsbi.events.writer import StoreWriter
 from madsbi.theory.parameters import Parameter, ParameterSpace
 from madsbi.theory.polynomial import cross_index, cross_pairs, linear_index, square_index
 
@@ -283,22 +282,12 @@ def embed_store(
         space = target_space(store.meta.space, wanted, like_space)
         meta = embed_meta(store.meta, space)
         index = coefficient_map(store.meta.space.names, space.names)
-        total = sum(store.n_events(g) for g in store.groups)
-        with (
-            StoreWriter(output, meta, overwrite=overwrite, compression=compression) as writer,
-            progress_bar(total, "embedding", unit="ev", enabled=progress) as bar,
-        ):
-            for group in store.groups:
-                cols = store.named_columns(group)
-                for chunk in store.iter_chunks(group, chunk_size=chunk_size):
-                    arrays = dict(chunk.arrays)
-                    if group == schema.PARTON:
-                        arrays["coefficients"] = embed_coefficients(
-                            np.asarray(arrays["coefficients"], dtype=np.float64),
-                            index,
-                            space.n_coefficients,
-                        )
-                    writer.append(group, arrays, names=cols)
-                    bar.update(chunk.n_events)
-            writer.set_shards(store.meta.shards)
-    return writer.path
+        n_coefficients = space.n_coefficients
+
+        def embed(old: FloatArray, start: int) -> FloatArray:
+            return embed_coefficients(old, index, n_coefficients)
+
+        return rewrite_coefficients(
+            store, output, meta, embed, label="embedding", overwrite=overwrite,
+            chunk_size=chunk_size, compression=compression, progress=progress,
+        )  # fmt: skip

@@ -21,12 +21,11 @@ from typing import Any
 import numpy as np
 
 from madsbi._paths import refuse_output_over_inputs
-from madsbi._progress import progress_bar
 from madsbi._validate import FloatArray
 from madsbi.errors import InputError, UnknownParameterError, WeightError
 from madsbi.events import schema
+from madsbi.events.rewrite import rewrite_coefficients
 from madsbi.events.store import EventStore
-from madsbi.events.writer import StoreWriter
 from madsbi.theory.polynomial import recentre_coefficients
 
 
@@ -189,20 +188,11 @@ def recentre_store(
         point = resolve_theta0(theta0, store.meta.space.names)
         old = store.meta.space.theta0_array
         meta = store.meta.recentred(point)
-        total = sum(store.n_events(g) for g in store.groups)
-        with (
-            StoreWriter(output, meta, overwrite=overwrite, compression=compression) as writer,
-            progress_bar(total, "re-centring", unit="ev", enabled=progress) as bar,
-        ):
-            for group in store.groups:
-                cols = store.named_columns(group)
-                for chunk in store.iter_chunks(group, chunk_size=chunk_size):
-                    arrays = dict(chunk.arrays)
-                    if group == schema.PARTON:
-                        arrays["coefficients"] = recentre_chunk(
-                            arrays["coefficients"], old, point, chunk.start, str(source)
-                        )
-                    writer.append(group, arrays, names=cols)
-                    bar.update(chunk.n_events)
-            writer.set_shards(store.meta.shards)
-    return writer.path
+
+        def recentre(coefficients: FloatArray, start: int) -> FloatArray:
+            return recentre_chunk(coefficients, old, point, start, str(source))
+
+        return rewrite_coefficients(
+            store, output, meta, recentre, label="re-centring", overwrite=overwrite,
+            chunk_size=chunk_size, compression=compression, progress=progress,
+        )  # fmt: skip
