@@ -1,4 +1,7 @@
-"""Options every ``… run CONFIG --out DIR`` study command shares."""
+"""Options several commands share.
+
+The study commands' ``… run CONFIG --out DIR`` set and the stores' ``--compression``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
+from madsbi.events import schema
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,3 +49,18 @@ def set_threads(threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def compression_filter(value: str) -> str | None:
+    """The HDF5 filter of a ``--compression`` choice (``none`` → None)."""
+    return None if value == "none" else value
+
+
+compression_option = click.option(
+    "--compression",
+    type=click.Choice(["lzf", "gzip", "none"]),
+    default=str(schema.DEFAULT_COMPRESSION).lower(),
+    show_default=True,
+    help="HDF5 filter: none is fastest, lzf about 2x smaller, gzip smallest.",
+)
+"""The ``--compression`` option of the commands that write a store."""

@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 
 from madsbi._paths import check_output_file
+from madsbi.cli._options import compression_filter, compression_option
 from madsbi.cli.store_mix import embed, mix
 from madsbi.errors import InputError
-from madsbi.events import schema
 from madsbi.events.convert import ConvertSettings, convert_lhe
 from madsbi.events.inspect import describe_store, format_description
 from madsbi.events.merge import merge_stores
@@ -37,19 +37,6 @@ def _positive(value: float, option: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise InputError(f"{option}: expected a finite number > 0, got {value!r}")
     return value
-
-
-def _compression(value: str) -> str | None:
-    return None if value == "none" else value
-
-
-_COMPRESSION = click.option(
-    "--compression",
-    type=click.Choice(["lzf", "gzip", "none"]),
-    default=str(schema.DEFAULT_COMPRESSION).lower(),
-    show_default=True,
-    help="HDF5 filter: none is fastest, lzf about 2x smaller, gzip smallest.",
-)
 
 
 @click.group()
@@ -77,7 +64,7 @@ def store() -> None:
     help="Allowed held-out deviation relative to each event's largest weight "
     f"[default: {ConvertSettings.holdout_tolerance:g}].",
 )
-@_COMPRESSION
+@compression_option
 @click.option("--no-rwgt", is_flag=True, help="Do not keep the raw <rwgt> weights.")
 @click.option(
     "--no-reweighting",
@@ -119,7 +106,7 @@ def convert(
         parameters=_split(parameters, "--parameters"),
         basis_ids=_split(basis_ids, "--basis"),
         theta0=theta0,
-        compression=_compression(compression),
+        compression=compression_filter(compression),
         keep_rwgt=not no_rwgt,
         reweighting=not no_reweighting,
     )
@@ -191,7 +178,7 @@ def verify(path: Path) -> None:
     required=True,
     help="New reference point, e.g. cHWB=0,cW=0,cHq3=0 or values in parameter order.",
 )
-@_COMPRESSION
+@compression_option
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def recentre(
@@ -209,7 +196,7 @@ def recentre(
             output,
             theta0,
             overwrite=overwrite,
-            compression=_compression(compression),
+            compression=compression_filter(compression),
             progress=not quiet,
         )
     with EventStore(path) as written:
@@ -223,7 +210,7 @@ def recentre(
 @store.command()
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@_COMPRESSION
+@compression_option
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def merge(
@@ -236,7 +223,7 @@ def merge(
             output,
             inputs,
             overwrite=overwrite,
-            compression=_compression(compression),
+            compression=compression_filter(compression),
             progress=not quiet,
         )
     click.echo(f"wrote {path} from {len(inputs)} stores")

@@ -7,21 +7,8 @@ from pathlib import Path
 import click
 
 from madsbi._paths import check_output_file
-from madsbi.events import schema
+from madsbi.cli._options import compression_filter, compression_option
 from madsbi.events.tempfiles import exit_status_on_signal
-
-
-def _compression(value: str) -> str | None:
-    return None if value == "none" else value
-
-
-_COMPRESSION = click.option(
-    "--compression",
-    type=click.Choice(["lzf", "gzip", "none"]),
-    default=str(schema.DEFAULT_COMPRESSION).lower(),
-    show_default=True,
-    help="HDF5 filter: none is fastest, lzf about 2x smaller, gzip smallest.",
-)
 
 
 @click.command()
@@ -37,7 +24,7 @@ _COMPRESSION = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="A store of the target space (e.g. a signal shard): blocks, codes, ranges, θ0.",
 )
-@_COMPRESSION
+@compression_option
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def embed(
@@ -66,7 +53,7 @@ def embed(
             parameters,
             like=like,
             overwrite=overwrite,
-            compression=_compression(compression),
+            compression=compression_filter(compression),
             progress=not quiet,
         )
     with EventStore(path) as written:
@@ -88,7 +75,7 @@ def embed(
     "at",
     help="Reweight θ-dependent stores to this θ, e.g. cHWB=1,cW=0.1,cHq3=0.1 (default: θ_gen).",
 )
-@_COMPRESSION
+@compression_option
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def mix(
     output: Path,
@@ -116,7 +103,7 @@ def mix(
             seed=seed,
             at=at,
             overwrite=overwrite,
-            compression=_compression(compression),
+            compression=compression_filter(compression),
         )
     for item in report.inputs:
         note = " (with replacement)" if item.with_replacement else ""
