@@ -110,3 +110,19 @@ def score_mse_loss(
     mask = label.to(score_hat.dtype).reshape(1, -1, 1)
     per_event = mask * (score_hat - score.to(score_hat.dtype).unsqueeze(0)) ** 2
     return _weighted_mean(per_event, weights)
+
+
+def multiclass_cross_entropy(
+    logits: torch.Tensor, label: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Weighted cross-entropy of a C-class classifier, per member (M,).
+
+    ``logits`` (M, B, C), ``label`` (B,) integer classes. With event weights whose class
+    totals are the expected yields ν_c0, the minimum is softmax(logits)_c =
+    ν_c0 p_c(x)/Σ_c' ν_c'0 p_c'(x): the share of class c at x (paper App. D, eq. 59's
+    classifier for several classes).
+    """
+    log_p = torch.log_softmax(logits, dim=-1)
+    index = label.to(torch.long).reshape(1, -1, 1).expand(log_p.shape[0], -1, 1)
+    per_event = -torch.gather(log_p, -1, index)[..., 0]
+    return _weighted_mean(per_event, weights)
