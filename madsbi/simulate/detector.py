@@ -16,7 +16,7 @@ simulated with it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +45,7 @@ __all__ = [
     "LeptonResponse",
     "RecoLeptons",
     "SoftTerm",
+    "escaping_muons",
     "load_card",
     "met_from",
     "missing_et",
@@ -74,6 +75,10 @@ class RecoLeptons:
         The standard normal numbers that smeared them (p_T × (1 + sigma·draw)), kept so
         that a detector variation re-smears with the same numbers
         (:mod:`madsbi.simulate.variations`).
+    escaped : ndarray of int64
+        Indices in the input :class:`Particles` of the muons that escape the detector (the
+        card's ``escaping_muons``, :func:`escaping_muons`): they make E_T^miss, so they are
+        neither clustered into jets nor counted in the soft term. Empty for ``"none"``.
     """
 
     leptons: Particles
@@ -81,6 +86,7 @@ class RecoLeptons:
     truth: FloatArray
     sigma: FloatArray
     draw: FloatArray
+    escaped: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,7 +179,50 @@ def reconstruct_leptons(visible: Particles, seeds: U64, card: DetectorCard) -> R
     counts = np.bincount(event[keep], minlength=visible.n_events)
     smeared = scale_momenta(p[keep], scale[keep])
     leptons = Particles.from_counts(counts, visible.pdg_id[candidate[keep]], smeared)
-    return RecoLeptons(leptons, candidate[keep], p[keep], sigma[keep], draw[keep])
+    escaped = candidate[escaping_muons(card, ~is_e, found, pt0, abs_eta, seeds[event], local)]
+    return RecoLeptons(leptons, candidate[keep], p[keep], sigma[keep], draw[keep], escaped)
+
+
+def escaping_muons(
+    card: DetectorCard,
+    is_muon: npt.NDArray[np.bool_],
+    found: npt.NDArray[np.bool_],
+    pt_: FloatArray,
+    abs_eta: FloatArray,
+    seeds: U64,
+    local: IntArray,
+) -> npt.NDArray[np.bool_]:
+    """Which lepton candidates are muons that escape (the card's ``escaping_muons``).
+
+    ``"none"``: no candidate. ``"unreconstructed"``: every muon not ``found`` (lost to the
+    efficiency tracking × identification, outside its table, or smeared to p_T <= 0).
+    ``"untracked"``: muons without a track, u >= tracking efficiency with the same uniform u
+    that decided ``found`` (u < tracking × identification), so an untracked muon is never
+    found. A found muon that fails isolation is measured and never escapes.
+
+    Parameters
+    ----------
+    card : DetectorCard
+    is_muon, found : ndarray of bool, shape (C,)
+        Per candidate: a muon; passed the efficiency and the smearing.
+    pt_, abs_eta : ndarray, shape (C,)
+        Generator p_T and |η|.
+    seeds : ndarray of uint64, shape (C,)
+        The seed of each candidate's copy.
+    local : ndarray of int64, shape (C,)
+        The candidate's index within its event (the counter of its efficiency draw).
+    """
+    mode = card.escaping_muons
+    if mode == "none":
+        return np.zeros(is_muon.shape, dtype=bool)
+    if mode == "unreconstructed":
+        result: npt.NDArray[np.bool_] = is_muon & ~found
+        return result
+    tracked = _streams.uniform(seeds, _streams.LEPTON_EFFICIENCY, local) < card.muon.tracking_of(
+        pt_, abs_eta
+    )
+    untracked: npt.NDArray[np.bool_] = is_muon & ~tracked
+    return untracked
 
 
 def scale_momenta(p: FloatArray, scale: FloatArray) -> FloatArray:
@@ -215,7 +264,10 @@ def soft_term(
     draw = np.stack(
         [_streams.normal(seeds, _streams.MET_RESOLUTION, counter + k) for k in (0, 1)], axis=1
     )
-    return SoftTerm(had_sum - jet_sum, card.met_unclustered_k * np.sqrt(sum_et), draw)
+    sigma = card.met_unclustered_k * np.sqrt(sum_et)
+    if card.met_unclustered_noise > 0:
+        sigma = np.hypot(sigma, card.met_unclustered_noise)
+    return SoftTerm(had_sum - jet_sum, sigma, draw)
 
 
 def met_from(leptons: Particles, jets_reco: Particles, unclustered: FloatArray) -> FloatArray:
@@ -238,10 +290,12 @@ def missing_et(
 ) -> FloatArray:
     """E_T^miss vector (N, 2): −Σ(leptons + jets) − unclustered, the latter smeared.
 
-    ``hadronic`` are the visible particles without the selected leptons; the unclustered
-    part is their sum within |η| < eta_max minus the generator-level jets (E-scheme jets are
-    the sums of their constituents), and ΣE_T^unclustered its scalar analogue; each
-    component is smeared by k·sqrt(ΣE_T^unclustered) (:func:`soft_term`).
+    ``hadronic`` are the visible particles without the selected leptons (and without the
+    escaping muons, :attr:`RecoLeptons.escaped`); the unclustered part is their sum within
+    |η| < eta_max minus the generator-level jets (E-scheme jets are the sums of their
+    constituents), and ΣE_T^unclustered its scalar analogue; each component is smeared by
+    k·sqrt(ΣE_T^unclustered), with the card's ``unclustered_noise`` added in quadrature
+    (:func:`soft_term`).
     """
     soft = soft_term(jets_truth, hadronic, seeds, card)
     return met_from(leptons, jets_reco, soft.smeared())

@@ -40,7 +40,17 @@ class DetectorCardError(ConfigError, InputError):
     """
 
 
-_TOP_KEYS = ("name", "source", "electron", "muon", "jets", "missing_et", "variations", "fakes")
+_TOP_KEYS = (
+    "name",
+    "source",
+    "base",
+    "electron",
+    "muon",
+    "jets",
+    "missing_et",
+    "variations",
+    "fakes",
+)
 _FAKE_KEYS = ("eta_edges", "pt_edges", "electron", "muon", "momentum_fraction")
 _LEPTON_KEYS = (
     "pdg",
@@ -65,7 +75,9 @@ _JET_KEYS = (
     "resolution_s",
     "resolution_n",
 )
-_MET_KEYS = ("eta_max", "unclustered_k")
+_MET_KEYS = ("eta_max", "unclustered_k", "unclustered_noise", "escaping_muons")
+#: Values of ``[missing_et] escaping_muons``: which muons that are not reconstructed escape.
+ESCAPING_MUONS = ("none", "untracked", "unreconstructed")
 #: PDG id each lepton table must describe.
 _LEPTON_PDG = {"electron": 11, "muon": 13}
 
@@ -173,6 +185,7 @@ class LeptonResponse:
     isolation_pt_ratio_max: float
     ecal_c: float = 0.0
     ecal_s: float = 0.0
+    tracking: FloatArray | None = None  # tracking efficiency alone, shape (n_eta, n_pt)
 
     @classmethod
     def from_table(
@@ -213,10 +226,10 @@ class LeptonResponse:
                 f"{where}: resolution_a/b need one value per |η| bin of resolution_eta_edges "
                 f"({res_edges.size - 1}), got {table['resolution_a']!r}, {table['resolution_b']!r}"
             )
-        ecal = [
+        ecal_c, ecal_s = (
             scalar(table, k, where, minimum=0.0) if k in table else 0.0
             for k in ("ecal_c", "ecal_s")
-        ]
+        )
         return cls(
             expected,
             eta_edges,
@@ -228,7 +241,9 @@ class LeptonResponse:
             scalar(table, "isolation_delta_r", where, above=0.0),
             scalar(table, "isolation_pt_min", where, minimum=0.0),
             scalar(table, "isolation_pt_ratio_max", where, above=0.0),
-            *ecal,
+            ecal_c,
+            ecal_s,
+            tracking=eff[0],
         )
 
     def efficiency_of(self, pt_: FloatArray, abs_eta: FloatArray) -> FloatArray:
@@ -236,6 +251,14 @@ class LeptonResponse:
         ie, in_eta = bin_index(abs_eta, self.eta_edges)
         ip, in_pt = bin_index(pt_, self.pt_edges)
         result: FloatArray = np.where(in_eta & in_pt, self.efficiency[ie, ip], 0.0)
+        return result
+
+    def tracking_of(self, pt_: FloatArray, abs_eta: FloatArray) -> FloatArray:
+        """Tracking efficiency alone (0 outside the table; the full efficiency without one)."""
+        table = self.efficiency if self.tracking is None else self.tracking
+        ie, in_eta = bin_index(abs_eta, self.eta_edges)
+        ip, in_pt = bin_index(pt_, self.pt_edges)
+        result: FloatArray = np.where(in_eta & in_pt, table[ie, ip], 0.0)
         return result
 
     def resolution_of(self, pt_: FloatArray, abs_eta: FloatArray) -> FloatArray:
@@ -329,6 +352,11 @@ class DetectorCard:
     ``variations`` maps the name of each ±1σ detector variation the card defines
     (:data:`~madsbi.events.schema.VARIATION_NAMES`) to its relative size; ``fakes`` is the
     jet → lepton fake model of the ``[fakes]`` table (None: no fakes, the default).
+
+    ``escaping_muons`` (:data:`ESCAPING_MUONS`): which unreconstructed muons escape, making
+    E_T^miss: ``"none"`` (``atlas_like``), ``"untracked"`` or ``"unreconstructed"``; electrons are
+    measured within |η| < ``met_eta_max``. ``met_unclustered_noise`` (GeV) adds in quadrature
+    to the soft-term resolution, a stand-in for pile-up. See ``cards/atlas_like_v2.toml``.
     """
 
     name: str
@@ -346,6 +374,8 @@ class DetectorCard:
     path: str = ""
     variations: Mapping[str, float] = field(default_factory=dict)
     fakes: FakeRates | None = None
+    met_unclustered_noise: float = 0.0
+    escaping_muons: str = "none"
 
     def jet_resolution(self, energy: FloatArray, abs_eta: FloatArray) -> FloatArray:
         """Absolute jet energy resolution σ_E = sqrt((C·E)² + S²·E + N²) in GeV."""
@@ -395,7 +425,7 @@ def load_card(card: str | Path = "atlas_like") -> DetectorCard:
     if not path.is_file():
         shipped = sorted(p.stem for p in CARDS.glob("*.toml"))
         raise MissingFileError(f"detector card not found: {card} (shipped: {shipped})")
-    data = read_toml(path)
+    data = _with_base(read_toml(path), path)
     check_keys(data, _TOP_KEYS, str(path))
     for key in ("electron", "muon", "jets", "missing_et"):
         if not isinstance(data.get(key), dict):
@@ -427,4 +457,43 @@ def load_card(card: str | Path = "atlas_like") -> DetectorCard:
         path=str(path),
         variations=_variations(data, str(path)),
         fakes=FakeRates.from_table(data["fakes"], f"{path}[fakes]") if "fakes" in data else None,
+        met_unclustered_noise=scalar(
+            {"unclustered_noise": 0.0, **met}, "unclustered_noise", f"{path}[missing_et]", minimum=0
+        ),
+        escaping_muons=_choice(met, "escaping_muons", ESCAPING_MUONS, f"{path}[missing_et]"),
     )
+
+
+def _choice(table: Mapping[str, Any], key: str, choices: tuple[str, ...], where: str) -> str:
+    """``table[key]`` (default: the first choice), one of ``choices``."""
+    value = table.get(key, choices[0])
+    if value in choices:
+        return str(value)
+    raise DetectorCardError(f"{where}.{key}: expected one of {list(choices)}, got {value!r}")
+
+
+def _with_base(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The card's tables over those of its ``base`` (a shipped card), key by key; bases chain.
+
+    Raises
+    ------
+    DetectorCardError
+        For a base that is not a shipped card's name, or a chain that does not end.
+    """
+    seen = [path.stem]
+    while "base" in data:
+        base = data.pop("base")
+        if not isinstance(base, str) or not (CARDS / f"{base}.toml").is_file():
+            shipped = sorted(p.stem for p in CARDS.glob("*.toml"))
+            raise DetectorCardError(
+                f"{path}: base: expected a shipped card {shipped}, got {base!r}"
+            )
+        if base in seen or len(seen) > 8:
+            raise DetectorCardError(f"{path}: base: the chain {[*seen, base]} does not end")
+        seen.append(base)
+        merged = {k: v for k, v in read_toml(CARDS / f"{base}.toml").items() if k != "name"}
+        for key, value in data.items():
+            both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+            merged[key] = {**merged[key], **value} if both else value
+        data = merged
+    return data

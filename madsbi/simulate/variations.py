@@ -214,6 +214,7 @@ def detect(
     leptons = reconstruct_leptons(visible, seeds, card)
     not_lepton = np.ones(visible.pdg_id.size, dtype=bool)
     not_lepton[leptons.source] = False
+    not_lepton[leptons.escaped] = False  # muons that escape (the card's escaping_muons)
     hadronic = visible.select(not_lepton)
     in_acceptance = hadronic.select(np.abs(eta(hadronic.momentum)) < card.met_eta_max)
     jets_truth = cluster_jets(in_acceptance, card.jet_radius, card.jet_pt_min)
