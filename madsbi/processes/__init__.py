@@ -2,12 +2,14 @@
 
 A process (W±Z → 3ℓν: :mod:`madsbi.processes.wz`, registered as ``"wz"``) names its MadGraph
 definitions, its parton observables and its reco selection; the reco chain and the analysis
-find it by name with :func:`get_process`. Importing this package registers the built-in ones.
+find it by name with :func:`get_process`. Importing this package registers the built-in ones:
+``wz`` and the backgrounds ``zz_4l`` (:mod:`madsbi.processes.zz`) and ``zjets``
+(:mod:`madsbi.processes.zjets`), which pass the W±Z selection.
 """
 
 from __future__ import annotations
 
-from madsbi.processes import wz
+from madsbi.processes import wz, zjets, zz  # noqa: F401  (importing registers them)
 from madsbi.processes.base import (
     Process,
     RecoObjects,
