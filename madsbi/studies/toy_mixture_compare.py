@@ -113,6 +113,9 @@ def models(
         ),
         "oracle: labels + exact": oracle_labelled_model(labels, own, *args),
         "oracle: exact + learned D": oracle_unlabelled_model(shares, exact, *args),
+        "truth C(x) + learned D": mixture_model(
+            shares, reco_list, test, exact_own, yields, features
+        ),
         "factorised": factorised_model(x, trained["classifier"], trained["ratios"], *args),
         "factorised, exact D": mixture_model(
             toy.shares(x[:, 0]), learned_data, test, learned_own, yields, features
@@ -157,6 +160,7 @@ def compare(
     network: NetworkConfig | None = None,
     training: TrainingConfig | None = None,
     toy: ToyMixture | None = None,
+    thetas: FloatArray = THETAS,
 ) -> dict[str, Any]:
     """Train every method on ``n_train`` events per process and evaluate on ``n_test``."""
     toy = toy or default_toy()
@@ -167,7 +171,7 @@ def compare(
     samples = toy.draw(n_train, seed)
     test = toy.draw(n_test, seed + 1000)
     trained = train(toy, samples, network, training)
-    result = evaluate(models(toy, trained, test), test)
+    result = evaluate(models(toy, trained, test), test, np.asarray(thetas, dtype=float))
     x = np.concatenate([p.x for p in test])
     shares = trained["classifier"].event_fractions(x)
     result["max_share_error"] = float(np.abs(shares - toy.shares(x[:, 0])).max())

@@ -161,6 +161,18 @@ def test_collapse_refuses_per_component_poisson_factors() -> None:
     )  # fmt: skip
     with pytest.raises(InputError, match="ρ_P/ρ̂"):
         collapse(LikelihoodModel((split, fakes)), GRID)
+    # not strict: the summed ratio over the ν-weighted rates (the pooled treatment)
+    loose = collapse(LikelihoodModel((split, fakes)), GRID, strict=False).components[0]
+    nu = np.array([sig.expected_events0, fakes.expected_events0])
+    np.testing.assert_allclose(
+        loose.rate.coefficients[0],
+        (nu[0] * other.coefficients[0] + nu[1] * np.array([1.0, 0, 0])) / nu.sum(),
+    )
+    assert loose.poisson_rate is not None
+    np.testing.assert_allclose(
+        loose.poisson_rate.coefficients[0],
+        (nu[0] * SIGNAL.rate() + nu[1] * np.array([1.0, 0, 0])) / nu.sum(),
+    )
     # κ common to both (ρ̂_c = ρ_P,c): collapses, and agrees with the mixture
     joint = Component(
         sig.name, sig.coefficients, features, other, sig.expected_events0, other, True,
