@@ -127,18 +127,29 @@ def models(
 def evaluate(
     built: dict[str, LikelihoodModel], test: list[ProcessSample], thetas: FloatArray = THETAS
 ) -> dict[str, Any]:
-    """⟨log r̂⟩ at every θ, overall and per process, mean and spread over members."""
+    """⟨log r̂⟩ at every θ, overall and per process, mean and spread over members.
+
+    Events where a member's C_e·Φ(θ) ≤ 0 are clamped as in the grid scan (log of the
+    smallest normal double, −708): ``clamped`` counts them per method and θ (mean over
+    members), and the group ``all, unclamped`` leaves out, for every method alike, the
+    events that any method clamps at any θ.
+    """
     grid = thetas.reshape(-1, 1)
     phi = features(grid)
     v = np.concatenate([p.weights for p in test])
     own = np.concatenate([p.ratios() for p in test])
     u = (v[:, None] * (own @ phi.T)).T  # (G, N) the test mixture at θ
     labels = np.concatenate([np.full(p.n_events, i) for i, p in enumerate(test)])
-    groups = {"all": np.ones(labels.shape[0], bool)}
+    collapsed = {name: _central(model, grid) for name, model in built.items()}
+    negative = {
+        name: np.einsum("mnk,gk->mgn", coeff, phi) <= 0 for name, (coeff, _) in collapsed.items()
+    }
+    clean = ~np.any([n.any(axis=(0, 1)) for n in negative.values()], axis=0)
+    groups = {"all": np.ones(labels.shape[0], bool), "all, unclamped": clean}
     groups.update({p.name: labels == i for i, p in enumerate(test)})
-    out: dict[str, Any] = {"thetas": thetas.tolist(), "methods": {}}
-    for name, model in built.items():
-        coeff, rate = _central(model, grid)
+    out: dict[str, Any] = {"thetas": thetas.tolist(), "methods": {}, "clamped": {}}
+    out["n_unclamped"] = [int(clean.sum()), int(clean.shape[0])]
+    for name, (coeff, rate) in collapsed.items():
         row = {}
         for group, mask in groups.items():
             values = np.stack(
@@ -149,6 +160,7 @@ def evaluate(
             )
             row[group] = {"mean": values.mean(0).tolist(), "std": values.std(0).tolist()}
         out["methods"][name] = row
+        out["clamped"][name] = negative[name].sum(axis=2).mean(axis=0).tolist()
     return out
 
 
