@@ -37,6 +37,7 @@ from madsbi.events.reweighting import (
     resolve_parameters,
     reweight_points,
 )
+from madsbi.events.theory_weights import TheoryVariations
 from madsbi.events.writer import StoreWriter
 from madsbi.theory.morphing import DEFAULT_MAX_CONDITION, MorphingBasis
 from madsbi.theory.parameters import ParameterSpace
@@ -418,7 +419,8 @@ def convert_lhe(
         )
         if settings.theta0 is not None:
             meta = meta.recentred(resolve_theta0(settings.theta0, plan.space.names))
-        names = {"rwgt": header.weight_ids}
+        theory = TheoryVariations(header, source)  # μ_R/μ_F/PDF factors, if the file has them
+        names = {"rwgt": header.weight_ids, **theory.names}
         writer = StoreWriter(output, meta, overwrite=overwrite, compression=settings.compression)
         total = max_events or header.n_events_declared
         with (
@@ -431,11 +433,9 @@ def convert_lhe(
                 n_file = chunk.start + chunk.n_events
                 if max_events is not None and chunk.start + chunk.n_events > max_events:
                     chunk = _head(chunk, max_events - chunk.start)
-                arrays = {
-                    k: v for k, v in chunk.arrays.items() if k != "rwgt" or settings.keep_rwgt
-                }
-                if not header.weight_ids:
-                    arrays.pop("rwgt", None)
+                keep = settings.keep_rwgt and bool(header.weight_ids)
+                arrays = {k: v for k, v in chunk.arrays.items() if k != "rwgt" or keep}
+                arrays.update(theory.arrays(chunk))
                 arrays["coefficients"] = _solve_chunk(chunk, header, plan, checks)
                 if settings.theta0 is not None:
                     arrays["coefficients"] = recentre_chunk(

@@ -4,7 +4,9 @@ Layout (format version 2)::
 
     /                 attrs: format = "madsbi-event-store", format_version = 2, madsbi_version
     /meta             parameters, θ0, θ_gen, morphing basis, σ(θ_b), process, cards, shards
-    /parton           per-event parton-level data; /parton/coefficients (N, K) float64
+    /parton           per-event parton-level data; /parton/coefficients (N, K) float64;
+                  optional /parton/theory_variations (N, V): w_v/w of named μ_R, μ_F, PDF
+                  variations (madsbi.events.theory_weights)
     /reco             optional: reco-level observables x (N, D), weights, smearing bookkeeping
     /generated        optional: generated events (BINN) with σ_pred/p per event
     /reco_variations  optional: /reco_variations/<name>_{up,down}, the detector variations
@@ -65,8 +67,8 @@ VARIATION_GROUPS = tuple(variation_group(n, d) for n in VARIATION_NAMES for d in
 EVENT_GROUPS = (PARTON, RECO, GENERATED, *VARIATION_GROUPS)
 
 #: Trailing-axis symbols: K coefficients, W reweighting ids, P particles (grows on append),
-#: D named observables, C named cut flags.
-SYMBOLS = ("K", "W", "P", "D", "C")
+#: D named observables, C named cut flags, V named theory variations.
+SYMBOLS = ("K", "W", "P", "D", "C", "V")
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,10 @@ FIELDS: dict[str, dict[str, FieldSpec]] = {
         "lifetime": FieldSpec("f4", ("P",), False, "LHE VTIMUP", "mm"),
         "helicity": FieldSpec("f4", ("P",), False, "LHE SPINUP (9 = unknown)"),
         "features": FieldSpec("f8", ("D",), False, "named parton observables, attr `names`"),
+        # madsbi.events.theory_weights: r_v = w_v / w, θ-independent at LO
+        "theory_variations": FieldSpec(
+            "f8", ("V",), False, "w_v/w per theory variation (μ_R, μ_F, PDF), attr `names`"
+        ),
     },
     RECO: {
         "x": FieldSpec("f8", ("D",), True, "reco-level observables, attr `names`"),
@@ -131,6 +137,7 @@ FIELDS.update({group: VARIATION_FIELDS for group in VARIATION_GROUPS})
 NAMED_FIELDS: dict[tuple[str, str], str] = {
     (PARTON, "rwgt"): "ids",
     (PARTON, "features"): "names",
+    (PARTON, "theory_variations"): "names",
     (RECO, "x"): "names",
     (RECO, "cuts"): "names",
     (GENERATED, "x"): "names",
