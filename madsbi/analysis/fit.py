@@ -71,6 +71,7 @@ from madsbi.analysis.fit_options import (
 from madsbi.analysis.nuisances import COMPONENT, NuisanceSpec, parse_declared, resolve, summarise
 from madsbi.analysis.prepare import FitData, prepare_data
 from madsbi.analysis.rate_error import rate_errors
+from madsbi.analysis.shape_nuisances import fit_modifiers
 from madsbi.errors import InputError, StoreFormatError
 from madsbi.inference.limits import best_fit, chi2_quantile, intervals_1d, p_value, q_statistic
 from madsbi.inference.model import LikelihoodModel, single_log_likelihoods
@@ -456,7 +457,7 @@ def fit(
     for method in chosen:
         models, nu0 = _models(analysis, prepared, method)
         if specs:
-            modifiers = tuple(s.modifier() for s in specs)
+            modifiers = fit_modifiers(specs, analysis, prepared)
             models = [replace(m, modifiers=modifiers) for m in models]
             likelihoods = profiled_log_likelihoods(models, fixed)
         else:

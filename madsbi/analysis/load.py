@@ -235,6 +235,20 @@ class Analysis:
             raise InputError("selection: no event of the rate model passes it")
         return exact_event_coefficients(self._rate_coefficients[keep])[0], self._rate_weights[keep]
 
+    def rate_event_features(
+        self, selections: Sequence[Selection] = ()
+    ) -> tuple[FloatArray, FloatArray]:
+        """The selected rate events' features (N, d) and MIS weights v_e (N,) at θ0.
+
+        The nominal sample that normalises a shape nuisance's per-event factors
+        (:mod:`madsbi.analysis.shape_nuisances`).
+        """
+        keep = selection_mask(self._rate_observables, selections, self._rate_weights.shape[0])
+        if not keep.any():
+            raise InputError("selection: no event of the rate model passes it")
+        x = np.stack([self._rate_observables[f][keep] for f in self.features], axis=1)
+        return np.asarray(x, dtype=np.float64), self._rate_weights[keep]
+
     def exact_rate_model(self, selections: Sequence[Selection] = ()) -> tuple[RateModel, float]:
         """The rate model of the exact coefficients (φ form) for the selected region."""
         from madsbi.inference.likelihood import RateModel

@@ -15,6 +15,20 @@ a list of entries
   A fit of :mod:`madsbi.analysis.fit` has one component, ``"signal"`` (every process of the
   analysis, pooled).
 
+A detector variation learned from paired events (:mod:`madsbi.analysis.shape_nuisances`,
+``madsbi analysis-nuisances``) is an entry of kind ``"shape"``,
+
+    {"name": "lep_scale_e", "kind": "shape", "size": 0.005, "path": "nuisances/lep_scale_e",
+     "rate_up": 0.998, "rate_down": 1.002}
+
+- ``size``: the detector card's 1σ size of the variation (a record: the factors are learned);
+- ``path``: the trained ratio (x → log r(x|±1)) inside the analysis directory;
+- ``rate_up``, ``rate_down``: the acceptance factors η(±1) from the paired cut flags;
+- ``training`` (optional): an object recording how the ratio was trained.
+
+It becomes a per-event shape modifier (:class:`madsbi.inference.modifiers.LearnedShape`),
+interpolated per event, with a unit Gaussian constraint.
+
 ``madsbi fit`` profiles them all (``--stat-only`` drops them, ``--fix NAME=VALUE`` holds one,
 ``--nuisance NAME=SIZE`` adds a normalisation on every component or resizes a declared one).
 
@@ -48,11 +62,12 @@ from madsbi.inference.search import LogLikelihood
 Refit = Callable[[LogLikelihood, Mapping[str, Any]], tuple[FloatArray, Any]]
 """(log-likelihood, fit settings) → (best fit (n,), intervals: parameter → level → list)."""
 
-KINDS = ("normalisation",)
+KINDS = ("normalisation", "shape")
 COMPONENT = "signal"
 """The one component of a fit's likelihood model (every process of the analysis)."""
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KEYS = {"name", "kind", "size", "components"}
+_SHAPE_KEYS = {"path", "rate_up", "rate_down", "training"}
 
 
 @dataclass(frozen=True)
@@ -64,31 +79,49 @@ class NuisanceSpec:
     size: float
     components: tuple[str, ...] = ()
     source: str = "analysis"
+    path: str | None = None
+    rate_up: float = 1.0
+    rate_down: float = 1.0
 
     def describe(self) -> dict[str, Any]:
         """The entry of ``fit.json``'s ``settings.nuisances``."""
-        return {
+        entry = {
             "name": self.name,
             "kind": self.kind,
             "size": self.size,
             "components": list(self.components),
             "source": self.source,
         }
+        if self.kind == "shape":
+            entry |= {"path": self.path, "rate_up": self.rate_up, "rate_down": self.rate_down}
+        return entry
 
     def modifier(self) -> Normalisation:
-        """The likelihood model's modifier."""
+        """The likelihood model's modifier (normalisations; shapes need the data).
+
+        Raises
+        ------
+        InputError
+            A shape nuisance: build it with
+            :func:`madsbi.analysis.shape_nuisances.fit_modifiers`.
+        """
+        if self.kind != "normalisation":
+            raise InputError(
+                f"nuisance {self.name!r}: a {self.kind} modifier is evaluated on the data "
+                "(madsbi.analysis.shape_nuisances.fit_modifiers)"
+            )
         return Normalisation.on(self.name, self.size, self.components)
 
 
-def _size(value: Any, where: str) -> float:
+def _size(value: Any, where: str, label: str = "size") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InputError(f"{where}: size must be a number > 0, got {value!r}")
+        raise InputError(f"{where}: {label} must be a number > 0, got {value!r}")
     try:
         size = float(value)
     except ValueError:
-        raise InputError(f"{where}: size must be a number > 0, got {value!r}") from None
+        raise InputError(f"{where}: {label} must be a number > 0, got {value!r}") from None
     if not (np.isfinite(size) and size > 0):
-        raise InputError(f"{where}: size must be a finite number > 0, got {value!r}")
+        raise InputError(f"{where}: {label} must be a finite number > 0, got {value!r}")
     return size
 
 
@@ -118,19 +151,39 @@ def parse_declared(entries: Any, where: str = "analysis.json nuisances") -> list
         at = f"{where}[{i}]"
         if not isinstance(entry, dict):
             raise InputError(f"{at}: expected an object, got {type(entry).__name__}")
-        unknown = sorted(set(entry) - _KEYS)
-        if unknown:
-            raise InputError(f"{at}: unknown keys {unknown} (known: {sorted(_KEYS)})")
-        name = _name(entry.get("name"), at)
         kind = entry.get("kind", "normalisation")
+        known = _KEYS | (_SHAPE_KEYS if kind == "shape" else set())
+        unknown = sorted(set(entry) - known)
+        if unknown:
+            raise InputError(f"{at}: unknown keys {unknown} (known: {sorted(known)})")
+        name = _name(entry.get("name"), at)
         if kind not in KINDS:
             raise InputError(f"{at} ({name}): kind must be one of {KINDS}, got {kind!r}")
         components = entry.get("components", [])
         if not isinstance(components, list) or not all(isinstance(c, str) for c in components):
             raise InputError(f"{at} ({name}): components must be a list of names")
-        specs.append(NuisanceSpec(name, kind, _size(entry.get("size"), at), tuple(components)))
+        size = _size(entry.get("size"), at)
+        if kind == "shape":
+            specs.append(_shape_spec(entry, name, size, tuple(components), f"{at} ({name})"))
+        else:
+            specs.append(NuisanceSpec(name, kind, size, tuple(components)))
     _unique(specs, where)
     return specs
+
+
+def _shape_spec(
+    entry: Mapping[str, Any], name: str, size: float, components: tuple[str, ...], at: str
+) -> NuisanceSpec:
+    path = entry.get("path")
+    if not isinstance(path, str) or not path:
+        raise InputError(f"{at}: a shape nuisance needs a path (its trained ratio), got {path!r}")
+    if len(components) > 1:
+        raise InputError(f"{at}: a shape nuisance acts on one component, got {list(components)}")
+    rates = [_size(entry.get(k), at, k) for k in ("rate_up", "rate_down")]
+    training = entry.get("training", {})
+    if not isinstance(training, dict):
+        raise InputError(f"{at}: training must be an object, got {type(training).__name__}")
+    return NuisanceSpec(name, "shape", size, components, "analysis", path, *rates)
 
 
 def _unique(specs: Sequence[NuisanceSpec], where: str) -> None:
@@ -184,7 +237,7 @@ def resolve(
             spec = NuisanceSpec(name, "normalisation", _size(size, f"--nuisance {item!r}"))
         else:
             [spec] = parse_declared([dict(item)], "nuisances")
-        specs[spec.name] = NuisanceSpec(spec.name, spec.kind, spec.size, spec.components, "option")
+        specs[spec.name] = replace(spec, source="option")
     chosen = list(specs.values())
     for s in chosen:
         missing = sorted(set(s.components) - set(components))

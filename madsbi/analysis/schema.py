@@ -170,18 +170,24 @@ def validate_manifest(manifest: Any, directory: Path) -> dict[str, Any]:
     for key in ("support", "simulation", "config"):
         if key in document and document[key] is not None:
             _mapping(where, document[key], key)
-    _check_nuisances(where, document.get("nuisances"))
+    _check_nuisances(where, directory, document.get("nuisances"))
     return document
 
 
-def _check_nuisances(where: str, value: Any) -> None:
-    """``"nuisances"`` (optional) by :func:`madsbi.analysis.nuisances.parse_declared`."""
+def _check_nuisances(where: str, directory: Path, value: Any) -> None:
+    """``"nuisances"`` (optional) by :func:`madsbi.analysis.nuisances.parse_declared`.
+
+    A shape nuisance's ``path`` must lie inside the analysis directory (:func:`member_path`).
+    """
     from madsbi.analysis.nuisances import parse_declared
 
     try:
-        parse_declared(value, f"{where}: nuisances")
+        specs = parse_declared(value, f"{where}: nuisances")
     except InputError as exc:
         raise StoreFormatError(str(exc)) from None
+    for spec in specs:
+        if spec.path is not None:
+            member_path(directory, spec.path, f"nuisances.{spec.name}.path")
 
 
 def _check_projection(where: str, value: Any) -> None:

@@ -23,6 +23,7 @@ from madsbi import __version__
 from madsbi.cli.binn import binn
 from madsbi.cli.fit import fit
 from madsbi.cli.mg5 import mg5
+from madsbi.cli.nuisances import analysis_nuisances
 from madsbi.cli.produce import produce
 from madsbi.cli.run import run
 from madsbi.cli.simulate import simulate
@@ -94,6 +95,7 @@ def cli(debug: bool) -> None:
     """madsbi: simulation-based inference for MadGraph5_aMC@NLO events."""
 
 
+cli.add_command(analysis_nuisances)
 cli.add_command(analysis_trim)
 cli.add_command(basis)
 cli.add_command(binn)

@@ -180,7 +180,8 @@ def test_bad_declarations(tmp_path: Path) -> None:
         ([{"name": "1x", "size": 0.02}], "name must be"),
         ([{"name": "lumi", "size": 0.0}], "size must be a finite number > 0"),
         ([{"name": "lumi", "size": True}], "size must be a number"),
-        ([{"name": "lumi", "kind": "shape", "size": 0.1}], "kind must be one of"),
+        ([{"name": "lumi", "kind": "histogram", "size": 0.1}], "kind must be one of"),
+        ([{"name": "lumi", "kind": "shape", "size": 0.1}], "needs a path"),
         ([{"name": "a", "size": 0.1}, {"name": "a", "size": 0.2}], "more than once"),
         ([{"name": "a", "size": 0.1, "components": "signal"}], "list of names"),
     ):

@@ -134,7 +134,7 @@ def test_simulate_reco_like_checks_the_schema(tmp_path: Path) -> None:
     [
         ({"name": "lumi"}, r"nuisances: expected a list"),
         ([{"name": "lumi", "size": -1}], r"nuisances\[0\].*size"),
-        ([{"name": "lumi", "size": 0.02, "kind": "shape"}], r"nuisances\[0\] \(lumi\): kind"),
+        ([{"name": "lumi", "size": 0.02, "kind": "histogram"}], r"nuisances\[0\] \(lumi\): kind"),
         ([{"name": "lumi", "size": 0.02, "colour": "red"}], r"nuisances\[0\]: unknown keys"),
         ([{"name": "a", "size": 0.1}, {"name": "a", "size": 0.2}], r"more than once"),
     ],

@@ -10,12 +10,15 @@ first and second derivatives (:class:`madsbi.inference.profile.ProfiledModifier`
   (luminosity, a cross-section, a background normalisation), η = (1 + σ)^α, π = N(0, 1);
 - :class:`EventShape`: per-event factors r(x_e|±1) and acceptance factors η(±1) of one
   component, interpolated per event (polynomial inside ±1σ, exponential outside,
-  :mod:`.interpolation`), π = N(0, 1).
+  :mod:`.interpolation`), π = N(0, 1);
+- :class:`LearnedShape`: an :class:`EventShape` whose factors a learned ratio
+  x → log r(x|±1) gives (detector variations learned from paired events).
 """
 
 from __future__ import annotations
 
+from madsbi.inference.modifiers.learned import LearnedShape
 from madsbi.inference.modifiers.normalisation import Normalisation
 from madsbi.inference.modifiers.shape import EventShape
 
-__all__ = ["EventShape", "Normalisation"]
+__all__ = ["EventShape", "LearnedShape", "Normalisation"]

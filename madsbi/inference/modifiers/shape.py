@@ -28,6 +28,7 @@ exact).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,49 @@ import numpy as np
 from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import InputError
 from madsbi.inference.modifiers.interpolation import Terms, gaussian_constraint, interpolate_log
+
+TABLE_RANGE = 8.0
+"""|α| up to which log Z(α) is interpolated from a table (beyond: summed exactly)."""
+TABLE_STEP = 0.025
+"""The table's node spacing (1/TABLE_STEP an integer, so ±1 are nodes)."""
+TABLE_MIN_SAMPLE = 2000
+"""Samples smaller than this are summed exactly at every α (the table costs 641 sums)."""
+
+
+def _quintic_hermite(u: FloatArray) -> tuple[tuple[FloatArray, ...], ...]:
+    """The six quintic Hermite basis functions on [0, 1] and their first two derivatives.
+
+    Order: f(0), f'(0), f''(0), f''(1), f'(1), f(1) (derivatives in units of the interval).
+    """
+    u2 = u * u
+    u3 = u2 * u
+    u4 = u3 * u
+    u5 = u4 * u
+    value = (
+        1 - 10 * u3 + 15 * u4 - 6 * u5,
+        u - 6 * u3 + 8 * u4 - 3 * u5,
+        0.5 * (u2 - 3 * u3 + 3 * u4 - u5),
+        0.5 * (u3 - 2 * u4 + u5),
+        -4 * u3 + 7 * u4 - 3 * u5,
+        10 * u3 - 15 * u4 + 6 * u5,
+    )
+    first = (
+        -30 * u2 + 60 * u3 - 30 * u4,
+        1 - 18 * u2 + 32 * u3 - 15 * u4,
+        0.5 * (2 * u - 9 * u2 + 12 * u3 - 5 * u4),
+        0.5 * (3 * u2 - 8 * u3 + 5 * u4),
+        -12 * u2 + 28 * u3 - 15 * u4,
+        30 * u2 - 60 * u3 + 30 * u4,
+    )
+    second = (
+        -60 * u + 180 * u2 - 120 * u3,
+        -36 * u + 96 * u2 - 60 * u3,
+        0.5 * (2 - 18 * u + 36 * u2 - 20 * u3),
+        0.5 * (6 * u - 24 * u2 + 20 * u3),
+        -24 * u + 84 * u2 - 60 * u3,
+        60 * u - 180 * u2 + 120 * u3,
+    )
+    return value, first, second
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,7 +171,51 @@ class EventShape:
         return int(self.log_up.shape[0])
 
     def log_normalisation(self, alpha: Any) -> Terms:
-        """Log Z(α) and its derivatives, of α's shape (zeros without a nominal sample)."""
+        """Log Z(α) and its derivatives, of α's shape (zeros without a nominal sample).
+
+        Inside |α| ≤ :data:`TABLE_RANGE` from a table of the exact values and derivatives at
+        nodes :data:`TABLE_STEP` apart (±1 among them, where ℓ'' jumps: each interval is
+        smooth), interpolated by quintic Hermite polynomials (value, first and second
+        derivative matched at both nodes; error O(h⁶) in the value: 1e-12 for log-factors of
+        spread 0.3); the derivatives are the interpolant's own, so the profile's Newton steps
+        see one consistent function. Outside, and for a sample of fewer than
+        :data:`TABLE_MIN_SAMPLE` events, exact. The exact sum costs O(N_s) per α; the table
+        makes the profile's cost independent of N_s.
+        """
+        a = np.asarray(alpha, dtype=np.float64)
+        if self.sample_log_up is None or self.sample_log_down is None:
+            zero = np.zeros_like(a)
+            return zero, zero, zero
+        if self.sample_log_up.size < TABLE_MIN_SAMPLE:
+            return self.exact_log_normalisation(a)
+        nodes, table = self._normalisation_table
+        flat = a.reshape(-1)
+        out = np.empty((3, flat.size))
+        inside = np.abs(flat) <= TABLE_RANGE
+        if not inside.all():
+            outside = self.exact_log_normalisation(flat[~inside])
+            for k in range(3):
+                out[k, ~inside] = outside[k]
+        x = flat[inside]
+        i = np.clip(((x + TABLE_RANGE) / TABLE_STEP).astype(np.int64), 0, nodes.size - 2)
+        h = nodes[i + 1] - nodes[i]
+        u = (x - nodes[i]) / h
+        f0, d0, s0 = table[0, i], table[1, i] * h, table[2, i] * h * h
+        f1, d1, s1 = table[0, i + 1], table[1, i + 1] * h, table[2, i + 1] * h * h
+        for k, basis in enumerate(_quintic_hermite(u)):
+            value = f0 * basis[0] + d0 * basis[1] + s0 * basis[2]
+            value += s1 * basis[3] + d1 * basis[4] + f1 * basis[5]
+            out[k, inside] = value / h**k
+        return out[0].reshape(a.shape), out[1].reshape(a.shape), out[2].reshape(a.shape)
+
+    @cached_property
+    def _normalisation_table(self) -> tuple[FloatArray, FloatArray]:
+        n = round(2 * TABLE_RANGE / TABLE_STEP) + 1
+        nodes = np.linspace(-TABLE_RANGE, TABLE_RANGE, n)
+        return nodes, np.stack(self.exact_log_normalisation(nodes))
+
+    def exact_log_normalisation(self, alpha: Any) -> Terms:
+        """Log Z(α) and its derivatives summed over the sample (no table)."""
         a = np.asarray(alpha, dtype=np.float64)
         v = self.sample_weights
         if self.sample_log_up is None or self.sample_log_down is None or v is None:

@@ -1,0 +1,194 @@
+"""Detector shape nuisances of a reco analysis: trained from paired variations, used in fits.
+
+:func:`add_nuisances` (``madsbi analysis-nuisances``) trains, for each named detector
+variation of a reco store simulated with ``--variations``, the paired classifier of
+:mod:`madsbi.estimators.nuisance_ratio` on the analysis's features (log r(x|±1)), measures
+η(±1) from the paired cut flags, saves the network under ``nuisances/<name>/`` of the
+analysis and declares it in ``analysis.json`` (kind ``"shape"``,
+:mod:`madsbi.analysis.nuisances`). :func:`fit_modifiers` turns the declared nuisances of a fit
+into the likelihood model's modifiers: normalisations as they are, shapes as
+:class:`~madsbi.inference.modifiers.LearnedShape` evaluated on the data's features and
+normalised over the analysis's rate events at θ0 (in the data's selection).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from madsbi.analysis.nuisances import COMPONENT, NuisanceSpec
+from madsbi.analysis.schema import member_path, read_manifest, validate_manifest
+from madsbi.errors import InputError, OutputError
+
+if TYPE_CHECKING:
+    from madsbi.analysis.load import Analysis
+    from madsbi.analysis.prepare import FitData
+    from madsbi.estimators.nuisance_ratio import RatioTraining
+
+NUISANCE_DIR = "nuisances"
+
+
+def fit_modifiers(
+    specs: Sequence[NuisanceSpec], analysis: Analysis, data: FitData
+) -> tuple[Any, ...]:
+    """The likelihood modifiers of a fit's nuisances (module docstring), in order.
+
+    Raises
+    ------
+    CheckpointError, MissingFileError
+        A shape nuisance's ratio cannot be loaded.
+    InputError
+        Its features differ from the analysis's.
+    """
+    from madsbi.inference.modifiers import LearnedShape
+
+    out: list[Any] = []
+    sample = None
+    for spec in specs:
+        if spec.kind != "shape":
+            out.append(spec.modifier())
+            continue
+        ratio = load_ratio(analysis.path, spec)
+        if ratio.features != list(analysis.features):
+            raise InputError(
+                f"nuisance {spec.name!r}: its ratio takes the features {ratio.features}, the "
+                f"analysis has {analysis.features}"
+            )
+        if sample is None:
+            sample = analysis.rate_event_features(data.selections)
+        out.append(
+            LearnedShape.evaluate(
+                spec.name,
+                spec.components[0] if spec.components else COMPONENT,
+                ratio.log_ratios,
+                data.features,
+                rate_up=spec.rate_up,
+                rate_down=spec.rate_down,
+                sample=sample[0],
+                sample_weights=sample[1],
+            )
+        )
+    return tuple(out)
+
+
+def load_ratio(directory: Path, spec: NuisanceSpec) -> Any:
+    """The trained :class:`~madsbi.estimators.nuisance_ratio.VariationRatio` of a shape spec."""
+    from madsbi.estimators.nuisance_ratio import VariationRatio
+
+    path = member_path(Path(directory), spec.path, f"nuisances.{spec.name}.path")
+    return VariationRatio.load(path)
+
+
+def _destination(source: Path, destination: str | Path | None) -> Path:
+    from madsbi.analysis.load import shipped_analyses_dir
+
+    if destination is None:
+        if source.resolve().is_relative_to(shipped_analyses_dir().resolve()):
+            raise InputError(
+                f"{source}: a shipped analysis is not changed in place; give a destination"
+            )
+        return source
+    out = Path(destination)
+    if out.resolve() == source.resolve() or out.resolve().is_relative_to(source.resolve()):
+        raise InputError(f"destination {out}: is the source analysis or inside it")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputError(f"destination {out}: exists and is not an empty directory")
+    shutil.copytree(source, out, dirs_exist_ok=True)
+    return out
+
+
+def add_nuisances(
+    source: str | Path,
+    store: str | Path,
+    variations: Sequence[str],
+    *,
+    destination: str | Path | None = None,
+    training: RatioTraining | None = None,
+    card: str | None = None,
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Train the shape nuisances of ``variations`` from ``store`` into an analysis.
+
+    Parameters
+    ----------
+    source : path or shipped name
+        A reco-level analysis.
+    store : path
+        A reco store simulated with ``--variations`` (the same selection and detector card as
+        the analysis; nominal parents the analysis does not fit).
+    variations : sequence of str
+        Names among the store's variations (``all``: every one it holds).
+    destination : path, optional
+        A new or empty directory for a copy of ``source`` with the nuisances; default:
+        ``source`` itself (refused for a shipped analysis).
+    training : RatioTraining, optional
+        The classifier's settings.
+    card : str, optional
+        The detector card whose ``[variations]`` sizes are recorded (default the analysis's).
+
+    Returns
+    -------
+    (Path, list of dict)
+        The analysis directory and the manifest entries written (one per variation).
+
+    Raises
+    ------
+    InputError
+        Not a reco analysis; no variation named; a shipped analysis without destination.
+    OutputError
+        ``destination`` is not new or empty.
+    StoreFormatError
+        The store lacks a variation or a feature column.
+    """
+    from madsbi.analysis.data import file_sha256
+    from madsbi.analysis.load import analysis_path
+    from madsbi.estimators.nuisance_ratio import read_paired, train_variation_ratio
+    from madsbi.events.reco import stored_variations
+    from madsbi.simulate.detector_card import load_card
+
+    root = analysis_path(source)
+    manifest = read_manifest(root)
+    if manifest.get("level") != "reco":
+        raise InputError(f"{root}: detector nuisances need a reco-level analysis")
+    names = list(stored_variations(store)) if list(variations) == ["all"] else list(variations)
+    if not names:
+        raise InputError("variations: name at least one")
+    card_name = card or (manifest.get("simulation") or {}).get("card", "atlas_like")
+    sizes = load_card(card_name).variations
+    out = _destination(root, destination)
+    features = list(manifest["features"])
+    digest = file_sha256(Path(store))
+    entries = []
+    for name in names:
+        paired = read_paired(store, name, features)
+        ratio = train_variation_ratio(name, features, paired["up"], paired["down"], training)
+        relative = f"{NUISANCE_DIR}/{name}"
+        ratio.save(out / relative)
+        info = {k: ratio.info[k] for k in ("n_entries", "n_train", "n_validation", "best_epoch")}
+        entries.append(
+            {
+                "name": name,
+                "kind": "shape",
+                "size": float(sizes.get(name, 1.0)),
+                "path": relative,
+                "rate_up": ratio.rate_up,
+                "rate_down": ratio.rate_down,
+                "training": {
+                    "store": str(Path(store).resolve()),
+                    "sha256": digest,
+                    "card": str(card_name),
+                    "validation_loss": ratio.info["validation_loss"],
+                    **info,
+                },
+            }
+        )
+    kept = [e for e in manifest.get("nuisances") or [] if e.get("name") not in names]
+    manifest["nuisances"] = kept + entries
+    validate_manifest(manifest, out)
+    tmp = out / "analysis.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, out / "analysis.json")
+    return out, entries
