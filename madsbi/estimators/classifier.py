@@ -7,9 +7,9 @@ expected yields ν_c0 (:func:`madsbi.inference.processes.classifier_data`), conv
 
     D_c(x) = ν_c0 p_c(x|θ0) / Σ_c' ν_c'0 p_c'(x|θ0),
 
-the ``event_fractions`` f_c(x_e) of the components of :class:`madsbi.inference.model.
-LikelihoodModel`. Two classes give eq. 59's signal/background classifier, whose odds are
-σ_sig p_sig(x|θ0) / (σ_bkg p_bkg(x)).
+the ``event_fractions`` f_c(x_e) of the components of
+:class:`~madsbi.inference.model.LikelihoodModel`. Two classes give eq. 59's signal/background
+classifier, whose odds are σ_sig p_sig(x|θ0) / (σ_bkg p_bkg(x)).
 """
 
 from __future__ import annotations

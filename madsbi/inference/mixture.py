@@ -26,9 +26,9 @@ exact coefficients with their exact rates) is the usual case; a θ-independent c
 **When it does not.** A learned ratio normalised by its own mean (ρ̂_c = ⟨R̂_c⟩) next to an
 exact or pooled Poisson rate ρ_P,c ≠ ρ̂_c gives each component its own factor κ_c(θ), a ratio
 of two quadratics: D_e is not of the form C_e·Φ. Then either evaluate the mixture as it is
-(:meth:`LikelihoodModel.log_likelihood`, NumPy) or use ρ̂_c for the Poisson term too
-(``poisson_rate=None``) before collapsing. :func:`collapse` checks the condition on the grid
-it is given and refuses otherwise.
+(:meth:`~madsbi.inference.model.LikelihoodModel.log_likelihood`, NumPy) or use ρ̂_c for the
+Poisson term too (``poisson_rate=None``) before collapsing. :func:`collapse` checks the
+condition on the grid it is given and refuses otherwise.
 """
 
 from __future__ import annotations
@@ -79,9 +79,10 @@ def collapse(model: LikelihoodModel, thetas: Any, *, strict: bool = True) -> Lik
     summed rates (ρ̂ and ρ_P as above, the pooled method's treatment), an approximation of
     the per-component factors κ_c that differs where the ρ_P,c/ρ̂_c differ.
 
-    Returns a :class:`LikelihoodModel` whose one component has C_e = Σ_c f_c C^c_e, the
-    features of the first component, ρ̂ and ρ_P the ν_c0-weighted means of the components'
-    (ρ_P None when every component's is) and ν0 = Σ_c ν_c0 (module docstring); its
+    Returns a :class:`~madsbi.inference.model.LikelihoodModel` whose one component has
+    C_e = Σ_c f_c C^c_e, the features of the first component, ρ̂ and ρ_P the ν_c0-weighted
+    means of the components' (ρ_P None when every component's is) and ν0 = Σ_c ν_c0 (module
+    docstring); its
     log-likelihood equals ``model.log_likelihood(thetas)`` (to rounding) and it scans with
     the compiled kernels.
 

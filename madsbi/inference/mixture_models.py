@@ -39,14 +39,17 @@ from madsbi.inference.rate import RateModel
 
 
 class RatioEstimator(Protocol):
-    """A per-event ratio C_e (M, N, K) of inputs x (a :class:`DerivativeEstimator`)."""
+    """A per-event ratio C_e (M, N, K) of inputs x.
+
+    For example a :class:`~madsbi.estimators.derivative.DerivativeEstimator`.
+    """
 
     def event_coefficients(self, x: Any) -> FloatArray:
         """C_e per member, (M, N, K)."""
 
 
 class ShareEstimator(Protocol):
-    """Process shares D_c(x) (a :class:`ProcessClassifier`)."""
+    """Process shares D_c(x) (a :class:`~madsbi.estimators.classifier.ProcessClassifier`)."""
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -99,9 +102,10 @@ def mixture_model(
     features : callable
         The common Φ(θ).
     exact_poisson : bool
-        ρ_P,c = the exact rate of each θ-dependent sample (:meth:`ProcessSample.rate`).
+        ρ_P,c = the exact rate of each θ-dependent sample
+        (:meth:`~madsbi.inference.processes.ProcessSample.rate`).
     weights, n_observed, backend
-        As :class:`LikelihoodModel`.
+        As :class:`~madsbi.inference.model.LikelihoodModel`.
 
     Raises
     ------
