@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from madsbi.errors import StoreFormatError
+from madsbi.estimators.classifier import ProcessClassifier
 from madsbi.estimators.derivative import DerivativeEstimator
 from madsbi.estimators.io import DESCRIPTION_NAME, estimator_kind
 from madsbi.estimators.morphing import MorphingAwareEstimator
@@ -16,6 +17,7 @@ CLASSES: dict[str, Any] = {
     "derivative": DerivativeEstimator,
     MorphingAwareEstimator.kind: MorphingAwareEstimator,
     SingleNetworkMorphingEstimator.kind: SingleNetworkMorphingEstimator,
+    ProcessClassifier.kind: ProcessClassifier,
 }
 
 
