@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from madsbi.errors import ConfigError
+from madsbi.generative._kernels import local_reparam
 from madsbi.nn.bayesian import BayesianLinear
 from madsbi.nn.mlp import activation
 
@@ -98,7 +99,13 @@ class Subnet(nn.Module):
 
     def forward(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(s, t), each of shape (B, d_out), for conditioning input u of shape (B, d_in)."""
-        out: torch.Tensor = self.body(u)
+        out = u
+        for layer in self.body:
+            if isinstance(layer, BayesianLinear) and layer.mode == "local":
+                # The same function as layer(out), as one autograd node (the BINN's hot path).
+                out = local_reparam(layer, out)
+            else:
+                out = layer(out)
         s_raw, t = out[:, : self.d_out], out[:, self.d_out :]
         s = self.clamp * torch.tanh(s_raw / self.clamp)
         return s, t
