@@ -12,7 +12,7 @@ does not depend on θ (scales and PDFs multiply the whole |M|²), so the weight 
 2. **The ``<mgrwt>`` blocks** (``use_syst = True``, ``systematics_program = none``, a built-in
    NNPDF ``pdlabel``): x, μ_F, μ_R and the α_s power per event, from which
    :func:`madsbi.theory.scale_weights.scale_factors` computes the (k_R, k_F) variations of
-   :data:`~madsbi.theory.scale_weights.SCALE_VARIATIONS` with MadGraph's own PDF grid
+   ``SCALE_VARIATIONS`` with MadGraph's own PDF grid
    (:func:`madsbi.theory.pdf_grid.find_grid`). If the grid cannot be found the store is
    written without variations and a warning is logged.
 
@@ -190,7 +190,7 @@ def iter_mgrwt(path: str | Path) -> Iterator[MgrwtRecord | None]:
 
 
 def lo_scale_info(records: list[MgrwtRecord]) -> LoScaleInfo:
-    """Pack parsed ``<mgrwt>`` records into arrays (:class:`LoScaleInfo`)."""
+    """Pack parsed ``<mgrwt>`` records into a :class:`madsbi.theory.scale_weights.LoScaleInfo`."""
     n = len(records)
     counts = np.array([[int(r[2][b][0]) for r in records] for b in (1, 2)], dtype=np.int64)
     width = max(1, int(counts.max(initial=1)))

@@ -9,7 +9,11 @@ replicas). ``wz_mgrwt_40.lhe.gz``: the first 40 events of a real W⁺Z run with
 
 from __future__ import annotations
 
+import gzip
+import logging
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,10 +27,15 @@ from madsbi.events.theory_weights import (
     FIELD,
     SystematicsWeight,
     TheoryVariations,
+    _names,
     _nominal_pdf,
+    iter_mgrwt,
+    lo_scale_info,
     systematics_weights,
     variation_name,
 )
+from madsbi.theory.pdf_grid import NNPDFGrid
+from madsbi.theory.scale_weights import SCALE_VARIATIONS, AlphaS, scale_factors
 
 DATA = Path(__file__).parents[1] / "data" / "theory"
 SYSTEMATICS = DATA / "wz_systematics_4.lhe"
@@ -112,3 +121,109 @@ def test_merge_keeps_the_variations(tmp_path: Path) -> None:
         assert store.column_names("parton", FIELD) == single.column_names("parton", FIELD)
         values = store.read("parton", [FIELD])[FIELD]
         np.testing.assert_array_equal(values[2:], single.read("parton", [FIELD])[FIELD])
+
+
+# ---- <mgrwt>: MadGraph's own test file (tests/input_files/ttbar.lhe.gz of MadGraph 3.5.7,
+# written by MadGraph 2.5.5: gg → tt̄, nn23lo1, use_syst = True, α_s², 25 events) holds both
+# the <mgrwt> blocks and the systematics module's weights (computed with LHAPDF).
+TTBAR = DATA / "mg5_ttbar_systematics.lhe.gz"
+CROP = DATA / "NNPDF23_lo_as_0130_qed_mem0_crop.grid.gz"
+
+
+@pytest.fixture(scope="module")
+def ttbar() -> dict[str, Any]:
+    with LheFile(TTBAR) as lhe:
+        header = lhe.header
+        chunk = next(lhe.chunks(100))
+    weights = systematics_weights(header)
+    names = _names(weights, _nominal_pdf(weights, "0"))
+    columns = {n: header.weight_ids.index(w.id) for n, w in zip(names, weights, strict=True)}
+    info = lo_scale_info([r for r in iter_mgrwt(TTBAR) if r is not None])
+    return {"chunk": chunk, "columns": columns, "info": info, "header": header}
+
+
+def test_mgrwt_is_parsed(ttbar: dict[str, Any]) -> None:
+    info = ttbar["info"]
+    assert info.n_events == 25
+    np.testing.assert_array_equal(info.n_qcd, 2)
+    np.testing.assert_array_equal(info.n_pdf, 1)
+    assert set(np.unique(info.pdg)) == {-2, -1, 1, 2, 21}  # gg and qq̄ → tt̄
+    np.testing.assert_array_equal(info.pdg[:, 0, 0], 21)
+    # the first event's block: <rscale>  2 0.22633559E+03</rscale>, x1 = 0.20765636E-01
+    assert info.mu_r[0] == 226.33559
+    assert info.x[0, 0, 0] == 0.020765636
+    assert info.q[1, 0, 0] == 226.33559
+    assert info.totfact[0] == 2785.9782
+
+
+def test_pdfs_and_alphas_are_madgraphs(ttbar: dict[str, Any]) -> None:
+    """<totfact> is f₁(x₁, μ_F) f₂(x₂, μ_F) from MadGraph's Fortran; AQCDUP is α_s(μ_R)."""
+    info, grid = ttbar["info"], NNPDFGrid.read(CROP)
+    beam = [grid.f(info.pdg[b, :, 0], info.x[b, :, 0], info.q[b, :, 0]) for b in (0, 1)]
+    pdfs = beam[0] * beam[1]
+    np.testing.assert_allclose(pdfs, info.totfact, rtol=2e-7)  # 8 digits printed
+    aqcd = ttbar["chunk"].arrays["aqcd"]
+    np.testing.assert_allclose(AlphaS(0.130)(info.mu_r), aqcd, rtol=5e-7)
+
+
+def test_factors_against_madgraph_systematics(ttbar: dict[str, Any]) -> None:
+    """μ_F: as MadGraph's systematics module (LHAPDF's interpolation of the same set) within
+    1e-3; μ_R: α_s² ratios with MadGraph's generation running, within 3 % of the
+    module's, which takes α_s from LHAPDF instead (a different running)."""
+    info, grid = ttbar["info"], NNPDFGrid.read(CROP)
+    alphas = AlphaS(0.130)
+    factors = scale_factors(info, grid, alphas)
+    weight = ttbar["chunk"].arrays["weight"]
+    rwgt = ttbar["chunk"].arrays["rwgt"]
+    for j, (name, (k_r, _)) in enumerate(SCALE_VARIATIONS.items()):
+        theirs = rwgt[:, ttbar["columns"][name]] / weight
+        tolerance = 1e-3 if k_r == 1 else 3e-2
+        np.testing.assert_allclose(factors[:, j], theirs, rtol=tolerance, err_msg=name)
+    mu_r_up = factors[:, list(SCALE_VARIATIONS).index("mu_r_up")]
+    np.testing.assert_allclose(mu_r_up, (alphas(2 * info.mu_r) / alphas(info.mu_r)) ** 2)
+
+
+def test_mgrwt_into_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the systematics weights, convert computes the factors from <mgrwt>."""
+    with gzip.open(TTBAR, "rt") as handle:
+        text = handle.read()
+    text = re.sub(r"<initrwgt>.*?</initrwgt>\n", "", text, flags=re.DOTALL)
+    text = re.sub(r"<rwgt>.*?</rwgt>\n", "", text, flags=re.DOTALL)
+    source = tmp_path / "ttbar.lhe"
+    source.write_text(text)
+    monkeypatch.setenv("MADSBI_PDF_GRID", str(CROP))
+    out = tmp_path / "tt.h5"
+    convert_lhe(source, out, reweighting=False, chunk_size=10)  # 3 chunks
+    with EventStore(out) as store:
+        assert store.column_names("parton", FIELD) == list(SCALE_VARIATIONS)
+        stored = store.read("parton", [FIELD])[FIELD]
+    info = lo_scale_info([r for r in iter_mgrwt(source) if r is not None])
+    expected = scale_factors(info, NNPDFGrid.read(CROP), AlphaS(0.130))
+    np.testing.assert_array_equal(stored, expected)
+
+
+def test_mgrwt_without_grid_or_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with gzip.open(TTBAR, "rt") as handle:
+        text = re.sub(r"<initrwgt>.*?</initrwgt>\n", "", handle.read(), flags=re.DOTALL)
+    text = re.sub(r"<rwgt>.*?</rwgt>\n", "", text, flags=re.DOTALL)
+    source = tmp_path / "ttbar.lhe"
+    source.write_text(text)
+    monkeypatch.delenv("MADSBI_PDF_GRID", raising=False)
+    monkeypatch.setenv("MG5_DIR", str(tmp_path))
+    with caplog.at_level(logging.WARNING), LheFile(source) as lhe:
+        assert TheoryVariations(lhe.header, source).names == {}
+    assert "no μ_F/μ_R variations" in caplog.text
+    # an event without its block, after the first had one
+    monkeypatch.setenv("MADSBI_PDF_GRID", str(CROP))
+    second = text.split("<mgrwt>")
+    broken = second[0] + "<mgrwt>" + second[1] + second[2].split("</mgrwt>\n", 1)[1]
+    for rest in second[3:]:
+        broken += "<mgrwt>" + rest
+    source.write_text(broken)
+    with pytest.raises(LheFormatError, match="event 1 has no <mgrwt>"):
+        convert_lhe(source, tmp_path / "x.h5", reweighting=False, chunk_size=5)
+    source.write_text(text.replace("<rscale>  2 0.22633559E+03</rscale>", "<rscale>2</rscale>"))
+    with pytest.raises(LheFormatError, match="event 0: unreadable <mgrwt>"):
+        convert_lhe(source, tmp_path / "y.h5", reweighting=False)
