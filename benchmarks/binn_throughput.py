@@ -131,6 +131,9 @@ def binn_reference(
 ) -> Callable[[int], None]:
     """The training step of train_inn written plainly: per-layer BayesianLinear, autograd KL."""
     model = binn_training(events, network, settings)
+    for m in model.modules():  # every layer through BayesianLinear.forward
+        if isinstance(m, coupling.Subnet):
+            m._silu_chain = False
     x = torch.as_tensor(events, dtype=torch.float32)
     n = x.shape[0]
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, foreach=True)
@@ -138,8 +141,9 @@ def binn_reference(
     def run(n_updates: int) -> None:
         model.float().train()
         set_mode(model, "local")
-        saved = coupling.local_reparam
-        coupling.local_reparam = lambda layer, u: layer(u)  # BayesianLinear.forward itself
+        # BayesianLinear.forward itself (the library before issue 30 had no local_reparam)
+        saved = getattr(coupling, "local_reparam", None)
+        coupling.local_reparam = lambda layer, u: layer(u)
         try:
             for _ in range(n_updates):
                 index = torch.randint(0, n, (settings.batch_size,))
@@ -153,7 +157,8 @@ def binn_reference(
                 optimizer.step()
                 float(nll.detach())
         finally:
-            coupling.local_reparam = saved
+            if saved is not None:
+                coupling.local_reparam = saved
 
     return run
 
@@ -214,6 +219,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=50_000)
     parser.add_argument("--no-reference", action="store_true", help="skip (r)")
     parser.add_argument("--quick", action="store_true", help="a smoke run for CI (seconds)")
+    parser.add_argument("--label", default="", help="suffix of the output out/*.json")
     args = parser.parse_args()
     if args.quick:
         args.updates, args.repeat, args.blocks = 5, 1, 2
@@ -264,7 +270,7 @@ def main() -> None:
         )
     model = binn_training(events, network, settings)
     extra["evaluation"] = evaluation_rates(model, events, args.draws, args.samples)
-    report("binn_throughput", rows, extra)
+    report("binn_throughput" + (f"_{args.label}" if args.label else ""), rows, extra)
     for key, value in extra["evaluation"].items():
         print(f"{key}: {value:,.0f} ({args.draws} draws x {args.samples} events)")
 

@@ -39,51 +39,112 @@ from madsbi.nn.bayesian import BayesianLinear
 VARIANCE_FLOOR = 1e-30
 
 
+Saved = tuple[torch.Tensor, ...]
+
+
+def _layer_forward(
+    x: torch.Tensor,
+    weight_mean: torch.Tensor,
+    weight_log_variance: torch.Tensor,
+    bias_mean: torch.Tensor,
+    bias_log_variance: torch.Tensor,
+) -> tuple[torch.Tensor, Saved]:
+    """One local-reparametrisation layer; returns y and what its backward needs."""
+    mean = torch.addmm(bias_mean, x, weight_mean)
+    x2 = x * x
+    weight_var = weight_log_variance.exp()
+    bias_var = bias_log_variance.exp()
+    var = torch.addmm(bias_var, x2, weight_var)
+    std = var.clamp_min(VARIANCE_FLOOR).sqrt_()
+    eps = torch.randn_like(mean)
+    return torch.addcmul(mean, std, eps), (x, x2, weight_mean, weight_var, bias_var, var, std, eps)
+
+
+def _layer_backward(
+    grad: torch.Tensor, saved: Saved, needs: tuple[bool, ...]
+) -> tuple[torch.Tensor | None, ...]:
+    """Gradients of one layer with respect to x, μ, log σ², b, log σ_b² (None: not needed)."""
+    x, x2, weight_mean, weight_var, bias_var, var, std, eps = saved
+    # ∂y/∂var = ε / (2 std), zero where the floor was active (clamp_min's gradient).
+    grad_var = (grad * eps).div_(std).mul_(0.5)
+    # var >= e^{log σ_b²} elementwise (a sum of non-negative terms added to it), so the
+    # floor can only be active if a bias variance is below it; skip the mask otherwise.
+    if bool(bias_var.min() < VARIANCE_FLOOR):
+        grad_var.masked_fill_(var < VARIANCE_FLOOR, 0.0)
+    grad_x = grad_weight_mean = grad_weight_lv = grad_bias_mean = grad_bias_lv = None
+    if needs[0]:
+        grad_x = torch.addcmul(grad @ weight_mean.T, x, grad_var @ weight_var.T, value=2.0)
+    if needs[1]:
+        grad_weight_mean = x.T @ grad
+    if needs[2]:
+        grad_weight_lv = (x2.T @ grad_var).mul_(weight_var)
+    if needs[3]:
+        grad_bias_mean = grad.sum(0)
+    if needs[4]:
+        grad_bias_lv = grad_var.sum(0).mul_(bias_var)
+    return grad_x, grad_weight_mean, grad_weight_lv, grad_bias_mean, grad_bias_lv
+
+
 class LocalReparamLinear(torch.autograd.Function):
     """y = x μ + b + √max(x² e^{log σ²} + e^{log σ_b²}, floor) ⊙ ε with a hand-written backward."""
 
     @staticmethod
-    def forward(
-        ctx: Any,
-        x: torch.Tensor,
-        weight_mean: torch.Tensor,
-        weight_log_variance: torch.Tensor,
-        bias_mean: torch.Tensor,
-        bias_log_variance: torch.Tensor,
-    ) -> torch.Tensor:
-        """Forward pass; the noise ε is drawn here from the global generator."""
-        mean = torch.addmm(bias_mean, x, weight_mean)
-        x2 = x * x
-        weight_var = weight_log_variance.exp()
-        bias_var = bias_log_variance.exp()
-        var = torch.addmm(bias_var, x2, weight_var)
-        std = var.clamp_min(VARIANCE_FLOOR).sqrt_()
-        eps = torch.randn_like(mean)
-        ctx.save_for_backward(x, x2, weight_mean, weight_var, bias_var, var, std, eps)
-        return torch.addcmul(mean, std, eps)
+    def forward(ctx: Any, x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
+        """Forward pass for (x, μ, log σ², b, log σ_b²); ε is drawn from the global generator."""
+        out, saved = _layer_forward(x, *params)
+        ctx.save_for_backward(*saved)
+        return out
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         """Gradients with respect to x, μ, log σ², b and log σ_b²."""
-        x, x2, weight_mean, weight_var, bias_var, var, std, eps = ctx.saved_tensors
-        # ∂y/∂var = ε / (2 std), zero where the floor was active (clamp_min's gradient).
-        grad_var = (grad * eps).div_(std).mul_(0.5)
-        # var >= e^{log σ_b²} elementwise (a sum of non-negative terms added to it), so the
-        # floor can only be active if a bias variance is below it; skip the mask otherwise.
-        if bool(bias_var.min() < VARIANCE_FLOOR):
-            grad_var.masked_fill_(var < VARIANCE_FLOOR, 0.0)
-        grad_x = grad_weight_mean = grad_weight_lv = grad_bias_mean = grad_bias_lv = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.addcmul(grad @ weight_mean.T, x, grad_var @ weight_var.T, value=2.0)
-        if ctx.needs_input_grad[1]:
-            grad_weight_mean = x.T @ grad
-        if ctx.needs_input_grad[2]:
-            grad_weight_lv = (x2.T @ grad_var).mul_(weight_var)
-        if ctx.needs_input_grad[3]:
-            grad_bias_mean = grad.sum(0)
-        if ctx.needs_input_grad[4]:
-            grad_bias_lv = grad_var.sum(0).mul_(bias_var)
-        return grad_x, grad_weight_mean, grad_weight_lv, grad_bias_mean, grad_bias_lv
+        return _layer_backward(grad, ctx.saved_tensors, ctx.needs_input_grad)
+
+
+class LocalReparamSiLUNet(torch.autograd.Function):
+    """A chain of local-reparametrisation layers with SiLU between them, as one node.
+
+    Arguments are x and four parameters (μ, log σ², b, log σ_b²) per layer; the layers
+    draw their noise in order, as the same layers called one after the other would.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
+        """The last layer's output (no activation after it)."""
+        n_layers = len(params) // 4
+        saved: list[torch.Tensor] = []
+        h = x
+        for i in range(n_layers):
+            out, layer_saved = _layer_forward(h, *params[4 * i : 4 * i + 4])
+            saved.extend(layer_saved)
+            if i < n_layers - 1:
+                saved.append(out)
+                h = torch.nn.functional.silu(out)
+        ctx.n_layers = n_layers
+        ctx.save_for_backward(*saved)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """Gradients with respect to x and every layer's parameters."""
+        saved = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        n_layers: int = ctx.n_layers
+        grads: list[torch.Tensor | None] = [None] * (1 + 4 * n_layers)
+        g: torch.Tensor | None = grad
+        for i in reversed(range(n_layers)):
+            start = 9 * i
+            layer_saved = saved[start : start + 8]
+            layer_needs = (i > 0 or needs[0], *needs[1 + 4 * i : 5 + 4 * i])
+            if g is None:  # pragma: no cover - every layer gets a gradient from above
+                break
+            layer_grads = _layer_backward(g, layer_saved, layer_needs)
+            grads[1 + 4 * i : 5 + 4 * i] = layer_grads[1:]
+            g = layer_grads[0]
+            if i > 0 and g is not None:
+                g = torch.ops.aten.silu_backward(g, saved[start - 1])
+        grads[0] = g if needs[0] else None
+        return tuple(grads)
 
 
 def local_reparam(layer: BayesianLinear, x: torch.Tensor) -> torch.Tensor:
@@ -91,6 +152,22 @@ def local_reparam(layer: BayesianLinear, x: torch.Tensor) -> torch.Tensor:
     out: torch.Tensor = LocalReparamLinear.apply(  # type: ignore[no-untyped-call]
         x, layer.weight_mean, layer.weight_log_variance, layer.bias_mean, layer.bias_log_variance
     )
+    return out
+
+
+def local_reparam_silu_net(layers: list[BayesianLinear], x: torch.Tensor) -> torch.Tensor:
+    """``layers`` in ``"local"`` mode with SiLU between them, as one autograd node."""
+    params = [
+        t
+        for layer in layers
+        for t in (
+            layer.weight_mean,
+            layer.weight_log_variance,
+            layer.bias_mean,
+            layer.bias_log_variance,
+        )
+    ]
+    out: torch.Tensor = LocalReparamSiLUNet.apply(x, *params)  # type: ignore[no-untyped-call]
     return out
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from madsbi.errors import ConfigError
-from madsbi.generative._kernels import local_reparam
+from madsbi.generative._kernels import local_reparam, local_reparam_silu_net
 from madsbi.nn.bayesian import BayesianLinear
 from madsbi.nn.mlp import activation
 
@@ -94,11 +94,19 @@ class Subnet(nn.Module):
                 last.weight.zero_()
                 last.bias.zero_()
         self.body = nn.Sequential(*layers)
+        # Bayesian layers with SiLU between them: in "local" mode the whole chain runs as
+        # one autograd node (madsbi.generative._kernels), the same function.
+        self._bayesian = [m for m in layers if isinstance(m, BayesianLinear)]
+        self._silu_chain = bayesian and all(isinstance(m, nn.SiLU) for m in layers[1::2])
         self.d_out = d_out
         self.clamp = float(clamp)
 
     def forward(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(s, t), each of shape (B, d_out), for conditioning input u of shape (B, d_in)."""
+        if self._silu_chain and all(m.mode == "local" for m in self._bayesian):
+            out = local_reparam_silu_net(self._bayesian, u)
+            s_raw, t = out[:, : self.d_out], out[:, self.d_out :]
+            return self.clamp * torch.tanh(s_raw / self.clamp), t
         out = u
         for layer in self.body:
             if isinstance(layer, BayesianLinear) and layer.mode == "local":

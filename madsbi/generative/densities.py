@@ -26,7 +26,7 @@ from madsbi.generative.inn import INN
 from madsbi.nn.bayesian import resample_weights, set_mode
 
 #: Events per forward pass when evaluating or sampling.
-CHUNK = 65_536
+CHUNK = 16_384
 
 Observables = Callable[[FloatArray], Mapping[str, FloatArray]]
 

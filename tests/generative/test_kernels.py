@@ -75,17 +75,33 @@ def test_local_reparam_floor_of_the_variance_blocks_its_gradient() -> None:
     assert all(bool(torch.isfinite(t).all()) for t in results[1])
 
 
-def test_subnet_uses_the_same_function_in_every_mode() -> None:
+def _subnet_outputs(net: Subnet, u: torch.Tensor, chain: bool) -> list[torch.Tensor]:
+    net.zero_grad(set_to_none=True)
+    u = u.detach().requires_grad_(True)
+    torch.manual_seed(6)
+    if chain:
+        s, t = net(u)
+    else:
+        out = net.body(u)
+        s, t = 2.0 * torch.tanh(out[:, :2] / 2.0), out[:, 2:]
+    (s.sum() + (t * t).sum()).backward()
+    assert u.grad is not None
+    return [s.detach(), t.detach(), u.grad, *(p.grad for p in net.parameters())]  # type: ignore[list-item]
+
+
+def test_subnet_chain_matches_the_layers_one_by_one() -> None:
     torch.manual_seed(5)
-    net = Subnet(3, 2, 16, 2, bayesian=True, initial_log_variance=-2.0).double()
+    net = Subnet(3, 2, 16, 3, bayesian=True, initial_log_variance=-2.0).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    assert net._silu_chain
     u = torch.randn(10, 3, dtype=torch.float64)
-    torch.manual_seed(6)
-    fused = net(u)
-    torch.manual_seed(6)
-    out = net.body(u)
-    s_raw, t = out[:, :2], out[:, 2:]
-    torch.testing.assert_close(fused[1], t, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(fused[0], 2.0 * torch.tanh(s_raw / 2.0), rtol=1e-12, atol=1e-12)
+    reference = _subnet_outputs(net, u, chain=False)
+    fused = _subnet_outputs(net, u, chain=True)
+    assert len(fused) == 3 + 4 * 4
+    for a, b in zip(reference, fused, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
     set_mode(net, "mean")
     torch.testing.assert_close(net(u)[1], net.body(u)[:, 2:])
 
