@@ -11,6 +11,12 @@ Every network is an ensemble (or a Bayesian MLP); member m of the combined estim
 a randomly permuted member of every network (App. A, second method). A joint estimator
 (the default for L-GATr, whose global token gives all outputs at once, Sec. 2.4) trains
 one network with one output per coefficient; its members are already joint estimates.
+
+With ``scale_column`` every target is divided by a smooth function g_k of one positive input
+(an energy) before training and the prediction multiplied back
+(:class:`~madsbi.estimators.target_scale.TargetScale`): the minimiser E[t_k|x] is unchanged,
+but energy-growing targets are learned to the same relative precision in the bulk as in the
+tail instead of being fitted to their few largest entries (issue 25).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from madsbi.estimators.data import HypothesisSample, as_tensor, input_tensor
 from madsbi.estimators.io import load_estimator, save_estimator
 from madsbi.estimators.losses import derivative_regression_loss
 from madsbi.estimators.network import pool_members, seeded_network
+from madsbi.estimators.target_scale import TargetScale
 from madsbi.estimators.trainer import TrainingConfig, TrainingHistory, fit_runs
 from madsbi.nn.build import NetworkConfig
 from madsbi.nn.standardise import Standardiser
@@ -61,6 +68,11 @@ class DerivativeEstimator:
     joint : bool, optional
         One network for all targets (outputs t̂_k side by side, loss summed over them)
         instead of one network per target. Default: joint for ``network.kind = "lgatr"``.
+    scale_column : int, optional
+        An input column u > 0 (an energy such as m_T^WZ): :meth:`fit` divides each target by
+        g_k(u), its weighted RMS in bins of log u interpolated in log u
+        (:class:`~madsbi.estimators.target_scale.TargetScale`), and the prediction is
+        g_k(u) · net_k(x). None (default): the targets as they are.
     """
 
     def __init__(
@@ -73,6 +85,7 @@ class DerivativeEstimator:
         combination_seed: int = 0,
         positive_squares: bool = True,
         joint: bool | None = None,
+        scale_column: int | None = None,
     ) -> None:
         self.theta0 = as_float_array(theta0, "theta0", (None,))
         self.n_coefficients = n_coefficients(self.theta0.shape[0])
@@ -86,6 +99,13 @@ class DerivativeEstimator:
         self.config = network
         self.combination_seed = int(combination_seed)
         self.positive_squares = bool(positive_squares)
+        if scale_column is not None and not 0 <= int(scale_column) < int(n_inputs):
+            raise InputError(
+                f"scale_column: expected an input column in [0, {int(n_inputs)}), "
+                f"got {scale_column}"
+            )
+        self.scale_column = None if scale_column is None else int(scale_column)
+        self.target_scale: TargetScale | None = None
         n = self.theta0.shape[0]
         squares = {square_index(i, n) for i in range(n)} if positive_squares else set()
         self.positive = {k: k in squares for k in self.targets}
@@ -167,6 +187,14 @@ class DerivativeEstimator:
                     f"coefficients[:, {k}]: the coefficient of a square must be >= 0 for every "
                     "event; pass positive_squares=False if your model allows otherwise"
                 )
+        if self.scale_column is not None:
+            keys = list(self.targets)
+            self.target_scale = TargetScale.fit(
+                sample.x, ratios[:, keys], sample.weights, keys, self.scale_column
+            )
+            ratios = ratios.copy()
+            for k in keys:
+                ratios[:, k] = ratios[:, k] / self.target_scale(sample.x, k)
         groups = (
             [(JOINT, list(self.targets))] if self.joint else [(f"t{k}", [k]) for k in self.targets]
         )
@@ -219,11 +247,15 @@ class DerivativeEstimator:
             pred = self.networks[JOINT].predict(xt)
             for j, k in enumerate(self.targets):
                 out[..., k] = pred[..., j]
-            return out
-        generator = torch.Generator().manual_seed(self.combination_seed)
-        for k in self.targets:
-            pred = self.networks[f"t{k}"].predict(xt)[..., 0]
-            out[..., k] = pred[torch.randperm(m, generator=generator)]
+        else:
+            generator = torch.Generator().manual_seed(self.combination_seed)
+            for k in self.targets:
+                pred = self.networks[f"t{k}"].predict(xt)[..., 0]
+                out[..., k] = pred[torch.randperm(m, generator=generator)]
+        if self.target_scale is not None:
+            inputs = xt.detach().to(torch.float64).cpu().numpy()
+            for k in self.targets:
+                out[..., k] *= torch.as_tensor(self.target_scale(inputs, k), dtype=torch.float64)
         return out
 
     def event_coefficients(self, x: Any) -> FloatArray:
@@ -256,6 +288,8 @@ class DerivativeEstimator:
             "combination_seed": self.combination_seed,
             "positive_squares": self.positive_squares,
             "joint": self.joint,
+            "scale_column": self.scale_column,
+            "target_scale": None if self.target_scale is None else self.target_scale.to_dict(),
         }
         return save_estimator(path, description, dict(self.networks))
 
@@ -273,7 +307,10 @@ class DerivativeEstimator:
             combination_seed=description["combination_seed"],
             positive_squares=description["positive_squares"],
             joint=bool(description.get("joint", False)),
+            scale_column=description.get("scale_column"),
         )
+        if description.get("target_scale") is not None:
+            estimator.target_scale = TargetScale.from_dict(description["target_scale"])
         for name, network in estimator.networks.items():
             network.load_state_dict(states[name])
             network.eval()

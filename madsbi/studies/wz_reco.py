@@ -58,6 +58,7 @@ from madsbi.studies._common import (
 from madsbi.studies.wz_reco_closure import closure
 from madsbi.studies.wz_reco_config import WZRecoStudyConfig, check_channel_feature
 from madsbi.studies.wz_reco_data import (
+    OBSERVABLES,
     StoreSet,
     load_reco_sample,
     rate_pool,
@@ -208,6 +209,9 @@ class RecoAnalysis:
             network,
             targets=nonzero_targets(sample.coefficients),
             combination_seed=c.analysis.seed,
+            scale_column=(
+                OBSERVABLES.index(c.analysis.target_scale) if c.analysis.target_scale else None
+            ),
         )
         directory = self.out / "estimators" / name
         histories = estimator.fit(sample, training, out_dir=directory, progress=self.progress)

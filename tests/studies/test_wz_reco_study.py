@@ -155,6 +155,10 @@ def test_analysis_directory_loads(run: tuple[Path, dict[str, Any]]) -> None:
     c = analysis.event_coefficients(test.x, "mlp")
     assert c.shape == (2, 437, 10)
     assert np.isfinite(c).all()
+    # The default [analysis] target_scale: every target scaled by its RMS in bins of m_T^WZ.
+    scale = analysis.estimators["mlp"].target_scale
+    assert scale is not None
+    assert set(scale.log_scales) == set(range(1, 10))
 
 
 def test_coverage_methods_default_follows_methods() -> None:
@@ -182,6 +186,7 @@ def test_examples_parse() -> None:
         ({"analysis": {"coverage_points": 4}}, "coverage_points"),
         ({"analysis": {"rate_model": "fitted"}}, "rate_model"),
         ({"analysis": {"mt_wz_edges": [400.0, 200.0]}}, "mt_wz_edges"),
+        ({"analysis": {"target_scale": "ht"}}, "target_scale"),
         ({"analysis": {"coverage_methods": ["truth", "lgatr"], "methods": ["mlp"]}}, "coverage"),
         ({"network": {"kind": "lgatr"}}, "[network] kind"),
         ({"lgatr_network": {"kind": "ensemble"}}, "[lgatr_network] kind"),
