@@ -173,11 +173,20 @@ def train_inn(
     support: tuple[tuple[float, float], ...] | None = None,
     name: str = "training events",
     progress: bool = False,
+    checkpoint: Path | None = None,
+    fingerprint: dict[str, Any] | None = None,
+    checkpoint_every: int = 2000,
 ) -> BINNHistory:
     """Train ``model`` on events ``x`` (N, dim) with the ELBO of eq. 16 (ML for an INN).
 
     The network is trained in float32 on ``settings.device`` and left there in float64
     (densities are evaluated in double precision).
+
+    With ``checkpoint``, the training state (weights, Adam, batch order, random states,
+    loss history) is written there every ``checkpoint_every`` updates, and a training
+    started with a checkpoint of the same ``fingerprint`` (and ``model`` built as before)
+    continues from it: the result is the same as without the interruption. The file is
+    removed when the training completes.
 
     Raises
     ------
@@ -185,6 +194,9 @@ def train_inn(
         If ``x`` is non-finite, too small or outside ``support``.
     """
     data = validate_events(x, name, model.dim, support)
+    if checkpoint_every < 1:
+        raise InputError(f"checkpoint_every: expected >= 1, got {checkpoint_every}")
+    every = checkpoint_every
     device = resolve_device(settings.device)
     n = data.shape[0]
     model.float().to(device)
@@ -206,10 +218,23 @@ def train_inn(
     cursor = 0
     interval = max(1, settings.n_updates // 100)
     sums = [0.0, 0.0]
-    start = time.perf_counter()
+    first = 0
+    elapsed = 0.0
+    resumed = _load_partial(checkpoint, fingerprint) if checkpoint is not None else None
+    if resumed is not None:
+        with torch.no_grad():
+            flat.flat.copy_(resumed["flat"].to(device))
+        optimizer.load_state_dict(resumed["optimizer"])
+        generator.set_state(resumed["generator"])
+        _set_noise_state(device, resumed["noise"])
+        order, cursor, first = resumed["order"], int(resumed["cursor"]), int(resumed["step"])
+        history = BINNHistory(**resumed["history"])
+        sums, elapsed = list(resumed["sums"]), float(history.seconds)
+    start = time.perf_counter() - elapsed
     try:
         with progress_bar(settings.n_updates, "BINN training", enabled=progress) as bar:
-            for step in range(settings.n_updates):
+            bar.update(first)
+            for step in range(first, settings.n_updates):
                 if cursor + batch > n:
                     order = torch.randperm(n, generator=generator)
                     cursor = 0
@@ -242,13 +267,74 @@ def train_inn(
                     history.kl_per_event.append(sums[1] / count)
                     sums = [0.0, 0.0]
                 bar.update()
+                done = step + 1
+                if checkpoint is not None and done % every == 0 and done < settings.n_updates:
+                    history.seconds = time.perf_counter() - start
+                    state = {
+                        "fingerprint": fingerprint or {},
+                        "step": done,
+                        "flat": flat.flat.detach().cpu(),
+                        "optimizer": optimizer.state_dict(),
+                        "generator": generator.get_state(),
+                        "noise": _noise_state(device),
+                        "order": order,
+                        "cursor": cursor,
+                        "history": history.to_dict(),
+                        "sums": sums,
+                    }
+                    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+                    _checkpoint_save(state, checkpoint)
     finally:
         flat.release()
     history.seconds = time.perf_counter() - start
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     # Densities are evaluated in double precision, on the training device.
     model.double()
     model.eval()
     return history
+
+
+_PARTIAL_KEYS = (
+    "fingerprint",
+    "step",
+    "flat",
+    "optimizer",
+    "generator",
+    "noise",
+    "order",
+    "cursor",
+    "history",
+    "sums",
+)
+
+
+def _checkpoint_save(state: dict[str, Any], path: Path) -> None:
+    checkpoint.save(state, path)
+
+
+def _load_partial(path: Path, fingerprint: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The training state at ``path`` if it belongs to ``fingerprint``, else None."""
+    if not path.is_file():
+        return None
+    state = checkpoint.load(path, keys=_PARTIAL_KEYS)
+    if state["fingerprint"] != (fingerprint or {}):
+        return None
+    return state
+
+
+def _noise_state(device: torch.device) -> torch.Tensor:
+    """State of the generator the Bayesian layers draw their noise from."""
+    if device.type == "cuda":
+        return torch.cuda.get_rng_state(device)
+    return torch.get_rng_state()
+
+
+def _set_noise_state(device: torch.device, state: torch.Tensor) -> None:
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state, device)
+    else:
+        torch.set_rng_state(state)
 
 
 def save_model(model: INN, path: Path, fingerprint: dict[str, Any], history: BINNHistory) -> None:

@@ -83,6 +83,9 @@ class _Study:
             support=support,
             name=f"{name} training events",
             progress=self.progress,
+            # An interrupted training continues from here when the study is run again.
+            checkpoint=path.with_suffix(".partial.pt"),
+            fingerprint=fingerprint,
         )
         save_model(model, path, fingerprint, history)
         return model, history, False

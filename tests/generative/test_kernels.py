@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from madsbi.generative import binn
 from madsbi.generative._kernels import VARIANCE_FLOOR, FlatParameters, local_reparam
 from madsbi.generative.binn import BINNTraining, build_inn, train_inn
 from madsbi.generative.coupling import Subnet
@@ -177,3 +179,39 @@ def test_training_leaves_independent_double_parameters() -> None:
     storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
     assert len(storages) == len(list(model.parameters()))
     assert all(p.dtype == torch.float64 and p.grad is None for p in model.parameters())
+
+
+def test_interrupted_training_resumes_to_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x = toy("kicker").sample(700, np.random.default_rng(2))
+    config = INNConfig(n_blocks=2, hidden=8, n_layers=2)
+    settings = BINNTraining(n_updates=7, batch_size=128, seed=3)
+    fingerprint = {"test": 1}
+    path = tmp_path / "partial.pt"
+    reference = build_inn(x, config, seed=0)
+    expected = train_inn(reference, x, settings)
+
+    def interrupt(settings: BINNTraining, step: int) -> float:
+        if step == 5:
+            raise KeyboardInterrupt
+        return learning_rate(settings, step)
+
+    learning_rate = binn._learning_rate
+    monkeypatch.setattr(binn, "_learning_rate", interrupt)
+    model = build_inn(x, config, seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        train_inn(model, x, settings, checkpoint=path, fingerprint=fingerprint, checkpoint_every=2)
+    assert path.is_file()
+    monkeypatch.setattr(binn, "_learning_rate", learning_rate)
+    # Another fingerprint does not resume (and would start from scratch).
+    assert binn._load_partial(path, {"test": 2}) is None
+    assert int(binn._load_partial(path, fingerprint)["step"]) == 4  # type: ignore[index]
+    model = build_inn(x, config, seed=0)
+    history = train_inn(model, x, settings, checkpoint=path, fingerprint=fingerprint)
+    assert not path.exists()
+    assert history.step == expected.step
+    assert history.nll == expected.nll
+    assert history.kl_per_event == expected.kl_per_event
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(p, q)
