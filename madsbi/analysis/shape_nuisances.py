@@ -167,7 +167,9 @@ def add_nuisances(
         ratio = train_variation_ratio(name, features, paired["up"], paired["down"], training)
         relative = f"{NUISANCE_DIR}/{name}"
         ratio.save(out / relative)
-        info = {k: ratio.info[k] for k in ("n_entries", "n_train", "n_validation", "best_epoch")}
+        keys = ("n_entries", "n_train", "n_validation", "best_epoch", "validation_gain",
+                "validation_gain_error", "learned")  # fmt: skip
+        info = {k: ratio.info[k] for k in keys}
         entries.append(
             {
                 "name": name,

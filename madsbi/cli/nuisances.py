@@ -54,8 +54,11 @@ def analysis_nuisances(
     training = RatioTraining(hidden=widths, epochs=epochs, seed=seed)
     out, entries = add_nuisances(source, store, names, destination=destination, training=training)
     for e in entries:
+        t = e["training"]
+        shape = "shape learned" if t["learned"] else "shape not resolved (r = 1, η only)"
         click.echo(
             f"{e['name']}: η(+1) = {e['rate_up']:.5f}, η(−1) = {e['rate_down']:.5f}, "
-            f"{e['training']['n_train']} training entries, best epoch {e['training']['best_epoch']}"
+            f"{t['n_train']} training entries, best epoch {t['best_epoch']}, validation gain "
+            f"{t['validation_gain']:.2e} ± {t['validation_gain_error']:.1e}: {shape}"
         )
     click.echo(f"→ {out}")

@@ -27,6 +27,9 @@ pairing makes it low-variance: the rows of one parent enter the same mini-batch,
 gradient of a pair, w (σ(f(x)) ∇f(x) − σ(−f(x')) ∇f(x')), is of the order of the small
 shift x' − x rather than of the spread of x (the parent's fluctuation cancels between the
 two classes, as in a paired difference).
+
+A variation too small to resolve with the pairs at hand is detected on held-out pairs (the
+classifier must beat r ≡ 1 significantly) and then enters with r ≡ 1 and its η(±1) only.
 """
 
 from __future__ import annotations
@@ -155,7 +158,11 @@ def read_paired(path: str | Path, name: str, columns: Sequence[str]) -> dict[str
 
 @dataclass(frozen=True)
 class RatioTraining:
-    """Settings of the paired classifier (one small MLP per variation)."""
+    """Settings of the paired classifier (one small MLP per variation).
+
+    ``min_significance``: the validation gain over r ≡ 1, in standard errors, that a
+    learned shape needs to be kept (:func:`train_variation_ratio`).
+    """
 
     hidden: tuple[int, ...] = (64, 64)
     activation: str = "silu"
@@ -166,6 +173,7 @@ class RatioTraining:
     validation_fraction: float = 0.25
     patience: int = 8
     seed: int = 0
+    min_significance: float = 2.0
 
     def __post_init__(self) -> None:
         if not (0 < self.validation_fraction < 1):
@@ -183,6 +191,9 @@ class RatioTraining:
 class VariationRatio:
     """A trained variation: log r(x|+1) and log r(x|−1) for features x, and η(±1).
 
+    When the classifier did not beat r ≡ 1 on the validation pairs (``info["learned"]``
+    False) the log-factors are 0.
+
     Attributes
     ----------
     name : str
@@ -194,7 +205,8 @@ class VariationRatio:
     rate_up, rate_down : float
         η(+1), η(−1).
     info : dict
-        Training record (sizes, losses, epochs).
+        Training record (sizes, losses, epochs, the validation gain over r ≡ 1 and its
+        error, ``learned``).
     """
 
     name: str
@@ -207,6 +219,8 @@ class VariationRatio:
     def log_ratios(self, x: Any) -> FloatArray:
         """Log r(x_e|+1), log r(x_e|−1) as (N, 2), float64."""
         inputs = as_float_array(x, "x", (None, len(self.features)))
+        if not self.learned:
+            return np.zeros((inputs.shape[0], 2))
         out = self.network.predict(torch.from_numpy(inputs))[0].numpy()
         result: FloatArray = np.asarray(out, dtype=np.float64)
         return result
@@ -224,6 +238,11 @@ class VariationRatio:
             "info": self.info,
         }
         return save_estimator(Path(path), description, {"network": self.network})
+
+    @property
+    def learned(self) -> bool:
+        """Whether the classifier beat r = 1 on the held-out pairs (else log r ≡ 0)."""
+        return bool(self.info.get("learned", True))
 
     @property
     def network_config(self) -> NetworkConfig:
@@ -268,6 +287,35 @@ def _tensors(sample: PairedSample, rows: np.ndarray[Any, Any]) -> tuple[torch.Te
     )
 
 
+def _row_losses(
+    net: StandardisedNetwork,
+    x: torch.Tensor,
+    w_nominal: torch.Tensor,
+    varied: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    totals: torch.Tensor,
+) -> torch.Tensor:
+    """Each row's share (B,) of the paired cross-entropy, both directions summed."""
+    f_nominal = net(x)[0]
+    rows = torch.zeros(x.shape[0])
+    for d, (xv, wv) in enumerate(varied):
+        f_varied = net(xv)[0][:, d]
+        rows = rows + w_nominal * torch.nn.functional.softplus(f_nominal[:, d]) / totals[0]
+        rows = rows + wv * torch.nn.functional.softplus(-f_varied) / totals[1 + d]
+    return rows
+
+
+def _null_rows(
+    w_nominal: torch.Tensor,
+    varied: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    totals: torch.Tensor,
+) -> torch.Tensor:
+    """The rows' losses of f ≡ 0 (no shape change): log 2 per unit of class weight."""
+    rows = len(varied) * w_nominal / totals[0]
+    for d, (_, wv) in enumerate(varied):
+        rows = rows + wv / totals[1 + d]
+    return math.log(2.0) * rows
+
+
 def _loss(
     net: StandardisedNetwork,
     x: torch.Tensor,
@@ -276,14 +324,7 @@ def _loss(
     totals: torch.Tensor,
 ) -> torch.Tensor:
     """Σ over directions of the paired weighted cross-entropy (module docstring)."""
-    f_nominal = net(x)[0]
-    loss = torch.zeros(())
-    for d, (xv, wv) in enumerate(varied):
-        f_varied = net(xv)[0][:, d]
-        nominal = (w_nominal * torch.nn.functional.softplus(f_nominal[:, d])).sum() / totals[0]
-        other = (wv * torch.nn.functional.softplus(-f_varied)).sum() / totals[1 + d]
-        loss = loss + nominal + other
-    return loss
+    return _row_losses(net, x, w_nominal, varied, totals).sum()
 
 
 def train_variation_ratio(
@@ -297,7 +338,11 @@ def train_variation_ratio(
 
     ``up`` and ``down`` must share their nominal rows (:func:`read_paired`). Rows are split
     into training and validation by entry, so both members of a pair land on one side; the
-    epoch with the lowest validation loss is kept (early stopping).
+    epoch with the lowest validation loss is kept (early stopping). The network is kept as
+    the shape only if it beats r ≡ 1 on the validation pairs by ``min_significance`` standard
+    errors of the per-pair loss differences; otherwise ``learned`` is False and the
+    variation's factors are 1 (its η(±1) stay): a classifier that cannot resolve a small
+    variation learns noise, and that noise would pull and constrain the nuisance in a fit.
 
     Raises
     ------
@@ -369,6 +414,13 @@ def train_variation_ratio(
     if best_state is not None:
         net.load_state_dict(best_state)
     net.eval()
+    with torch.no_grad():
+        diff = (
+            _row_losses(net, x_val, wn_val, var_val, tot_val) - _null_rows(wn_val, var_val, tot_val)
+        ).double()
+    gain = float(-diff.sum())
+    error = float(diff.std() * math.sqrt(diff.shape[0])) if diff.shape[0] > 1 else math.inf
+    learned = gain > config.min_significance * error
     info = {
         **asdict(config),
         "hidden": list(config.hidden),
@@ -377,6 +429,9 @@ def train_variation_ratio(
         "n_validation": int(val.size),
         "best_epoch": int(best_epoch),
         "validation_loss": float(best),
+        "validation_gain": gain,
+        "validation_gain_error": error,
+        "learned": bool(learned),
         "history": [list(h) for h in history],
     }
     return VariationRatio(

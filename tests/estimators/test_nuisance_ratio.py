@@ -104,3 +104,23 @@ def test_refusals() -> None:
         RatioTraining(validation_fraction=1.0)
     with pytest.raises(InputError, match="epochs"):
         RatioTraining(epochs=0)
+
+
+def test_an_unresolvable_variation_keeps_r_equal_to_one() -> None:
+    """Varied = nominal (no shape change; the selection changes a little): the classifier
+    cannot beat r ≡ 1 on held-out pairs, so the factors are 1 and η stays."""
+    torch.set_num_threads(1)
+    x = np.random.default_rng(8).normal(size=(4000, 2))
+    flip = np.random.default_rng(9).random(4000) < 0.02
+    same = PairedSample(x, x.copy(), x[:, 0] < CUT, (x[:, 0] < CUT) ^ flip, np.ones(4000))
+    config = RatioTraining(hidden=(16,), epochs=8, seed=1)
+    ratio = train_variation_ratio("none", ["a", "b"], same, same, config)
+    assert not ratio.learned
+    assert ratio.info["validation_gain"] < 2 * ratio.info["validation_gain_error"]
+    np.testing.assert_array_equal(ratio.log_ratios(x[:10]), 0.0)
+    assert ratio.rate_up == acceptance_factor(same)
+
+
+def test_a_resolved_variation_is_kept(trained: VariationRatio) -> None:
+    assert trained.learned
+    assert trained.info["validation_gain"] > 2 * trained.info["validation_gain_error"] > 0
