@@ -233,7 +233,7 @@ def scale_factors(
     grid, alphas : NNPDFGrid, AlphaS
         The PDF and α_s the events were generated with.
     variations : mapping, optional
-        Name → (k_R, k_F); default :data:`SCALE_VARIATIONS`.
+        Name → (k_R, k_F); default ``SCALE_VARIATIONS``.
     beams : tuple of int
         Signs of ``lpp1``, ``lpp2``.
     first_event : int
