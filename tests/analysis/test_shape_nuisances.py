@@ -24,7 +24,7 @@ from madsbi.estimators.nuisance_ratio import RatioTraining
 from madsbi.inference.modifiers import LearnedShape, Normalisation
 from madsbi.simulate.reco import shipped_reco_path
 
-TINY = RatioTraining(hidden=(8,), epochs=2, seed=1)
+TINY = RatioTraining(hidden=(8,), epochs=2, seed=1, min_significance=-np.inf)  # keep every shape
 BSM = shipped_reco_path("wz_reco_bsm_test")
 
 pytestmark = pytest.mark.filterwarnings(
@@ -175,3 +175,12 @@ def test_cli_trains_into_a_copy(paired_store: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert bad.exit_code == 1
     assert "--hidden" in bad.output
+
+
+def test_training_record_says_whether_the_shape_was_resolved(with_shapes: Path) -> None:
+    manifest = json.loads((with_shapes / "analysis.json").read_text())
+    for entry in manifest["nuisances"]:
+        training = entry["training"]
+        assert training["learned"] is True  # TINY keeps every shape
+        assert np.isfinite(training["validation_gain"])
+        assert training["validation_gain_error"] > 0
