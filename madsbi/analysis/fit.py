@@ -58,6 +58,7 @@ import numpy as np
 
 from madsbi._validate import FloatArray
 from madsbi.analysis.box import edge_report, fit_box, outside_points, warn_edges
+from madsbi.analysis.components import method_models
 from madsbi.analysis.data import Selection, StoreEvents
 from madsbi.analysis.fit_options import (
     check_data_store,
@@ -68,15 +69,14 @@ from madsbi.analysis.fit_options import (
     parse_point,
     parse_points,
 )
-from madsbi.analysis.nuisances import COMPONENT, NuisanceSpec, parse_declared, resolve, summarise
+from madsbi.analysis.nuisances import NuisanceSpec, parse_declared, resolve, summarise
 from madsbi.analysis.prepare import FitData, prepare_data
 from madsbi.analysis.rate_error import rate_errors
 from madsbi.analysis.shape_nuisances import fit_modifiers
 from madsbi.errors import InputError, StoreFormatError
 from madsbi.inference.limits import best_fit, chi2_quantile, intervals_1d, p_value, q_statistic
-from madsbi.inference.model import LikelihoodModel, single_log_likelihoods
+from madsbi.inference.model import single_log_likelihoods
 from madsbi.inference.profile import profiled_log_likelihoods
-from madsbi.inference.rate import FB_PER_PB, expected_events
 from madsbi.inference.search import (
     LogLikelihood,
     maximise,
@@ -113,6 +113,7 @@ class MethodFit:
     impacts: dict[str, Any] = field(default_factory=dict)
     stat_only: dict[str, Any] = field(default_factory=dict)
     rate_mc_error: dict[str, Any] = field(default_factory=dict)
+    components: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -175,6 +176,8 @@ class FitResult:
             }
             document["nuisances"] = {m: f.nuisances for m, f in self.methods.items()}
             document["impacts"] = {m: f.impacts for m, f in self.methods.items()}
+        if any(f.components for f in self.methods.values()):
+            document["components"] = {m: f.components for m, f in self.methods.items()}
         return document | {
             "points": points,
             "methods": {
@@ -188,62 +191,6 @@ class FitResult:
                 for m, f in self.methods.items()
             },
         }
-
-
-def _models(analysis: Analysis, data: FitData, method: str) -> tuple[list[LikelihoodModel], float]:
-    """Likelihood models of the central estimate (first) and of every member, and ν_sel(θ0)."""
-    from madsbi.inference.likelihood import exact_event_coefficients
-
-    if method == EXACT:
-        if data.coefficients is None:
-            raise StoreFormatError(
-                f"{data.description['store']}: the exact ratio needs /parton/coefficients"
-            )
-        if not np.allclose(data.theta0, analysis.theta0, rtol=0, atol=1e-12):
-            raise StoreFormatError(
-                f"{data.description['store']}: θ0 {data.theta0.tolist()} differs from the "
-                f"analysis's {analysis.theta0.tolist()}; the exact coefficients are not comparable"
-            )
-        from madsbi.theory.polynomial import polynomial_features
-
-        rate, sigma = analysis.exact_rate_model(data.selections)
-        rows = [(exact_event_coefficients(data.coefficients), rate)]
-
-        def features(grid: FloatArray) -> FloatArray:
-            return polynomial_features(grid, analysis.theta0)
-
-        log1p = True
-        poisson = None
-    else:
-        model = analysis.models[method]
-        members = np.asarray(model.event_coefficients(data.features), dtype=np.float64)
-        central, sigma = analysis.rate_model(method, data.selections, central=True)
-        every, _ = analysis.rate_model(method, data.selections, central=False)
-        rows = [(members.mean(0), central)]
-        rows += [(members[m], every.member(m)) for m in range(members.shape[0])]
-        features = model.grid_features
-        log1p = bool(model.log1p)
-        poisson = (
-            analysis.exact_rate_model(data.selections)[0]
-            if analysis.poisson_rate == "exact"
-            else None
-        )
-    nu0 = float(expected_events(data.luminosity_fb * FB_PER_PB, sigma, data.rate_factor))
-    models = [
-        LikelihoodModel.single(
-            c,
-            features,
-            rate,
-            expected_events0=nu0,
-            weights=data.weights,
-            poisson_rate=poisson,
-            log1p=log1p,
-            n_observed=data.n_observed,
-            name=COMPONENT,
-        )
-        for c, rate in rows
-    ]
-    return models, nu0
 
 
 def _fit_one(
@@ -455,7 +402,7 @@ def fit(
         settings["fixed_nuisances"] = fixed
     results: dict[str, MethodFit] = {}
     for method in chosen:
-        models, nu0 = _models(analysis, prepared, method)
+        models, nu0, mixture = method_models(analysis, prepared, method)
         if specs:
             modifiers = fit_modifiers(specs, analysis, prepared)
             models = [replace(m, modifiers=modifiers) for m in models]
@@ -494,6 +441,8 @@ def fit(
                 models[0], central.best_fit, central.intervals, fixed, settings, refit
             )
             central.stat_only, central.nuisances, central.impacts = summary
+        if mixture is not None:
+            central.components = mixture.report(central.best_fit, analysis.parameters)
         results[method] = central
     described = {**prepared.description, "mode_reason": why}
     return FitResult(list(analysis.parameters), results, points, settings, described)

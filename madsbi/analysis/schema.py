@@ -171,7 +171,23 @@ def validate_manifest(manifest: Any, directory: Path) -> dict[str, Any]:
         if key in document and document[key] is not None:
             _mapping(where, document[key], key)
     _check_nuisances(where, directory, document.get("nuisances"))
+    _check_components(where, directory, document.get("components"))
     return document
+
+
+def _check_components(where: str, directory: Path, value: Any) -> None:
+    """``"components"`` (optional) by :func:`madsbi.analysis.component_spec.parse_components`.
+
+    Every file it names must lie inside the analysis directory (:func:`member_path`).
+    """
+    from madsbi.analysis.component_spec import parse_components
+
+    try:
+        spec = parse_components(value, where)
+    except InputError as exc:
+        raise StoreFormatError(str(exc)) from None
+    for field, path in [] if spec is None else spec.paths():
+        member_path(directory, path, field)
 
 
 def _check_nuisances(where: str, directory: Path, value: Any) -> None:

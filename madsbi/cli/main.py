@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from madsbi import __version__
+from madsbi.cli.backgrounds import analysis_backgrounds
 from madsbi.cli.binn import binn
 from madsbi.cli.fit import fit
 from madsbi.cli.mg5 import mg5
@@ -95,6 +96,7 @@ def cli(debug: bool) -> None:
     """madsbi: simulation-based inference for MadGraph5_aMC@NLO events."""
 
 
+cli.add_command(analysis_backgrounds)
 cli.add_command(analysis_nuisances)
 cli.add_command(analysis_trim)
 cli.add_command(basis)
