@@ -8,7 +8,6 @@ profiled unless ``--profile fixed``. At 14479bf every fit was Asimov with fixed 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,11 +19,10 @@ from madsbi.analysis.fit_options import check_data_store, choose_data_mode
 from madsbi.cli.main import cli
 from madsbi.data import sample_path
 from madsbi.errors import InputError
-from madsbi.events import schema
 from madsbi.events.mix import mix_stores
-from madsbi.events.store import EventStore
-from madsbi.events.writer import StoreWriter
 from madsbi.simulate.reco import shipped_reco_path
+
+from helpers.stores import copy_without_process
 
 MC = sample_path("wpz_parton_bsm")
 
@@ -32,19 +30,7 @@ MC = sample_path("wpz_parton_bsm")
 @pytest.fixture(scope="module")
 def without_process(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped W⁺Z BSM parton store with an empty /meta/process (as real data have)."""
-    out = tmp_path_factory.mktemp("data") / "no_process.h5"
-    with EventStore(MC) as store:
-        meta = store.meta
-        fields = list(store.fields(schema.PARTON))
-        event = store.read(schema.PARTON, fields)
-        names = {
-            k: store.column_names(schema.PARTON, k)
-            for k in fields
-            if (schema.PARTON, k) in schema.NAMED_FIELDS
-        }
-    with StoreWriter(out, replace(meta, process="")) as writer:
-        writer.append(schema.PARTON, dict(event.arrays), names=names)
-    return out
+    return copy_without_process(MC, tmp_path_factory.mktemp("data") / "no_process.h5")
 
 
 def test_choose_data_mode() -> None:

@@ -41,12 +41,11 @@ from madsbi.errors import (
 from madsbi.estimators.data import HypothesisSample
 from madsbi.estimators.derivative import DerivativeEstimator
 from madsbi.estimators.trainer import TrainingConfig
-from madsbi.events import schema
-from madsbi.events.store import EventStore
-from madsbi.events.writer import StoreWriter
 from madsbi.inference.rate import GeneratedSample, mis_weights
 from madsbi.nn.build import NetworkConfig
 from madsbi.simulate.reco import shipped_reco_path
+
+from helpers.stores import copy_without_process
 
 FEATURES = ["log_s", "log_minus_t", "charge"]
 RANGES = [[-0.5, 0.5]] * 3
@@ -124,19 +123,9 @@ def analysis(analysis_dir: Path) -> madsbi.analysis.load.Analysis:
 @pytest.fixture(scope="module")
 def wmz_without_process(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped W⁻Z parton store with an empty /meta/process (as real data have)."""
-    out = tmp_path_factory.mktemp("wmz") / "wmz_no_process.h5"
-    with EventStore(sample_path("wmz_parton")) as store:
-        meta = store.meta
-        fields = list(store.fields(schema.PARTON))
-        event = store.read(schema.PARTON, fields)
-        names = {
-            k: store.column_names(schema.PARTON, k)
-            for k in fields
-            if (schema.PARTON, k) in schema.NAMED_FIELDS
-        }
-    with StoreWriter(out, replace(meta, process="")) as writer:
-        writer.append(schema.PARTON, dict(event.arrays), names=names)
-    return out
+    return copy_without_process(
+        sample_path("wmz_parton"), tmp_path_factory.mktemp("wmz") / "wmz_no_process.h5"
+    )
 
 
 def _fit_cli(args: list[str]) -> tuple[int, str]:

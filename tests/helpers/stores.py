@@ -64,3 +64,24 @@ def write_store(
         if shard is not None:
             writer.set_shards((shard,))
     return path
+
+
+def copy_without_process(source: Path, out: Path) -> Path:
+    """Copy a parton store with an empty ``/meta/process`` (as real data have)."""
+    from dataclasses import replace
+
+    from madsbi.events import schema
+    from madsbi.events.store import EventStore
+
+    with EventStore(source) as store:
+        meta = store.meta
+        fields = list(store.fields(schema.PARTON))
+        event = store.read(schema.PARTON, fields)
+        names = {
+            k: store.column_names(schema.PARTON, k)
+            for k in fields
+            if (schema.PARTON, k) in schema.NAMED_FIELDS
+        }
+    with StoreWriter(out, replace(meta, process="")) as writer:
+        writer.append(schema.PARTON, dict(event.arrays), names=names)
+    return out
