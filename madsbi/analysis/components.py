@@ -13,7 +13,8 @@ factorised mixture of paper App. D (eq. 59 generalised), one component per proce
 - the signal's per-event ratio, rates and ν0 those of the signal-only fit of the method (each
   member of the signal's ensemble is one row; the backgrounds enter with their central
   estimates);
-- a θ-dependent background's learned ratio (its derivative estimator on the data), ρ̂_c = its
+- a θ-dependent background's learned ratio (its derivative estimator on the data, each
+  feature clipped to the range of the process's events: :meth:`Background.clipped`), ρ̂_c = its
   mean over the process's own events, ρ_P,c their exact rate (with ``poisson: exact``, else
   ρ̂_c), ν_c0 = L F_c σ_c,sel(θ0) in the data's selection; a θ-independent one R_c = 1.
 
@@ -63,6 +64,20 @@ class Background:
     def inputs(self, features: list[str], keep: Any) -> FloatArray:
         """The selected events' network inputs (N, d)."""
         return np.stack([self.observables[f][keep] for f in features], axis=1)
+
+    def clipped(self, x: FloatArray, features: list[str]) -> FloatArray:
+        """Inputs x (N, d) clipped per feature to the range of this process's events.
+
+        Its ratio was trained there only: outside, a network extrapolates without bound (a
+        feature that is constant in its events, such as the W lepton's flavour of ZZ → 4ℓ
+        with an escaping muon, standardises by a zero width). Data events outside the range
+        are of other processes (their share D_c(x) is ≈ 0), so clipping changes the
+        likelihood only through those negligible shares.
+        """
+        low = np.array([self.observables[f].min() for f in features])
+        high = np.array([self.observables[f].max() for f in features])
+        result: FloatArray = np.clip(x, low, high)
+        return result
 
 
 @dataclass(frozen=True, eq=False)
@@ -293,7 +308,8 @@ def _with_backgrounds(
         rate = RateModel.from_event_coefficients(own.mean(0, keepdims=True), v)
         exact = RateModel.from_event_coefficients(b.ratios[keep], v)
         poisson = exact if analysis.poisson_rate == "exact" else None
-        coefficients = np.asarray(b.estimator.event_coefficients(data.features)).mean(0)
+        inputs = b.clipped(data.features, analysis.features)
+        coefficients = np.asarray(b.estimator.event_coefficients(inputs)).mean(0)
         comps.append((b, coefficients, rate, poisson, nu))
     d = np.asarray(loaded.classifier.event_fractions(data.features), dtype=np.float64)
     weighted = d * np.asarray(factors)[None, :]

@@ -218,3 +218,17 @@ def test_the_manifest_entry_is_checked(with_backgrounds: Path) -> None:
     bad["components"]["backgrounds"][1]["name"] = "signal"
     with pytest.raises(StoreFormatError, match=r"'signal' is the signal's or repeated"):
         validate_manifest(bad, with_backgrounds)
+
+
+def test_a_background_ratio_sees_data_clipped_to_its_events_range(with_backgrounds: Path) -> None:
+    analysis = madsbi.load_analysis(with_backgrounds)
+    loaded = load_components(analysis)
+    assert loaded is not None
+    bkg = loaded.backgrounds[0]
+    x = bkg.inputs(analysis.features, slice(0, 3)).copy()
+    np.testing.assert_array_equal(bkg.clipped(x, analysis.features), x)  # inside: unchanged
+    far = x.copy()
+    column = analysis.features.index("met")
+    far[:, column] = 1e6
+    top = bkg.observables["met"].max()
+    assert np.all(bkg.clipped(far, analysis.features)[:, column] == top)
