@@ -44,6 +44,12 @@ each nuisance's pull and post-fit constraint, its impact on every parameter's 68
 and the stat-only best fit and intervals next to the full ones. Without nuisances (or with
 ``stat_only``) the fit is the stat-only one, as before. Options are checked before the data
 are read (:mod:`madsbi.analysis.fit_options`).
+
+An analysis with background components (``"components"`` in ``analysis.json``, added by
+``madsbi analysis-backgrounds``) fits the factorised mixture of the signal and its
+backgrounds (:mod:`madsbi.analysis.components`, which also builds the signal-only models), and
+the result lists each component's expected yield at the best fit and at the SM
+(``components`` in ``fit.json``).
 """
 
 from __future__ import annotations
