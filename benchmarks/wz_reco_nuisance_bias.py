@@ -74,6 +74,8 @@ def main() -> None:
     parser.add_argument("--skip-asimov", action="store_true")
     parser.add_argument("--skip-bias", action="store_true")
     parser.add_argument("--points-profile", type=int, default=41)
+    parser.add_argument("--asimov-profile", choices=("fixed", "profiled"), default="profiled")
+    parser.add_argument("--points-1d", type=int, default=201)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     analysis = madsbi.load_analysis(args.analysis)
@@ -111,8 +113,9 @@ def main() -> None:
         (args.out / "nuisance_bias.json").write_text(json.dumps(report, indent=1))
     if not args.skip_asimov:
         common = dict(
-            data_mode="asimov", luminosity=args.luminosity, methods=methods, profile="profiled",
-            points_2d=2, points_profile=args.points_profile,
+            data_mode="asimov", luminosity=args.luminosity, methods=methods,
+            profile=args.asimov_profile, points_2d=2, points_profile=args.points_profile,
+            points_1d=args.points_1d,
         )  # fmt: skip
         stat, t_stat = _timed(analysis, args.asimov, stat_only=True, **common)
         full, t_full = _timed(analysis, args.asimov, **common)

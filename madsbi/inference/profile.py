@@ -368,7 +368,7 @@ def cholesky_rows(matrices: FloatArray, floor: float) -> tuple[FloatArray, BoolA
     Vectorised over P (a loop over the k columns only). A matrix counts as positive definite
     when every pivot exceeds ``floor`` × max(1, its largest diagonal element) — a bound on
     its smallest eigenvalue relative to its largest, as the eigenvalue floor of
-    :func:`_ascent_step`; the factor of the others is meaningless.
+    ``_ascent_step``; the factor of the others is meaningless.
     """
     p, k, _ = matrices.shape
     factor = np.zeros_like(matrices)
