@@ -202,9 +202,14 @@ class Mixture:
 
 
 def method_models(
-    analysis: Analysis, data: FitData, method: str
+    analysis: Analysis, data: FitData, method: str, *, collapse: bool = True
 ) -> tuple[list[LikelihoodModel], float, Mixture | None]:
     """Likelihood models of the central estimate (first) and every member, ν_sel(θ0), mixture.
+
+    ``collapse``: a mixture whose every component has ρ_P,c = ρ̂_c (an analysis with
+    ``poisson: learned``) is exactly of the form C_e·Φ and becomes one component
+    (:func:`madsbi.inference.mixture.collapse`) for the compiled scans; with exact Poisson
+    rates it stays a mixture (NumPy).
 
     Raises
     ------
@@ -216,6 +221,11 @@ def method_models(
     if loaded is None:
         return models, nu0, None
     mixed, mixture = _with_backgrounds(analysis, data, loaded, models, signal_rate)
+    if collapse and all(c.poisson_rate is None for m in mixed for c in m.components):
+        from madsbi.inference.mixture import collapse as collapsed
+
+        # κ_c = ρ_P,c/ρ̂_c = 1 for every component and θ: the check on θ0 holds everywhere
+        mixed = [collapsed(m, analysis.theta0[None]) for m in mixed]
     return mixed, nu0, mixture
 
 

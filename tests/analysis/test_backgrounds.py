@@ -232,3 +232,22 @@ def test_a_background_ratio_sees_data_clipped_to_its_events_range(with_backgroun
     far[:, column] = 1e6
     top = bkg.observables["met"].max()
     assert np.all(bkg.clipped(far, analysis.features)[:, column] == top)
+
+
+def test_learned_poisson_rates_collapse_the_mixture_exactly(
+    with_backgrounds: Path, tmp_path: Path
+) -> None:
+    copy = shutil.copytree(with_backgrounds, tmp_path / "learned")
+    manifest = json.loads((copy / "analysis.json").read_text())
+    manifest["rate_model"]["poisson"] = "learned"
+    (copy / "analysis.json").write_text(json.dumps(manifest))
+    analysis = madsbi.load_analysis(copy)
+    data = prepare_data(analysis, BSM, data_mode="counts", luminosity=900.0)
+    one, _, _ = method_models(analysis, data, "mlp")
+    mixed, _, _ = method_models(analysis, data, "mlp", collapse=False)
+    assert len(one[0].components) == 1
+    assert len(mixed[0].components) == 3
+    grid = np.array([[0.0, 0.0, 0.0], [1.0, 0.1, 0.1], [-0.5, 0.2, -0.05]])
+    np.testing.assert_allclose(
+        one[0].log_likelihood(grid), mixed[0].log_likelihood(grid), atol=1e-8
+    )
