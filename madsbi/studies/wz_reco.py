@@ -71,9 +71,10 @@ from madsbi.theory.polynomial import polynomial_features
 
 NOTES = (
     "rate model: sigma_fid(theta)/sigma_fid(theta0) of the Poisson term from the exact parton "
-    "coefficients of the test store's entries and of [analysis] rate_stores (unsmeared reco "
-    "stores generated anywhere, pooled by multiple importance weighting; summary "
-    "'rate_stores'); with the SM test store alone, far from theta0 this reweighting is "
+    "coefficients of the test store's entries, of [analysis] rate_stores (reco stores "
+    "generated anywhere) and, with [analysis] rate_from_training, of the train stores (smeared: "
+    "one copy per parent), pooled by multiple importance weighting (summary 'rate_stores'); "
+    "with the SM test store alone, far from theta0 this reweighting is "
     "dominated by few tail events. The kinematic densities are normalised by each method's "
     "own rho_hat = <R_hat> over the same pooled events (eq. 34); the m_T^WZ histogram's "
     "per-bin quadratics come from them too.",
@@ -135,11 +136,15 @@ class RecoAnalysis:
                     f"[analysis] {where}: the stores have {n} parameters {self.names}, got "
                     f"{length} values"
                 )
-        # The rate model's events: the test entries, then those of [analysis] rate_stores,
-        # pooled by multiple importance weighting (σ̂_fid(θ) = Σ v_e R_e(θ)).
-        # Per channel (process) by MIS, the channels' σ̂ adding.
+        # The rate model's events: the test entries, then those of [analysis] rate_stores and
+        # (rate_from_training) of the train stores, pooled by multiple importance weighting
+        # (σ̂_fid(θ) = Σ v_e R_e(θ)); per channel (process) by MIS, the channels' σ̂ adding.
+        # The learned ρ̂ = ⟨R̂⟩ enters q at first order (−n log ρ̂): its MC error needs the
+        # largest pool available (issue 25).
         self.rate_samples = [load_reco_sample(name) for name in a.rate_stores]
-        self.pool = rate_pool(list(self.test.samples), self.rate_samples)
+        if a.rate_from_training:
+            self.rate_samples += list(self.train.samples)
+        self.pool = rate_pool(list(self.test.samples), self.rate_samples, seed=a.seed)
         # ν0 = K L σ_fid(θ0); the Asimov SM sample: the pooled events of every channel
         # weighted to ν0 in total (the test events alone without rate stores), the same events
         # that normalise every method's kinematic density, so an Asimov fit of the truth sits

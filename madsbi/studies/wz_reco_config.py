@@ -39,10 +39,16 @@ class RecoAnalysisSettings:
     drawn from and the source of the rate model; both are shipped names
     (``wz_reco_train``, ``wz_reco_test``) or store paths.
     ``bsm_store`` (empty: none) is a reco store generated at ``bsm_point``, fitted as
-    Asimov data for closure. ``rate_stores`` are further unsmeared reco stores (generated at
-    any point, e.g. at BSM points; never the closure store) pooled with the test store by
-    multiple importance weighting into the events of the rate model
-    (:func:`madsbi.studies.wz_reco_data.rate_pool`).
+    Asimov data for closure. ``rate_stores`` are further reco stores (generated at any
+    point, e.g. at BSM points, unsmeared or smeared; never the closure store) pooled with the
+    test store by multiple importance weighting into the events of the rate model
+    (:func:`madsbi.studies.wz_reco_data.rate_pool`; a smeared store enters with one copy per
+    parent). With ``rate_from_training`` (default) the train stores join the pool too, every
+    entry (validation split included: ρ̂ needs only x ~ p(x|θ0), and a network that fits its
+    training targets pulls ⟨R̂⟩ there towards the exact ⟨R⟩ of the same events, itself
+    unbiased): the learned normalisation ρ̂ = ⟨R̂⟩ enters q at first order, and from the
+    test and rate stores alone (≈ 8k effective entries per charge) its MC error moved q at
+    n = 2,300 by ±5 (issue 25). A store may not be both a train and a rate store then.
 
     Both charges (W⁺Z and W⁻Z, or any processes of one parameter space): ``train_store``,
     ``test_store`` and ``bsm_store`` also take a list of stores. Each process is a channel
@@ -87,6 +93,7 @@ class RecoAnalysisSettings:
     test_store: str | tuple[str, ...] = "wz_reco_test"
     bsm_store: str | tuple[str, ...] = ""
     rate_stores: tuple[str, ...] = ()
+    rate_from_training: bool = True
     bsm_point: tuple[float, ...] = (1.0, 0.1, 0.1)
     methods: tuple[str, ...] = METHODS
     seed: int = 1
@@ -162,6 +169,15 @@ class RecoAnalysisSettings:
                 raise ConfigError(
                     f"[analysis] rate_stores: {name!r} is a closure store (bsm_store); "
                     f"a closure sample must not build the model it tests"
+                )
+        if self.rate_from_training:
+            twice = [
+                r for r in self.rate_stores if any(_same_store(t, r) for t in self.train_stores)
+            ]
+            if twice:
+                raise ConfigError(
+                    f"[analysis] rate_stores: {twice[0]!r} is a train store, which "
+                    "rate_from_training = true pools already (it would count twice)"
                 )
 
     @property

@@ -285,28 +285,54 @@ class RatePool:
         return np.asarray(result, dtype=np.float64)
 
 
-def _check_unsmeared(sample: RecoSample, role: str) -> None:
-    if np.unique(sample.parents).shape[0] != sample.parents.shape[0]:
-        raise ConfigError(
-            f"{role} {sample.path}: several entries share a parent (a smeared store); the "
-            f"rate model needs unsmeared stores (madsbi simulate reco --no-smear)"
-        )
+def _one_copy_per_parent(
+    sample: RecoSample, generated_weights: FloatArray, inverse: IntArray, rng: Any
+) -> IntArray:
+    """One passed copy of each parent, drawn ∝ the copies' weights, in the store's row order.
+
+    An unsmeared store (one entry per parent) keeps every row in its order.
+    """
+    n = inverse.shape[0]
+    if generated_weights.shape[0] == n:
+        rows: IntArray = np.arange(n)
+        return rows
+    w = np.asarray(sample.weights, dtype=np.float64)
+    # Exponential race: the copy with the smallest E/w wins with probability ∝ w.
+    key = np.divide(rng.exponential(size=n), w, out=np.full(n, np.inf), where=w > 0)
+    order = np.lexsort((key, inverse))
+    first = np.ones(n, dtype=bool)
+    first[1:] = inverse[order][1:] != inverse[order][:-1]
+    rows = np.sort(order[first])
+    return rows
 
 
-def rate_pool(test: RecoSample | Sequence[RecoSample], others: list[RecoSample]) -> RatePool:
-    """Pool the test store(s) with ``others`` (unsmeared reco stores generated anywhere) by MIS.
+def rate_pool(
+    test: RecoSample | Sequence[RecoSample], others: list[RecoSample], *, seed: int = 0
+) -> RatePool:
+    """Pool the test store(s) with ``others`` (reco stores generated anywhere) by MIS.
 
     Every store's passed entries are the selected part of its generated parents
     (``n_generated`` = parents, total weight σ_gen), so the balance heuristic estimates the
-    fiducial σ(θ); stores generated at BSM points fill the tail that SM-only reweighting
-    samples thinly (the lesson of the parton-level closure). Stores of different processes
-    (W⁺Z, W⁻Z) are separate channels whose σ̂ add (:func:`madsbi.inference.rate.mis_weights`).
+    fiducial σ(θ); stores generated at BSM points (recentred to θ0) fill the tail that
+    SM-only reweighting samples thinly (the lesson of the parton-level closure). Stores of
+    different processes (W⁺Z, W⁻Z) are separate channels whose σ̂ add
+    (:func:`madsbi.inference.rate.mis_weights`).
+
+    Smeared stores (the training stores: copies of a parent, each with the parent's weight
+    × 1/n) are pooled per parent, as :func:`madsbi.studies.wz_reco_train.train_weights`
+    does: the MIS weight of a parent is that of its passed copies' summed weight, which
+    estimates its selected weight (the smearing kernel does not depend on θ), so Σ v_e R_e(θ)
+    stays unbiased for the smearing-weighted σ_fid(θ). Each parent enters the pool once,
+    with its MIS weight on one of its passed copies drawn ∝ the copies' weights (``seed``):
+    E[R̂(x)] over the drawn copy is the copies' weighted mean, so the learned ρ̂ = ⟨R̂⟩ stays
+    unbiased, and the pool (saved with the analysis) grows by the parents, not the copies.
+    Unsmeared stores keep every entry in its order.
 
     Raises
     ------
     ConfigError
-        If a store is smeared, has other parameters or another θ0 than the first test store,
-        or (a rate store) a process that none of the test stores has.
+        If a store has other parameters or another θ0 than the first test store, or (a
+        further store) a process that none of the test stores has.
     """
     tests = [test] if isinstance(test, RecoSample) else list(test)
     first = tests[0]
@@ -317,12 +343,11 @@ def rate_pool(test: RecoSample | Sequence[RecoSample], others: list[RecoSample])
             first.x, first.coefficients, first.weights, n, (), channel, (first.process,)
         )
     from madsbi.inference.rate import mis_weights
-    from madsbi.studies.wz_reco_rate import generated_samples
+    from madsbi.studies.wz_reco_train import parent_sample
 
     roles = [*(("test_store", t) for t in tests), *(("rate_stores", o) for o in others)]
     test_keys = {process_key(t.process) for t in tests}
     for role, sample in roles:
-        _check_unsmeared(sample, role)
         same = sample.parameters == first.parameters and np.allclose(sample.theta0, first.theta0)
         if not same or process_key(sample.process) not in test_keys:
             raise ConfigError(
@@ -332,18 +357,29 @@ def rate_pool(test: RecoSample | Sequence[RecoSample], others: list[RecoSample])
                 f"{first.theta0.tolist()})"
             )
     samples = [sample for _, sample in roles]
-    generated = generated_samples(samples)
-    weights = mis_weights(generated, first.theta0)
+    parents = [parent_sample(s) for s in samples]
+    per_parent = mis_weights([g for g, _ in parents], first.theta0)
+    rng = np.random.default_rng(seed)
+    rows = [
+        _one_copy_per_parent(s, g.weights, inverse, rng)
+        for s, (g, inverse) in zip(samples, parents, strict=True)
+    ]
+    weights = [v[inverse[r]] for v, (_, inverse), r in zip(per_parent, parents, rows, strict=True)]
     named = channel_names(s.process for s in samples)
     keys = list(named)
     return RatePool(
-        x=np.concatenate([s.x for s in samples]),
-        coefficients=np.concatenate([s.coefficients for s in samples]),
+        x=np.concatenate([s.x[r] for s, r in zip(samples, rows, strict=True)]),
+        coefficients=np.concatenate(
+            [s.coefficients[r] for s, r in zip(samples, rows, strict=True)]
+        ),
         weights=np.concatenate(weights),
-        n_test=sum(int(t.x.shape[0]) for t in tests),
+        n_test=sum(int(r.shape[0]) for r in rows[: len(tests)]),
         stores=tuple(str(s.path) for s in others),
         channel=np.concatenate(
-            [np.full(s.x.shape[0], keys.index(process_key(s.process))) for s in samples]
+            [
+                np.full(r.shape[0], keys.index(process_key(s.process)))
+                for s, r in zip(samples, rows, strict=True)
+            ]
         ).astype(np.int64),
         channels=tuple(named.values()),
     )

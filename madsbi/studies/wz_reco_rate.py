@@ -1,6 +1,6 @@
 """The Monte Carlo error of the reco rate model (issue 25 item 2).
 
-The rate model's σ̂_fid(θ) = Σ_e v_e R_e(θ) comes from a finite pool of unsmeared reco stores
+The rate model's σ̂_fid(θ) = Σ_e v_e R_e(θ) comes from a finite pool of reco stores
 (:func:`madsbi.studies.wz_reco_data.rate_pool`). With n observed events a relative error δ of
 the expected events moves q by about n δ², so the error must be known where the likelihood is
 evaluated: at θ0, at the closure points and along each axis of the analysis ranges. The
@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from madsbi._validate import FloatArray
-from madsbi.cards import process_key
 from madsbi.inference.rate import GeneratedSample, cross_section
 
 #: Points per axis of the ranges at which the error is reported.
@@ -24,19 +23,15 @@ AXIS_POINTS = 9
 
 
 def generated_samples(samples: Sequence[Any]) -> list[GeneratedSample]:
-    """Each reco sample as MIS sees it: its passed entries out of its generated parents."""
-    return [
-        GeneratedSample(
-            s.coefficients,
-            s.weights,
-            s.theta_gen,
-            s.sigma_gen,
-            channel=process_key(s.process),
-            n_generated=s.n_parents,
-            weight_total=s.sigma_gen,
-        )
-        for s in samples
-    ]
+    """Each reco sample as MIS sees it: its passed parents out of its generated parents.
+
+    Per parent (:func:`madsbi.studies.wz_reco_train.parent_sample`): a smeared store's copies
+    of one parent are one independent event (their weights summed), so the MC errors count
+    parents, not copies; an unsmeared store has one entry per parent.
+    """
+    from madsbi.studies.wz_reco_train import parent_sample
+
+    return [parent_sample(s)[0] for s in samples]
 
 
 def _errors(

@@ -49,10 +49,92 @@ def test_pooled_rate_agrees_with_the_bsm_generated_store() -> None:
     assert rate.ratio(phi)[0][0] == pytest.approx(1.0, abs=1e-12)
 
 
-def test_smeared_store_is_refused() -> None:
+def test_smeared_store_enters_once_per_parent_with_its_parents_mis_weight() -> None:
+    """A smeared (train) store: one copy per parent, carrying the parent's summed-copy weight.
+
+    The exact σ̂(θ) of the pool equals the estimate over every copy (copies share their
+    parent's coefficients), which is cross_section's over the parents.
+    """
+    from madsbi.studies.wz_reco_train import parent_sample
+
     test = load_reco_sample("wz_reco_test")
-    with pytest.raises(ConfigError, match="smeared"):
-        rate_pool(test, [load_reco_sample("wz_reco_train")])
+    train = load_reco_sample("wz_reco_train")
+    generated, inverse = parent_sample(train)
+    assert generated.coefficients.shape[0] < train.x.shape[0]  # several copies per parent
+    pool = rate_pool(test, [train], seed=3)
+    n = pool.n_test
+    assert n == test.x.shape[0]
+    np.testing.assert_array_equal(pool.x[:n], test.x)
+    rows = pool.x.shape[0] - n
+    assert rows == generated.coefficients.shape[0]
+    # each pooled train entry is one of the store's copies, of a distinct parent, in row order
+    match = [np.flatnonzero((train.x == row).all(1)) for row in pool.x[n:]]
+    picked = np.array([m[0] for m in match])
+    assert np.all(np.diff(picked) > 0)
+    assert np.unique(inverse[picked]).shape[0] == rows
+    np.testing.assert_array_equal(pool.coefficients[n:], train.coefficients[picked])
+    points = np.stack([test.theta0, BSM, -BSM])
+    phi = polynomial_features(points, test.theta0)
+    truth = exact_event_coefficients(pool.coefficients)[0]
+    sigma = pool.weights @ (truth @ phi.T)
+    estimate = cross_section([parent_sample(test)[0], generated], test.theta0, points)
+    np.testing.assert_allclose(sigma, estimate.sigma, rtol=1e-10)
+    # unbiased: the SM test store alone agrees within the MC errors
+    alone = cross_section([_generated(test)], test.theta0, points)
+    bound = 3 * np.hypot(alone.sigma_error, estimate.sigma_error)
+    assert (np.abs(sigma - alone.sigma) < bound).all(), (sigma, alone.sigma, bound)
+    # another seed draws other copies, the same parents and weights
+    other = rate_pool(test, [train], seed=4)
+    np.testing.assert_allclose(np.sort(other.weights), np.sort(pool.weights), rtol=1e-12)
+    assert not np.array_equal(other.x, pool.x)
+
+
+def test_one_copy_per_parent_is_drawn_in_proportion_to_the_copies_weights() -> None:
+    from dataclasses import replace
+
+    from madsbi.studies.wz_reco_data import _one_copy_per_parent
+
+    train = load_reco_sample("wz_reco_train")
+    parents = np.array([0, 0, 1, 1, 1, 2])
+    sample = replace(train, weights=np.array([1.0, 3.0, 1.0, 1.0, 0.0, 2.0]), parents=parents)
+    rng = np.random.default_rng(0)
+    inverse = parents.copy()
+    counts = np.zeros(6)
+    draws = 4000
+    for _ in range(draws):
+        rows = _one_copy_per_parent(sample, np.zeros(3), inverse, rng)
+        assert rows.tolist() == sorted(rows.tolist())
+        assert inverse[rows].tolist() == [0, 1, 2]
+        counts[rows] += 1
+    np.testing.assert_allclose(counts / draws, [0.25, 0.75, 0.5, 0.5, 0.0, 1.0], atol=0.03)
+
+
+def test_recentred_bsm_smeared_store_pools_without_bias() -> None:
+    """A smeared store generated at a BSM point (recentred to θ0) and the unsmeared one agree."""
+    from dataclasses import replace
+
+    from madsbi.studies.wz_reco_train import parent_sample
+
+    test = load_reco_sample("wz_reco_test")
+    bsm = load_reco_sample("wz_reco_bsm_test")
+    # Two copies of every BSM parent, each with half its weight: a smeared store at θ_BSM.
+    smeared = replace(
+        bsm,
+        x=np.repeat(bsm.x, 2, axis=0) * np.tile([1.0, 1.01], bsm.x.shape[0])[:, None],
+        coefficients=np.repeat(bsm.coefficients, 2, axis=0),
+        weights=np.repeat(bsm.weights / 2, 2),
+        parents=np.repeat(np.asarray(bsm.parents), 2),
+    )
+    assert np.allclose(smeared.theta_gen, BSM)
+    assert np.allclose(smeared.theta0, 0.0)
+    plain = rate_pool(test, [bsm])
+    pooled = rate_pool(test, [smeared], seed=1)
+    np.testing.assert_allclose(pooled.weights, plain.weights, rtol=1e-12)
+    np.testing.assert_array_equal(pooled.coefficients, plain.coefficients)
+    assert pooled.x.shape == plain.x.shape
+    np.testing.assert_allclose(
+        parent_sample(smeared)[0].weights, parent_sample(bsm)[0].weights, rtol=1e-12
+    )
 
 
 def test_other_process_or_parameters_are_refused() -> None:
@@ -91,3 +173,31 @@ def test_rate_error_report_is_the_mis_cross_section_error() -> None:
         assert axis.shape == (AXIS_POINTS, 3)
         np.testing.assert_allclose(axis[[0, -1], i], ranges[i])
         assert np.all(np.asarray(report["axes"][name]["total"]["sigma_relative_error"]) > 0)
+
+
+def test_rate_error_report_counts_a_smeared_stores_parents() -> None:
+    """Copies of one parent are one event: the errors are cross_section's over the parents."""
+    from madsbi.studies.wz_reco_rate import rate_error_report
+    from madsbi.studies.wz_reco_train import parent_sample
+
+    test = load_reco_sample("wz_reco_test")
+    train = load_reco_sample("wz_reco_train")
+    ranges = [(-1.0, 1.0), (-0.4, 0.4), (-0.2, 0.2)]
+    report = rate_error_report([test, train], test.theta0, test.parameters, ranges, {"bsm": BSM})
+    points = np.stack([test.theta0, BSM])
+    estimate = cross_section([parent_sample(test)[0], parent_sample(train)[0]], test.theta0, points)
+    total = report["points"]["total"]
+    np.testing.assert_allclose(total["sigma_pb"], estimate.sigma, rtol=1e-10)
+    np.testing.assert_allclose(
+        total["ratio_relative_error"], estimate.ratio_error / estimate.ratio, rtol=1e-10
+    )
+
+
+def test_rate_from_training_is_the_default_and_refuses_a_train_store_as_rate_store() -> None:
+    from madsbi.studies.wz_reco_config import RecoAnalysisSettings
+
+    assert RecoAnalysisSettings().rate_from_training
+    with pytest.raises(ConfigError, match="count twice"):
+        RecoAnalysisSettings(rate_stores=("wz_reco_train",))
+    settings = RecoAnalysisSettings(rate_stores=("wz_reco_train",), rate_from_training=False)
+    assert settings.rate_stores == ("wz_reco_train",)
