@@ -151,7 +151,7 @@ class NNPDFGrid:
         Returns
         -------
         ndarray
-            x·f, frozen at the grid's edges in x and Q² as in the Fortran.
+            The values x·f, frozen at the grid's edges in x and Q² as in the Fortran.
         """
         pdg, x, q = np.broadcast_arrays(np.asarray(pdg), np.asarray(x, float), np.asarray(q, float))
         column = self._column(pdg.ravel())
