@@ -59,6 +59,8 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any
     torch.set_num_threads(1)
     document = _study_tiny()
     document["analysis"]["coverage_toys"] = 0
+    # The rate pool is the test store alone: a fit of the test store is the study's Asimov fit.
+    document["analysis"]["rate_from_training"] = False
     out = tmp_path_factory.mktemp("wz_reco_fit") / "out"
     summary = run_wz_reco_study(
         WZRecoStudyConfig.from_dict(document), out, progress=False, figures=False

@@ -90,6 +90,8 @@ def run(
         test_store=[plus_test, str(wmz["test"])],
         bsm_store=[plus_test, str(wmz["test"])],
         bsm_point=[0.0, 0.0, 0.0],
+        # the pool is the test stores alone: the closure data are the Asimov events
+        rate_from_training=False,
     )
     tmp = tmp_path_factory.mktemp("wpm_reco")
     config = write_toml(tmp / "wpm_reco.toml", document)
