@@ -7,6 +7,7 @@ A trained analysis is one self-describing directory (see :mod:`madsbi.analysis.s
 
 from __future__ import annotations
 
-from madsbi.analysis.load import Analysis, analysis_path, load_analysis, shipped_analyses
+from madsbi.analysis.load import Analysis, load_analysis
+from madsbi.analysis.names import analysis_path, shipped_analyses
 
 __all__ = ["Analysis", "analysis_path", "load_analysis", "shipped_analyses"]

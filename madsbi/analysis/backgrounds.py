@@ -225,8 +225,7 @@ def add_backgrounds(
     OutputError
         ``destination`` is not new or empty.
     """
-    from madsbi.analysis.load import analysis_path
-    from madsbi.analysis.shape_nuisances import _destination
+    from madsbi.analysis.names import analysis_path, derived_analysis
     from madsbi.estimators.classifier import ProcessClassifier
     from madsbi.estimators.data import HypothesisSample
     from madsbi.estimators.derivative import DerivativeEstimator
@@ -264,7 +263,7 @@ def add_backgrounds(
         samples[name], records[name] = read(name, paths)
     names = list(samples)
     processes = [samples[n] for n in names]
-    out = _destination(root, destination)
+    out = derived_analysis(root, destination)
     network = NetworkConfig(kind="ensemble", hidden=settings.hidden, members=settings.members)
     x, labels, weights = classifier_data(processes)
     classifier = ProcessClassifier(names, len(features), network, seed=settings.seed)

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from madsbi._validate import FloatArray, as_float_array, as_grid
 from madsbi.analysis.data import Selection, StoreEvents, selection_mask
-from madsbi.analysis.save import MANIFEST_NAME
+from madsbi.analysis.names import analysis_path
 from madsbi.analysis.schema import (
     check_rate_events,
     check_split,
@@ -28,7 +27,7 @@ from madsbi.analysis.schema import (
     member_path,
     read_manifest,
 )
-from madsbi.errors import CheckpointError, InputError, MadSBIError, MissingFileError
+from madsbi.errors import CheckpointError, InputError, MadSBIError
 
 if TYPE_CHECKING:
     from madsbi.analysis.fit import FitResult
@@ -36,39 +35,6 @@ if TYPE_CHECKING:
 
 EXACT = "exact"
 """The exact per-event ratio of a data store with coefficients (closure tests)."""
-
-
-def shipped_analyses_dir() -> Path:
-    """The folder holding the analyses shipped with madsbi (``madsbi/data/analyses``)."""
-    return Path(str(resources.files("madsbi.data").joinpath("analyses")))
-
-
-def shipped_analyses() -> tuple[str, ...]:
-    """Names of the shipped analyses (subfolders with an ``analysis.json``)."""
-    root = shipped_analyses_dir()
-    if not root.is_dir():
-        return ()
-    return tuple(sorted(p.name for p in root.iterdir() if (p / MANIFEST_NAME).is_file()))
-
-
-def analysis_path(path_or_name: str | Path) -> Path:
-    """An analysis directory, or the directory of a shipped analysis named so.
-
-    Raises
-    ------
-    MissingFileError
-        Neither a directory with ``analysis.json`` nor a shipped name.
-    """
-    path = Path(path_or_name)
-    if (path / MANIFEST_NAME).is_file():
-        return path
-    names = shipped_analyses()
-    if str(path_or_name) in names:
-        return shipped_analyses_dir() / str(path_or_name)
-    raise MissingFileError(
-        f"{path_or_name}: neither an analysis directory (no {MANIFEST_NAME}) nor a shipped "
-        f"analysis; shipped: {list(names)}"
-    )
 
 
 class Analysis:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from madsbi.analysis.nuisances import COMPONENT, NuisanceSpec
 from madsbi.analysis.schema import member_path, read_manifest, validate_manifest
-from madsbi.errors import InputError, OutputError
+from madsbi.errors import InputError
 
 if TYPE_CHECKING:
     from madsbi.analysis.load import Analysis
@@ -83,24 +82,6 @@ def load_ratio(directory: Path, spec: NuisanceSpec) -> Any:
     return VariationRatio.load(path)
 
 
-def _destination(source: Path, destination: str | Path | None) -> Path:
-    from madsbi.analysis.load import shipped_analyses_dir
-
-    if destination is None:
-        if source.resolve().is_relative_to(shipped_analyses_dir().resolve()):
-            raise InputError(
-                f"{source}: a shipped analysis is not changed in place; give a destination"
-            )
-        return source
-    out = Path(destination)
-    if out.resolve() == source.resolve() or out.resolve().is_relative_to(source.resolve()):
-        raise InputError(f"destination {out}: is the source analysis or inside it")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OutputError(f"destination {out}: exists and is not an empty directory")
-    shutil.copytree(source, out, dirs_exist_ok=True)
-    return out
-
-
 def add_nuisances(
     source: str | Path,
     store: str | Path,
@@ -144,7 +125,7 @@ def add_nuisances(
         The store lacks a variation or a feature column.
     """
     from madsbi.analysis.data import file_sha256
-    from madsbi.analysis.load import analysis_path
+    from madsbi.analysis.names import analysis_path, derived_analysis
     from madsbi.estimators.nuisance_ratio import read_paired, train_variation_ratio
     from madsbi.events.reco import stored_variations
     from madsbi.simulate.detector_card import load_card
@@ -158,7 +139,7 @@ def add_nuisances(
         raise InputError("variations: name at least one")
     card_name = card or (manifest.get("simulation") or {}).get("card", "atlas_like")
     sizes = load_card(card_name).variations
-    out = _destination(root, destination)
+    out = derived_analysis(root, destination)
     features = list(manifest["features"])
     digest = file_sha256(Path(store))
     entries = []

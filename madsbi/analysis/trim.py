@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from madsbi._validate import FloatArray, IntArray
-from madsbi.analysis.load import analysis_path
+from madsbi.analysis.names import analysis_path
 from madsbi.analysis.save import MANIFEST_NAME, RATE_EVENTS_NAME
 from madsbi.analysis.schema import (
     check_rate_events,

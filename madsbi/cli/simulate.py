@@ -218,7 +218,7 @@ def _like(analysis: str) -> dict[str, Any]:
     ``analysis.json`` is read and checked by :func:`madsbi.analysis.schema.read_manifest`,
     so a damaged file is a one-line StoreFormatError naming it.
     """
-    from madsbi.analysis.load import analysis_path
+    from madsbi.analysis.names import analysis_path
     from madsbi.analysis.provenance import analysis_simulation
     from madsbi.analysis.schema import read_manifest
 

@@ -30,7 +30,7 @@ themselves (bit for bit what the study trained on before several stores were all
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,7 +38,9 @@ from madsbi._validate import FloatArray
 from madsbi.cards import process_key
 from madsbi.errors import ConfigError
 from madsbi.inference.rate import GeneratedSample, mis_weights
-from madsbi.studies.wz_reco_data import RecoSample, StoreSet
+
+if TYPE_CHECKING:
+    from madsbi.studies.wz_reco_data import RecoSample, StoreSet
 
 
 def parent_sample(sample: RecoSample) -> tuple[GeneratedSample, Any]:

@@ -15,7 +15,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from madsbi.analysis.load import shipped_analyses_dir
+from madsbi.analysis.names import shipped_analyses_dir
 from madsbi.cli.main import cli
 from madsbi.data import sample_path
 

@@ -16,7 +16,7 @@ import torch
 from click.testing import CliRunner
 
 import madsbi
-from madsbi.analysis.load import shipped_analyses
+from madsbi.analysis.names import shipped_analyses
 from madsbi.cli.main import cli
 from madsbi.inference.limits import chi2_quantile
 

@@ -25,7 +25,7 @@ import madsbi
 import madsbi.studies.binn
 from madsbi.analysis.data import read_store
 from madsbi.analysis.fit import fit
-from madsbi.analysis.load import shipped_analyses_dir
+from madsbi.analysis.names import shipped_analyses_dir
 from madsbi.analysis.schema import read_manifest
 from madsbi.cli._resources import binn_study_needs
 from madsbi.cli.main import cli
