@@ -227,3 +227,32 @@ def test_mgrwt_without_grid_or_block(
     source.write_text(text.replace("<rscale>  2 0.22633559E+03</rscale>", "<rscale>2</rscale>"))
     with pytest.raises(LheFormatError, match="event 0: unreadable <mgrwt>"):
         convert_lhe(source, tmp_path / "y.h5", reweighting=False)
+
+
+def test_wz_mgrwt_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real W⁺Z run (3.5.7, examples/wz/syst): μ_R drops out exactly (no α_s), MadGraph's
+    PDFs are reproduced, and the μ_F factors are the PDF ratios at 2μ_F and μ_F/2."""
+    source = DATA / "wz_mgrwt_40.lhe.gz"
+    monkeypatch.setenv("MADSBI_PDF_GRID", str(CROP))
+    out = tmp_path / "wz.h5"
+    convert_lhe(source, out, reweighting=False)
+    with EventStore(out) as store:
+        names = store.column_names("parton", FIELD)
+        data = store.read("parton", [FIELD, "aqcd"])
+    factors = {n: data[FIELD][:, j] for j, n in enumerate(names)}
+    np.testing.assert_array_equal(factors["mu_r_up"], 1.0)
+    np.testing.assert_array_equal(factors["mu_r_down"], 1.0)
+    np.testing.assert_array_equal(factors["mu_rf_up"], factors["mu_f_up"])
+    info = lo_scale_info([r for r in iter_mgrwt(source) if r is not None])
+    assert set(info.n_qcd) == {0}
+    grid = NNPDFGrid.read(CROP)
+
+    def pdfs(k: float) -> np.ndarray:
+        b1, b2 = (grid.f(info.pdg[b, :, 0], info.x[b, :, 0], k * info.q[b, :, 0]) for b in (0, 1))
+        return np.asarray(b1 * b2)
+
+    np.testing.assert_allclose(pdfs(1.0), info.totfact, rtol=2e-7)
+    np.testing.assert_allclose(AlphaS(0.130)(info.mu_r), data["aqcd"], rtol=5e-7)
+    np.testing.assert_allclose(factors["mu_f_up"], pdfs(2.0) / pdfs(1.0), rtol=1e-14)
+    np.testing.assert_allclose(factors["mu_f_down"], pdfs(0.5) / pdfs(1.0), rtol=1e-14)
+    assert 0.8 < factors["mu_f_down"].min() < factors["mu_f_down"].max() < 1.2
