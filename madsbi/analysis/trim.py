@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from madsbi._validate import FloatArray, IntArray
+from madsbi.analysis.backgrounds import DIRECTORY as COMPONENTS_DIR
 from madsbi.analysis.names import analysis_path
 from madsbi.analysis.save import MANIFEST_NAME, RATE_EVENTS_NAME
 from madsbi.analysis.schema import (
@@ -47,6 +48,7 @@ from madsbi.analysis.schema import (
     member_path,
     read_manifest,
 )
+from madsbi.analysis.shape_nuisances import NUISANCE_DIR
 from madsbi.cards import channel_names, process_key
 from madsbi.errors import InputError, MissingFileError, OutputError, StoreFormatError
 
@@ -120,6 +122,8 @@ def trim_analysis(
         member_path(src, entry["path"], f"estimators.{name}.path").relative_to(src)
         for name, entry in manifest["estimators"].items()
     ]
+    # Attached nuisance networks and background components are kept as they are.
+    estimator_paths += [Path(d) for d in (NUISANCE_DIR, COMPONENTS_DIR) if (src / d).is_dir()]
     weights = np.asarray(arrays["mis_weights"], dtype=np.float64)
     n_total = int(weights.shape[0])
     labels, names = channels(manifest, arrays)

@@ -271,3 +271,20 @@ def test_cli(analysis: Path, tmp_path: Path) -> None:
     result = runner.invoke(cli, [*args[:2], str(tmp_path / "z"), "--rate-events", "0"])
     assert result.exit_code == 1
     assert "InputError: rate_events" in result.output
+
+
+def test_attached_nuisances_and_components_are_kept(analysis: Path, tmp_path: Path) -> None:
+    """The ``nuisances/`` and ``components/`` folders of an analysis survive trimming."""
+    import shutil
+
+    source = tmp_path / "with_attachments"
+    shutil.copytree(analysis, source)
+    for folder in ("nuisances/lep_scale_e", "components/zz_4l"):
+        (source / folder).mkdir(parents=True)
+        (source / folder / "weights.bin").write_bytes(folder.encode())
+    out = trim_analysis(source, tmp_path / "trimmed", rate_events=100, seed=1)
+    for folder in ("nuisances/lep_scale_e", "components/zz_4l"):
+        assert (out / folder / "weights.bin").read_bytes() == folder.encode()
+    plain = trim_analysis(analysis, tmp_path / "plain", rate_events=100, seed=1)
+    assert not (plain / "nuisances").exists()
+    assert not (plain / "components").exists()
