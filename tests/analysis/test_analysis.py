@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 
 import madsbi
-from madsbi.analysis import load as load_module
+from madsbi.analysis import names as names_module
 from madsbi.analysis.data import read_store
 from madsbi.analysis.save import RateEvents, StoreRecord, write_analysis
 from madsbi.cli.main import cli
@@ -302,8 +302,8 @@ def test_named_analysis_resolves_like_a_shipped_store(
     _, path = run
     shipped = tmp_path / "analyses"
     shutil.copytree(path, shipped / "tiny_wz")
-    monkeypatch.setattr(load_module, "shipped_analyses_dir", lambda: shipped)
-    assert load_module.shipped_analyses() == ("tiny_wz",)
+    monkeypatch.setattr(names_module, "shipped_analyses_dir", lambda: shipped)
+    assert names_module.shipped_analyses() == ("tiny_wz",)
     loaded = madsbi.load_analysis("tiny_wz")
     assert loaded.path == shipped / "tiny_wz"
     result = CliRunner().invoke(
