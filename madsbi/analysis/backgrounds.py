@@ -9,7 +9,7 @@ paper App. D (eq. 59 generalised to several processes, θ-dependent ones include
   generation points (:func:`madsbi.inference.processes.from_reco_samples`), so each event has
   its weight v_e at θ0 (pb) and Σ v_e = σ_c(θ0) of the selection; the signal's channels (W⁺Z,
   W⁻Z: one process text each) are pooled per process and joined;
-- a :class:`~madsbi.estimators.classifier.ProcessClassifier` over [signal, *backgrounds] is
+- a :class:`~madsbi.estimators.classifier.ProcessClassifier` over the signal and the backgrounds is
   trained on the analysis's features with those weights, so it learns
   D_c(x) = ν_c0 p_c(x|θ0)/Σ_c' ν_c'0 p_c'(x|θ0);
 - every θ-dependent background gets its own derivative-learning ratio (a small
