@@ -274,7 +274,7 @@ def test_bad_inputs(rng: np.random.Generator) -> None:
 def test_batched_cholesky_against_numpy(rng: np.random.Generator) -> None:
     """The Newton step's batched Cholesky: numpy's factor and solve where −H is positive
     definite, and the indefinite matrices flagged (they take the eigenvalue step)."""
-    from madsbi.inference.profile import _ascent_step, cholesky_rows, cholesky_solve
+    from madsbi.inference.newton import _ascent_step, cholesky_rows, cholesky_solve
 
     a = rng.normal(size=(300, 5, 5))
     m = a @ a.transpose(0, 2, 1) + 0.1 * np.eye(5)
