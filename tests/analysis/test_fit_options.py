@@ -22,9 +22,8 @@ from madsbi.analysis.load import Analysis
 from madsbi.cli.main import cli
 from madsbi.data import sample_path
 from madsbi.errors import InputError, StoreCorruptError
-from madsbi.events import schema
-from madsbi.events.store import EventStore
-from madsbi.events.writer import StoreWriter
+
+from helpers.stores import copy_parton_store
 
 
 @pytest.fixture(scope="module")
@@ -120,18 +119,7 @@ def test_unwritable_out_is_refused_before_the_fit(tmp_path: Path, no_fit: list[A
 
 
 def test_damaged_meta_of_the_data_is_refused(analysis: Analysis, tmp_path: Path) -> None:
-    copy = tmp_path / "bsm.h5"
-    with EventStore(sample_path("wpz_parton_bsm")) as store:
-        meta = store.meta
-        fields = list(store.fields(schema.PARTON))
-        event = store.read(schema.PARTON, fields)
-        names = {
-            k: store.column_names(schema.PARTON, k)
-            for k in fields
-            if (schema.PARTON, k) in schema.NAMED_FIELDS
-        }
-    with StoreWriter(copy, meta) as writer:
-        writer.append(schema.PARTON, dict(event.arrays), names=names)
+    copy = copy_parton_store(sample_path("wpz_parton_bsm"), tmp_path / "bsm.h5")
     with h5py.File(copy, "r+") as f:
         f["meta/basis_cross_sections"][0] *= 2.0
     with pytest.raises(StoreCorruptError, match="basis_cross_sections"):

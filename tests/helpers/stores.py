@@ -66,8 +66,8 @@ def write_store(
     return path
 
 
-def copy_without_process(source: Path, out: Path) -> Path:
-    """Copy a parton store with an empty ``/meta/process`` (as real data have)."""
+def copy_parton_store(source: Path, out: Path, *, process: str | None = None) -> Path:
+    """Copy a parton store, with ``/meta/process`` replaced by ``process`` when given."""
     from dataclasses import replace
 
     from madsbi.events import schema
@@ -82,6 +82,13 @@ def copy_without_process(source: Path, out: Path) -> Path:
             for k in fields
             if (schema.PARTON, k) in schema.NAMED_FIELDS
         }
-    with StoreWriter(out, replace(meta, process="")) as writer:
+    if process is not None:
+        meta = replace(meta, process=process)
+    with StoreWriter(out, meta) as writer:
         writer.append(schema.PARTON, dict(event.arrays), names=names)
     return out
+
+
+def copy_without_process(source: Path, out: Path) -> Path:
+    """Copy a parton store with an empty ``/meta/process`` (as real data have)."""
+    return copy_parton_store(source, out, process="")
