@@ -41,10 +41,11 @@ import numpy as np
 
 from madsbi._validate import FloatArray
 from madsbi.analysis.component_spec import KIND, SIGNAL
+from madsbi.analysis.overlay import COMPONENTS_DIR
 from madsbi.analysis.schema import read_manifest, validate_manifest
 from madsbi.errors import InputError
 
-DIRECTORY = "components"
+DIRECTORY = COMPONENTS_DIR
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ def add_backgrounds(
     training: BackgroundTraining | None = None,
     scales: Mapping[str, float] | None = None,
     card: str | None = None,
+    overlay: bool = False,
     progress: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Train and attach the background components (module docstring) to a reco analysis.
@@ -211,6 +213,11 @@ def add_backgrounds(
     card : str, optional
         The detector card recorded as the simulation of the components (default: the
         stores' recorded card, when they agree).
+    overlay : bool
+        Write only the components and a manifest naming ``source`` as the base
+        (:mod:`madsbi.analysis.overlay`), not a copy of its trained files.
+    progress : bool
+        Show progress bars.
 
     Returns
     -------
@@ -225,7 +232,8 @@ def add_backgrounds(
     OutputError
         ``destination`` is not new or empty.
     """
-    from madsbi.analysis.names import analysis_path, derived_analysis
+    from madsbi.analysis.names import analysis_path
+    from madsbi.analysis.overlay import BASE_KEY, derived
     from madsbi.estimators.classifier import ProcessClassifier
     from madsbi.estimators.data import HypothesisSample
     from madsbi.estimators.derivative import DerivativeEstimator
@@ -263,7 +271,9 @@ def add_backgrounds(
         samples[name], records[name] = read(name, paths)
     names = list(samples)
     processes = [samples[n] for n in names]
-    out = derived_analysis(root, destination)
+    out, base_entry = derived(root, destination, overlay=overlay)
+    if base_entry is not None:
+        manifest[BASE_KEY] = base_entry
     network = NetworkConfig(kind="ensemble", hidden=settings.hidden, members=settings.members)
     x, labels, weights = classifier_data(processes)
     classifier = ProcessClassifier(names, len(features), network, seed=settings.seed)

@@ -20,6 +20,7 @@ import numpy as np
 from madsbi._validate import FloatArray, as_float_array, as_grid
 from madsbi.analysis.data import Selection, StoreEvents, selection_mask
 from madsbi.analysis.names import analysis_path
+from madsbi.analysis.overlay import files_root
 from madsbi.analysis.schema import (
     check_rate_events,
     check_split,
@@ -66,6 +67,9 @@ class Analysis:
         # Checked first: the directory may come from anyone (madsbi.analysis.schema).
         manifest = read_manifest(self.path)
         self.manifest: dict[str, Any] = manifest
+        #: Where the trained files (estimators, rate events, split) are: ``path``, or the
+        #: base of an overlay (:mod:`madsbi.analysis.overlay`).
+        self.files: Path = files_root(self.path, manifest)
         self.parameters: list[str] = list(manifest["parameters"])
         self.theta0 = np.asarray(manifest["theta0"], dtype=np.float64)
         self.features: list[str] = list(manifest["features"])
@@ -77,7 +81,7 @@ class Analysis:
         self.estimators: dict[str, Any] = {}
         self.models: dict[str, Any] = {}
         for name, entry in manifest["estimators"].items():
-            estimator = _load_estimator(self.path, name, entry, len(self.features), self.theta0)
+            estimator = _load_estimator(self.files, name, entry, len(self.features), self.theta0)
             self.estimators[name] = estimator
             if projection["kind"] == "none":
                 self.models[name] = estimator
@@ -86,14 +90,14 @@ class Analysis:
                     estimator, keep_reference=bool(projection["keep_reference"])
                 )
         self.methods: list[str] = list(self.models)
-        rate_file = member_path(self.path, manifest["rate_model"]["file"], "rate_model.file")
+        rate_file = member_path(self.files, manifest["rate_model"]["file"], "rate_model.file")
         arrays = load_npz(rate_file, "rate_model.file")
         check_rate_events(rate_file, arrays, manifest)
         self._rate_observables = {k[4:]: v for k, v in arrays.items() if k.startswith("obs_")}
         self._rate_coefficients = arrays["coefficients"]
         self._rate_weights = arrays["mis_weights"]
         self._rate_cache: dict[str, FloatArray] = {}
-        split_file = member_path(self.path, manifest["split"]["file"], "split.file")
+        split_file = member_path(self.files, manifest["split"]["file"], "split.file")
         split = load_npz(split_file, "split.file")
         check_split(split_file, split, manifest)
         self.test_indices = [split[f"test_{i}"] for i in range(len(manifest["split"]["stores"]))]

@@ -170,6 +170,10 @@ def validate_manifest(manifest: Any, directory: Path) -> dict[str, Any]:
     for key in ("support", "simulation", "config"):
         if key in document and document[key] is not None:
             _mapping(where, document[key], key)
+    if "base" in document:
+        from madsbi.analysis.overlay import check_base_entry
+
+        check_base_entry(where, document["base"])
     _check_nuisances(where, directory, document.get("nuisances"))
     _check_components(where, directory, document.get("components"))
     return document

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from madsbi.analysis.nuisances import COMPONENT, NuisanceSpec
+from madsbi.analysis.overlay import NUISANCES_DIR
 from madsbi.analysis.schema import member_path, read_manifest, validate_manifest
 from madsbi.errors import InputError
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from madsbi.analysis.prepare import FitData
     from madsbi.estimators.nuisance_ratio import RatioTraining
 
-NUISANCE_DIR = "nuisances"
+NUISANCE_DIR = NUISANCES_DIR
 
 
 def fit_modifiers(
@@ -90,6 +91,7 @@ def add_nuisances(
     destination: str | Path | None = None,
     training: RatioTraining | None = None,
     card: str | None = None,
+    overlay: bool = False,
 ) -> tuple[Path, list[dict[str, Any]]]:
     """Train the shape nuisances of ``variations`` from ``store`` into an analysis.
 
@@ -109,6 +111,9 @@ def add_nuisances(
         The classifier's settings.
     card : str, optional
         The detector card whose ``[variations]`` sizes are recorded (default the analysis's).
+    overlay : bool
+        Write only the nuisances and a manifest naming ``source`` as the base
+        (:mod:`madsbi.analysis.overlay`), not a copy of its trained files.
 
     Returns
     -------
@@ -125,7 +130,8 @@ def add_nuisances(
         The store lacks a variation or a feature column.
     """
     from madsbi.analysis.data import file_sha256
-    from madsbi.analysis.names import analysis_path, derived_analysis
+    from madsbi.analysis.names import analysis_path
+    from madsbi.analysis.overlay import BASE_KEY, derived
     from madsbi.estimators.nuisance_ratio import read_paired, train_variation_ratio
     from madsbi.events.reco import stored_variations
     from madsbi.simulate.detector_card import load_card
@@ -139,7 +145,9 @@ def add_nuisances(
         raise InputError("variations: name at least one")
     card_name = card or (manifest.get("simulation") or {}).get("card", "atlas_like")
     sizes = load_card(card_name).variations
-    out = derived_analysis(root, destination)
+    out, base_entry = derived(root, destination, overlay=overlay)
+    if base_entry is not None:
+        manifest[BASE_KEY] = base_entry
     features = list(manifest["features"])
     digest = file_sha256(Path(store))
     entries = []

@@ -142,7 +142,7 @@ def analysis_support(analysis: Analysis) -> TrainingSupport:
     manifest = analysis.manifest
     if "support" in manifest:
         return TrainingSupport.from_dict(manifest["support"], str(analysis.path))
-    with np.load(analysis.path / manifest["rate_model"]["file"], allow_pickle=False) as z:
+    with np.load(analysis.files / manifest["rate_model"]["file"], allow_pickle=False) as z:
         observables = {
             k[4:]: np.asarray(z[k])
             for k in z.files

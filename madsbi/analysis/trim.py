@@ -40,6 +40,7 @@ import numpy as np
 from madsbi._validate import FloatArray, IntArray
 from madsbi.analysis.backgrounds import DIRECTORY as COMPONENTS_DIR
 from madsbi.analysis.names import analysis_path
+from madsbi.analysis.overlay import BASE_KEY
 from madsbi.analysis.save import MANIFEST_NAME, RATE_EVENTS_NAME
 from madsbi.analysis.schema import (
     check_rate_events,
@@ -110,6 +111,11 @@ def trim_analysis(
     # The manifest's file names are checked to stay inside the source (they are read there)
     # and, so, inside the destination (written there) (madsbi.analysis.schema).
     manifest: dict[str, Any] = read_manifest(src)
+    if BASE_KEY in manifest:
+        raise InputError(
+            f"source: {src} is an overlay on {manifest[BASE_KEY]['analysis']!r} (it holds no "
+            "trained files to trim); trim its base and rebuild the overlay on the trimmed one"
+        )
     rate = manifest["rate_model"]
     rate_file = member_path(src, rate["file"], "rate_model.file")
     arrays = load_npz(rate_file, "rate_model.file")

@@ -47,6 +47,12 @@ def _split(text: str, option: str) -> tuple[str, list[str]]:
 @click.option("--members", type=int, default=2, show_default=True, help="Ensemble members.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--card", help="Detector card to record (default: the stores' card).")
+@click.option(
+    "--overlay",
+    is_flag=True,
+    help="Write only the components and a manifest naming SOURCE as its base (a few MB "
+    "instead of a copy of SOURCE's trained files); OUT then needs SOURCE where it was.",
+)
 def analysis_backgrounds(
     source: str,
     out: Path,
@@ -59,6 +65,7 @@ def analysis_backgrounds(
     members: int,
     seed: int,
     card: str | None,
+    overlay: bool,
 ) -> None:
     """Copy the reco analysis SOURCE to OUT with background components (factorised mixture).
 
@@ -92,7 +99,7 @@ def analysis_backgrounds(
         seed=seed,
     )
     path, entry = add_backgrounds(
-        source, out, named, stores, training=settings, scales=factors, card=card
+        source, out, named, stores, training=settings, scales=factors, card=card, overlay=overlay
     )
     s = entry["signal"]
     click.echo(f"signal: {s['n_events']} events, ν0 = {s['expected_events0']:.4g}")

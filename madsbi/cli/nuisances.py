@@ -25,6 +25,12 @@ import click
 @click.option("--epochs", type=int, default=60, show_default=True)
 @click.option("--hidden", default="64,64", show_default=True, help="Hidden layer widths.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--overlay",
+    is_flag=True,
+    help="With --out: write only the nuisances and a manifest naming SOURCE as its base, "
+    "not a copy of SOURCE's trained files.",
+)
 def analysis_nuisances(
     source: str,
     store: Path,
@@ -33,6 +39,7 @@ def analysis_nuisances(
     epochs: int,
     hidden: str,
     seed: int,
+    overlay: bool,
 ) -> None:
     """Train the detector shape nuisances of STORE's paired variations into the analysis SOURCE.
 
@@ -52,7 +59,9 @@ def analysis_nuisances(
         raise InputError(f"--hidden {hidden!r}: expected comma-separated integers") from None
     names = [n.strip() for n in variations.split(",") if n.strip()]
     training = RatioTraining(hidden=widths, epochs=epochs, seed=seed)
-    out, entries = add_nuisances(source, store, names, destination=destination, training=training)
+    out, entries = add_nuisances(
+        source, store, names, destination=destination, training=training, overlay=overlay
+    )
     for e in entries:
         t = e["training"]
         shape = "shape learned" if t["learned"] else "shape not resolved (r = 1, η only)"
