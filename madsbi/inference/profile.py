@@ -161,10 +161,27 @@ def _poisson_rates(model: LikelihoodModel, grid: FloatArray) -> list[FloatArray]
     return out
 
 
-def _separable(model: LikelihoodModel, grid: FloatArray) -> tuple[FloatArray, Objective]:
-    """Log r_full(θ, 0) (M, G) and the objective of the α-dependent part (flattened M·G)."""
-    base = model.log_likelihood(grid)
-    nu = np.sum(_poisson_rates(model, grid), axis=0).reshape(-1)
+def total_expected_events(model: LikelihoodModel, thetas: Any) -> FloatArray:
+    """ν(θ) = Σ_c ν_c0 ρ_P,c(θ) at α = 0, per member and θ point (M, G)."""
+    result: FloatArray = np.sum(_poisson_rates(model, as_grid(thetas)), axis=0)
+    return result
+
+
+def separable_objective(model: LikelihoodModel, expected_events: Any) -> Objective:
+    """The α-dependent part of the separable form at given ν(θ) values (P,) (flattened).
+
+    Log r_full(θ, α) − log r_full(θ, 0) depends on θ only through ν(θ) in the separable form
+    (module docstring), so its profile can be taken at any ν, grid point or not (the coverage
+    toys of :mod:`madsbi.analysis.coverage_toys` tabulate it in ν).
+
+    Raises
+    ------
+    InputError
+        A model that is not separable (:func:`is_separable`).
+    """
+    if not is_separable(model):
+        raise InputError("separable_objective: the model's event sums do not split off α")
+    nu = np.asarray(expected_events, dtype=np.float64).reshape(-1)
     n, w = _n_and_weights(model)
     modifiers = _modifiers(model)
     first = model.components[0].name
@@ -190,7 +207,14 @@ def _separable(model: LikelihoodModel, grid: FloatArray) -> tuple[FloatArray, Ob
         hess[:, np.arange(k), np.arange(k)] += diag
         return value, grad, hess
 
-    return base, objective
+    return objective
+
+
+def _separable(model: LikelihoodModel, grid: FloatArray) -> tuple[FloatArray, Objective]:
+    """Log r_full(θ, 0) (M, G) and the objective of the α-dependent part (flattened M·G)."""
+    base = model.log_likelihood(grid)
+    nu = total_expected_events(model, grid).reshape(-1)
+    return base, separable_objective(model, nu)
 
 
 def _general(model: LikelihoodModel, grid: FloatArray) -> Objective:
