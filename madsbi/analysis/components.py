@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from madsbi._validate import FloatArray
+from madsbi.analysis.component_report import EDGES_GEV, OBSERVABLE, StackInputs, bin_index
 from madsbi.analysis.component_spec import SIGNAL, ComponentsSpec, parse_components
 from madsbi.analysis.data import selection_mask
 from madsbi.analysis.nuisances import COMPONENT
@@ -172,13 +173,19 @@ def load_components(analysis: Analysis) -> Loaded | None:
 
 @dataclass(frozen=True, eq=False)
 class Mixture:
-    """The components of a fit's model for ``fit.json``: names, ν_c0 and Poisson rates."""
+    """The components of a fit's model for ``fit.json``: names, ν_c0 and Poisson rates.
+
+    ``stack`` and ``reliability``: the figures' summaries
+    (:mod:`madsbi.analysis.component_report`), None when they cannot be made.
+    """
 
     names: tuple[str, ...]
     expected_events0: tuple[float, ...]
     rates: tuple[RateModel, ...]
     features: Any
     shares: tuple[float, ...]
+    stack: StackInputs | None = None
+    reliability: dict[str, Any] | None = None
 
     def yields(self, theta: Any) -> dict[str, float]:
         """ν_c(θ) = ν_c0 ρ_P,c(θ) of every component (0 for a switched-off one)."""
@@ -192,13 +199,18 @@ class Mixture:
     def report(self, best_fit: FloatArray, parameters: list[str]) -> dict[str, Any]:
         """The ``components`` entry of a method in ``fit.json``."""
         sm = np.zeros(len(parameters))
-        return {
+        out = {
             "names": list(self.names),
             "expected_events0": dict(zip(self.names, self.expected_events0, strict=True)),
             "data_share": dict(zip(self.names, self.shares, strict=True)),
             "yields_best_fit": self.yields(best_fit),
             "yields_sm": self.yields(sm),
         }
+        if self.stack is not None:
+            out["stack"] = self.stack.report(best_fit)
+        if self.reliability is not None:
+            out["reliability"] = self.reliability
+        return out
 
 
 def method_models(
@@ -210,6 +222,9 @@ def method_models(
     ``poisson: learned``) is exactly of the form C_e·Φ and becomes one component
     (:func:`madsbi.inference.mixture.collapse`) for the compiled scans; with exact Poisson
     rates it stays a mixture (NumPy).
+
+    The oracle methods that read the data's hidden truth, and the reliability curve, are
+    added by :func:`madsbi.analysis.oracles.fit_models` (what ``madsbi fit`` calls).
 
     Raises
     ------
@@ -286,6 +301,63 @@ def _signal_models(
     return models, nu0, (poisson if poisson is not None else rows[0][1])
 
 
+def background_yields(data: FitData, b: Background) -> tuple[Any, FloatArray, float]:
+    """A background's events in the data's selection: the mask, v_e (pb) and ν_c0."""
+    keep = selection_mask(b.observables, data.selections, b.weights.shape[0])
+    v = b.weights[keep]
+    lumi = data.luminosity_fb * FB_PER_PB
+    nu = float(expected_events(lumi, float(v.sum()), b.scale)) if b.scale > 0 else 0.0
+    return keep, v, nu
+
+
+def fit_shares(analysis: Analysis, data: FitData, loaded: Loaded) -> FloatArray:
+    """f_c(x_e) = a_c D_c(x_e)/Σ a_c' D_c'(x_e) of the data events (module docstring), (N, C)."""
+    factors = [data.rate_factor * analysis.sigma0_pb / loaded.spec.signal_sigma_train_pb]
+    for b in loaded.backgrounds:
+        nu = background_yields(data, b)[2]
+        # a process without events in the selection has no share there either
+        factors.append(b.scale * float(b.weights.sum()) / b.sigma_train_pb if nu > 0 else 0.0)
+    d = np.asarray(loaded.classifier.event_fractions(data.features), dtype=np.float64)
+    weighted = d * np.asarray(factors)[None, :]
+    result: FloatArray = weighted / weighted.sum(axis=1, keepdims=True)
+    return result
+
+
+def stack_of(analysis: Analysis, data: FitData, loaded: Loaded) -> StackInputs | None:
+    """The m_T^WZ stack's inputs (:mod:`madsbi.analysis.component_report`); None without it."""
+    from madsbi.theory.polynomial import polynomial_features
+
+    if OBSERVABLE not in analysis.features:
+        return None
+    column = analysis.features.index(OBSERVABLE)
+    lumi = data.luminosity_fb * FB_PER_PB
+    x, v = analysis.rate_event_features(data.selections)
+    c, _ = analysis.exact_rate_events(data.selections)
+    bins, weights, coefficients = (
+        [bin_index(x[:, column], EDGES_GEV)],
+        [lumi * data.rate_factor * v],
+        [c],
+    )
+    for b in loaded.backgrounds:
+        keep, vb, _ = background_yields(data, b)
+        bins.append(bin_index(b.observables[OBSERVABLE][keep], EDGES_GEV))
+        weights.append(lumi * b.scale * vb)
+        coefficients.append(b.ratios[keep])
+
+    def phi(grid: FloatArray) -> FloatArray:
+        return polynomial_features(grid, analysis.theta0)
+
+    return StackInputs(
+        tuple(loaded.spec.names),
+        tuple(bins),
+        tuple(weights),
+        tuple(coefficients),
+        phi,
+        bin_index(data.features[:, column], EDGES_GEV),
+        np.asarray(data.weights, dtype=np.float64),
+    )
+
+
 def _with_backgrounds(
     analysis: Analysis,
     data: FitData,
@@ -298,16 +370,9 @@ def _with_backgrounds(
 
     n = data.features.shape[0]
     signal = models[0].components[0]
-    factors = [data.rate_factor * analysis.sigma0_pb / loaded.spec.signal_sigma_train_pb]
     comps: list[tuple[Background, FloatArray, RateModel, RateModel | None, float]] = []
     for b in loaded.backgrounds:
-        keep = selection_mask(b.observables, data.selections, b.weights.shape[0])
-        v = b.weights[keep]
-        sigma = float(v.sum())
-        lumi = data.luminosity_fb * FB_PER_PB
-        nu = float(expected_events(lumi, sigma, b.scale)) if b.scale > 0 else 0.0
-        # a process without events in the selection has no share there either
-        factors.append(b.scale * float(b.weights.sum()) / b.sigma_train_pb if nu > 0 else 0.0)
+        keep, v, nu = background_yields(data, b)
         if b.estimator is None or not nu > 0:
             k = b.ratios.shape[1]
             unit = RateModel(np.eye(k)[:1])
@@ -321,9 +386,7 @@ def _with_backgrounds(
         inputs = b.clipped(data.features, analysis.features)
         coefficients = np.asarray(b.estimator.event_coefficients(inputs)).mean(0)
         comps.append((b, coefficients, rate, poisson, nu))
-    d = np.asarray(loaded.classifier.event_fractions(data.features), dtype=np.float64)
-    weighted = d * np.asarray(factors)[None, :]
-    shares = weighted / weighted.sum(axis=1, keepdims=True)
+    shares = fit_shares(analysis, data, loaded)
     w = np.ones(n) if data.weights is None else data.weights
     names = (SIGNAL, *(b.name for b, *_ in comps))
     nus = (signal.expected_events0, *(nu for *_, nu in comps))
@@ -335,6 +398,7 @@ def _with_backgrounds(
     mixture = Mixture(
         names, tuple(float(x) for x in nus), rates, phi,
         tuple(float(x) for x in (w @ shares) / w.sum()),
+        stack_of(analysis, data, loaded),
     )  # fmt: skip
     active = [i for i, (*_, nu) in enumerate(comps) if nu > 0]
     if not active:

@@ -64,7 +64,6 @@ import numpy as np
 
 from madsbi._validate import FloatArray
 from madsbi.analysis.box import edge_report, fit_box, outside_points, warn_edges
-from madsbi.analysis.components import method_models
 from madsbi.analysis.data import Selection, StoreEvents
 from madsbi.analysis.fit_options import (
     check_data_store,
@@ -76,6 +75,8 @@ from madsbi.analysis.fit_options import (
     parse_points,
 )
 from madsbi.analysis.nuisances import NuisanceSpec, parse_declared, resolve, summarise
+from madsbi.analysis.oracles import METHODS as ORACLES
+from madsbi.analysis.oracles import fit_models
 from madsbi.analysis.prepare import FitData, prepare_data
 from madsbi.analysis.rate_error import rate_errors
 from madsbi.analysis.shape_nuisances import fit_modifiers
@@ -382,10 +383,11 @@ def fit(
     chosen = list(methods) if methods is not None else list(analysis.methods)
     if methods is None and prepared.coefficients is not None:
         chosen.append(EXACT)
-    unknown = [m for m in chosen if m != EXACT and m not in analysis.models]
+    known = {EXACT, *analysis.models, *ORACLES}  # oracles: data with /truth/mix (oracles.py)
+    unknown = [m for m in chosen if m not in known]
     if unknown:
         raise InputError(
-            f"methods: {unknown} not in the analysis ({analysis.methods}) or {EXACT!r}"
+            f"methods: {unknown} not in the analysis ({analysis.methods}), {EXACT!r} or {ORACLES}"
         )
     box = fit_box(analysis.parameters, analysis.defaults["ranges"], ranges, points)
     if box.given:
@@ -408,7 +410,7 @@ def fit(
         settings["fixed_nuisances"] = fixed
     results: dict[str, MethodFit] = {}
     for method in chosen:
-        models, nu0, mixture = method_models(analysis, prepared, method)
+        models, nu0, mixture = fit_models(analysis, prepared, method)
         if specs:
             modifiers = fit_modifiers(specs, analysis, prepared)
             models = [replace(m, modifiers=modifiers) for m in models]

@@ -11,8 +11,13 @@ from madsbi.inference.limits import chi2_quantile
 
 
 def fit_figures(result: dict[str, Any], directory: Path) -> list[Path]:
-    """``q_<parameter>.png`` and ``q_<a>_<b>.png`` from a ``fit.json`` document."""
+    """``q_<parameter>.png`` and ``q_<a>_<b>.png`` from a ``fit.json`` document.
+
+    With background components also ``stack_<method>.png`` and ``reliability.png``
+    (:func:`madsbi.plotting.components.component_figures`).
+    """
     from madsbi.plotting._mpl import figure, finish, method_colors
+    from madsbi.plotting.components import component_figures
 
     written = []
     methods = result["methods"]
@@ -53,4 +58,4 @@ def fit_figures(result: dict[str, Any], directory: Path) -> list[Path]:
                 ax, title=f"{', '.join(f'{lv:g}' for lv in result['settings']['levels'])} regions"
             )
         written.append(path)
-    return written
+    return written + component_figures(result, directory)

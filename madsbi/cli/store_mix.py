@@ -75,6 +75,13 @@ def embed(
     "at",
     help="Reweight θ-dependent stores to this θ, e.g. cHWB=1,cW=0.1,cHq3=0.1 (default: θ_gen).",
 )
+@click.option(
+    "--names",
+    help=(
+        "One name per input, comma-separated (e.g. signal,signal,zz_4l: the analysis's "
+        "components), kept in the hidden truth only (default: by process text)."
+    ),
+)
 @compression_option
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def mix(
@@ -83,6 +90,7 @@ def mix(
     luminosity: float,
     seed: int,
     at: str | None,
+    names: str | None,
     compression: str,
     overwrite: bool,
 ) -> None:
@@ -91,6 +99,10 @@ def mix(
     Poisson(σ_fid(θ) L) events from each input's passed entries (weighted stores by
     acceptance–rejection; with replacement, and a warning, only when a store is too small),
     shuffled, without process labels; fit OUTPUT with madsbi fit --data-mode counts.
+
+    Each event's source (input, row, exact parent coefficients) is kept apart in /truth/mix,
+    truth for validation only: fits never read it as data; only madsbi fit's oracle methods
+    (--method oracle, --method truth_learned_d) do.
     """
     from madsbi.events.mix import mix_stores
 
@@ -102,6 +114,7 @@ def mix(
             luminosity=luminosity,
             seed=seed,
             at=at,
+            names=None if names is None else [n.strip() for n in names.split(",")],
             overwrite=overwrite,
             compression=compression_filter(compression),
         )

@@ -22,6 +22,19 @@ over the luminosity and ``madsbi fit`` reads it as reco-level counted data
 (``--data-mode counts``: one event each). The composition (per input: path, σ_fid, ν, n)
 is recorded as provenance in the shard report, not per event.
 
+**Truth for validation only.** The labels are not dropped from the file but kept apart, in
+the group ``/truth/mix``, which no reader of event data opens (it is not an event group of
+:mod:`madsbi.events.schema`: ``madsbi fit`` reads it only for its oracle methods,
+:mod:`madsbi.analysis.oracles`). Per event: ``process`` (int32, the input's index),
+``row`` (its ``/reco`` row in that input), ``parent`` (its ``/parton`` row, −1 without one)
+and ``coefficients`` (float64 (N, K), the parent's exact ``/parton/coefficients`` in its own
+store's basis and θ0, zero-padded to the widest input; zeros without coefficients). The
+attribute ``inputs`` (JSON) gives per input its path, SHA-256, process text, ``name`` (the
+``names`` argument, else null), parameters, θ0, θ_gen, the θ it was drawn at
+(``theta_drawn``: ``at`` for a θ-dependent store, else θ_gen), whether it is θ-independent and
+its K; ``description`` says "truth for validation only". Stores written before it have no
+``/truth`` group and are read as before (:func:`read_truth` returns None).
+
 A store none of whose entries passes the selection contributes no event (a warning says
 so). Fractionally smeared stores (weighted copies of one parent) are refused: their copies are
 not independent events (simulate with ``--no-smear``). A store with fake-lepton rows
@@ -30,6 +43,7 @@ not independent events (simulate with ``--no-smear``). A store with fake-lepton 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import warnings
@@ -42,7 +56,13 @@ import numpy as np
 
 from madsbi._paths import refuse_output_over_inputs
 from madsbi._validate import FloatArray, IntArray
-from madsbi.errors import InputError, MadSBIWarning, StoreMismatchError, WeightError
+from madsbi.errors import (
+    InputError,
+    MadSBIWarning,
+    StoreFormatError,
+    StoreMismatchError,
+    WeightError,
+)
 from madsbi.events import schema
 from madsbi.events.meta import ShardInfo, StoreMeta
 from madsbi.events.reco import RecoEntries, read_reco
@@ -53,6 +73,23 @@ from madsbi.theory.polynomial import polynomial_features
 
 #: fb per pb (luminosities are in fb⁻¹, cross-sections in pb).
 FB_PER_PB = 1000.0
+#: The HDF5 group of the hidden labels (module docstring).
+TRUTH_GROUP = "truth/mix"
+TRUTH_DESCRIPTION = (
+    "truth for validation only: each event's source process, store row and exact parent "
+    "coefficients; never read as data (madsbi fit reads it only for its oracle methods)"
+)
+
+
+@dataclass(frozen=True)
+class MixTruth:
+    """The hidden labels of a mixed store (module docstring), rows in ``/reco`` order."""
+
+    process: IntArray
+    row: IntArray
+    parent: IntArray
+    coefficients: FloatArray
+    inputs: tuple[dict[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -196,6 +233,7 @@ def mix_stores(
     luminosity: float,
     seed: int,
     at: Mapping[str, float] | str | None = None,
+    names: Sequence[str] | None = None,
     overwrite: bool = False,
     compression: str | None = schema.DEFAULT_COMPRESSION,
 ) -> MixReport:
@@ -214,12 +252,15 @@ def mix_stores(
         gives the same store.
     at : mapping or str, optional
         θ by parameter name (text: :func:`parse_point`); default: each store's θ_gen.
+    names : sequence of str, optional
+        One name per input (e.g. an analysis's component: ``signal``, ``zz_4l``), recorded
+        in the hidden truth only (``/truth/mix``).
 
     Raises
     ------
     InputError
         For no inputs, a bad luminosity or seed, a smeared store, ``at`` not matching a
-        θ-dependent store's parameters, or no event drawn at all.
+        θ-dependent store's parameters, ``names`` not one per input, or no event drawn.
     StoreMismatchError
         If the inputs' ``/reco/x`` columns differ (field ``/reco/x``).
     """
@@ -232,12 +273,15 @@ def mix_stores(
     if isinstance(seed, bool) or not 0 <= seed < 2**63:
         raise InputError(f"seed: expected an integer 0 <= seed < 2**63, got {seed!r}")
     refuse_output_over_inputs(output, paths, what="store mix")
+    if names is not None and (len(names) != len(paths) or not all(names)):
+        raise InputError(f"names: expected one non-empty name per input, got {list(names)}")
     point = parse_point(at) if isinstance(at, str) else (dict(at) if at is not None else None)
     streams = np.random.SeedSequence(seed).spawn(len(paths) + 1)
     columns: tuple[str, ...] | None = None
     picked: list[dict[str, np.ndarray[Any, Any]]] = []
     contributions = []
-    for path, stream in zip(paths, streams, strict=False):
+    records: list[dict[str, Any]] = []
+    for j, (path, stream) in enumerate(zip(paths, streams, strict=False)):
         if _passes_none(path):
             warnings.warn(
                 f"{path}: no /reco entry passes every cut; it contributes no event",
@@ -245,6 +289,7 @@ def mix_stores(
                 stacklevel=2,
             )
             contributions.append(MixedInput(str(path), 0.0, 0.0, 0, 0.0, False))
+            records.append(_input_record(path, None, None, point, names, j))
             continue
         entries = read_reco(path, momenta=True, need_coefficients=False)
         with EventStore(path) as store:
@@ -271,6 +316,8 @@ def mix_stores(
         arrays: dict[str, np.ndarray[Any, Any]] = {"x": entries.x[index]}
         if entries.momentum is not None and entries.pdg_id is not None:
             arrays |= {"momentum": entries.momentum[index], "pdg_id": entries.pdg_id[index]}
+        arrays |= _truth_arrays(path, entries, index, j)
+        records.append(_input_record(path, entries, meta, point, names, j))
         picked.append(arrays)
         n_eff = sigma**2 / float(np.sum(weights**2)) if sigma > 0 else 0.0
         contributions.append(MixedInput(str(path), sigma, expected, n, n_eff, replaced))
@@ -288,9 +335,12 @@ def mix_stores(
         "inputs": [c.__dict__ for c in contributions],
     }
     meta = _pseudo_data_meta(report)
+    truth = {k[6:]: arrays.pop(k) for k in list(arrays) if k.startswith("truth_")}
     with StoreWriter(output, meta, overwrite=overwrite, compression=compression) as writer:
         writer.append(schema.PARTON, {"weight": weight, "coefficients": weight[:, None]})
         writer.append(schema.RECO, {**arrays, "weight": weight}, names={"x": list(columns or ())})
+        # the hidden labels, in the same temporary file, published with the store
+        writer._io(lambda: _write_truth(writer._file, truth, records, compression))
     return MixReport(writer.path, luminosity, seed, point, tuple(contributions))
 
 
@@ -315,10 +365,16 @@ def _combine(
     tokens = all("momentum" in p for p in picked)
     width = max((p["momentum"].shape[1] for p in picked if "momentum" in p), default=0)
     out: dict[str, list[np.ndarray[Any, Any]]] = {"x": []}
+    out |= {k: [] for k in ("truth_process", "truth_row", "truth_parent", "truth_coefficients")}
     if tokens:
         out |= {"momentum": [], "pdg_id": []}
+    k_max = max(p["truth_coefficients"].shape[1] for p in picked)
     for p in picked:
         out["x"].append(p["x"])
+        for key in ("truth_process", "truth_row", "truth_parent"):
+            out[key].append(p[key])
+        c = p["truth_coefficients"]
+        out["truth_coefficients"].append(np.pad(c, ((0, 0), (0, k_max - c.shape[1]))))
         if tokens:
             n, k = p["momentum"].shape[:2]
             mom = np.zeros((n, width, 4))
@@ -329,3 +385,113 @@ def _combine(
     joined = {k: np.concatenate(v) for k, v in out.items()}
     order = rng.permutation(joined["x"].shape[0])
     return {k: v[order] for k, v in joined.items()}
+
+
+def _passed_rows(path: Path) -> IntArray:
+    """The ``/reco`` rows of the entries that pass every cut (all rows without cut flags)."""
+    with EventStore(path) as store:
+        n = store.n_events(schema.RECO)
+        if "cuts" not in store.fields(schema.RECO):
+            return np.arange(n, dtype=np.int64)
+        cuts = np.asarray(store.read(schema.RECO, ["cuts"])["cuts"], dtype=bool)
+    return np.flatnonzero(cuts.all(axis=1)).astype(np.int64)
+
+
+def _truth_arrays(
+    path: Path, entries: RecoEntries, index: IntArray, j: int
+) -> dict[str, np.ndarray[Any, Any]]:
+    """The hidden labels of the drawn entries ``index`` of input ``j`` (module docstring)."""
+    n = index.shape[0]
+    parents = entries.parents[index] if entries.parents is not None else np.full(n, -1)
+    if entries.coefficients is not None:
+        coefficients = np.asarray(entries.coefficients[index], dtype=np.float64)
+    else:
+        coefficients = np.zeros((n, 1))
+    return {
+        "truth_process": np.full(n, j, dtype=np.int32),
+        "truth_row": _passed_rows(path)[index],
+        "truth_parent": np.asarray(parents, dtype=np.int64),
+        "truth_coefficients": coefficients,
+    }
+
+
+def _input_record(
+    path: Path,
+    entries: RecoEntries | None,
+    meta: StoreMeta | None,
+    point: Mapping[str, float] | None,
+    names: Sequence[str] | None,
+    j: int,
+) -> dict[str, Any]:
+    """What the truth keeps of input ``j``: enough to recompute its exact ratios."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    record: dict[str, Any] = {
+        "path": str(path.resolve()),
+        "sha256": digest.hexdigest(),
+        "name": None if names is None else str(names[j]),
+    }
+    if entries is None or meta is None:
+        return record | {"drawn": False}
+    independent = _theta_independent(meta)
+    gen = dict(zip(meta.space.names, entries.theta_gen.tolist(), strict=True))
+    drawn = gen if point is None or independent else {n: point[n] for n in meta.space.names}
+    return record | {
+        "drawn": True,
+        "process": entries.process,
+        "parameters": list(meta.space.names),
+        "theta0": meta.space.theta0_array.tolist(),
+        "theta_gen": entries.theta_gen.tolist(),
+        "theta_drawn": drawn,
+        "theta_independent": bool(independent),
+        "n_coefficients": 1 if entries.coefficients is None else entries.coefficients.shape[1],
+    }
+
+
+def _write_truth(
+    file: Any,
+    truth: Mapping[str, np.ndarray[Any, Any]],
+    records: Sequence[Mapping[str, Any]],
+    compression: str | None,
+) -> None:
+    group = file.require_group(TRUTH_GROUP)
+    for name, values in truth.items():
+        group.create_dataset(name, data=values, compression=compression)
+    group.attrs["inputs"] = json.dumps(list(records))
+    group.attrs["description"] = TRUTH_DESCRIPTION
+
+
+def read_truth(path: str | Path) -> MixTruth | None:
+    """The hidden labels of a mixed store (None for a store without ``/truth/mix``).
+
+    For validation only (module docstring): the oracle methods of ``madsbi fit``.
+
+    Raises
+    ------
+    StoreFormatError
+        A ``/truth/mix`` group whose datasets are missing or of different lengths.
+    """
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if TRUTH_GROUP not in f:
+            return None
+        group = f[TRUTH_GROUP]
+        fields = ("process", "row", "parent", "coefficients")
+        missing = [k for k in fields if k not in group]
+        if missing or "inputs" not in group.attrs:
+            raise StoreFormatError(f"{path}: /{TRUTH_GROUP}: {missing or 'inputs'} missing")
+        arrays = {k: group[k][()] for k in fields}
+        inputs = tuple(json.loads(str(group.attrs["inputs"])))
+    lengths = {k: v.shape[0] for k, v in arrays.items()}
+    if len(set(lengths.values())) != 1 or arrays["coefficients"].ndim != 2:
+        raise StoreFormatError(f"{path}: /{TRUTH_GROUP}: datasets of lengths {lengths}")
+    return MixTruth(
+        np.asarray(arrays["process"], dtype=np.int64),
+        np.asarray(arrays["row"], dtype=np.int64),
+        np.asarray(arrays["parent"], dtype=np.int64),
+        np.asarray(arrays["coefficients"], dtype=np.float64),
+        inputs,
+    )
