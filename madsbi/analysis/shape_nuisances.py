@@ -9,6 +9,10 @@ analysis and declares it in ``analysis.json`` (kind ``"shape"``,
 into the likelihood model's modifiers: normalisations as they are, shapes as
 :class:`~madsbi.inference.modifiers.LearnedShape` evaluated on the data's features and
 normalised over the analysis's rate events at θ0 (in the data's selection).
+
+:func:`add_theory_nuisances` (``madsbi analysis-nuisances --theory mu_f``) learns the same
+kind of entry for a theory-scale variation, by regression on the exact per-event factors of a
+nominal store (:mod:`madsbi.estimators.theory_ratio`).
 """
 
 from __future__ import annotations
@@ -176,10 +180,94 @@ def add_nuisances(
                 },
             }
         )
+    _write_entries(out, manifest, entries)
+    return out, entries
+
+
+def _write_entries(out: Path, manifest: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+    """Replace the manifest's nuisances of the entries' names by them; write it atomically."""
+    names = {e["name"] for e in entries}
     kept = [e for e in manifest.get("nuisances") or [] if e.get("name") not in names]
     manifest["nuisances"] = kept + entries
     validate_manifest(manifest, out)
     tmp = out / "analysis.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1))
     os.replace(tmp, out / "analysis.json")
+
+
+def add_theory_nuisances(
+    source: str | Path,
+    store: str | Path,
+    names: Sequence[str],
+    *,
+    destination: str | Path | None = None,
+    training: RatioTraining | None = None,
+    overlay: bool = False,
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Learn theory-scale shape nuisances (``mu_f``) from a nominal store's exact factors.
+
+    For each name the parents' factors r_±(z) = w_v/w of its variations (``mu_f_up``,
+    ``mu_f_down``; ``/parton/theory_variations``) are regressed on the analysis's features of
+    the store's selected entries (:mod:`madsbi.estimators.theory_ratio`); η(±1) are exact. The
+    entries are of kind ``"shape"`` (the same saved ratio as a detector variation's), size 1
+    (±1σ is the scale × 2 and × ½), and record the training store, its SHA-256 and the
+    variation names. ``destination`` and ``overlay`` as in :func:`add_nuisances`.
+
+    Returns
+    -------
+    (Path, list of dict)
+        The analysis directory and the manifest entries written.
+
+    Raises
+    ------
+    InputError
+        Not a reco analysis; no name, or a name that is not a theory nuisance; a variation
+        with every factor 1 (μ_R at LO for W±Z).
+    StoreFormatError
+        The store lacks the theory variations, a parent link or a feature column.
+    """
+    from madsbi.analysis.data import file_sha256
+    from madsbi.analysis.names import analysis_path
+    from madsbi.analysis.overlay import BASE_KEY, derived
+    from madsbi.estimators.theory_ratio import (
+        read_theory_sample,
+        theory_variations,
+        train_theory_ratio,
+    )
+
+    root = analysis_path(source)
+    manifest = read_manifest(root)
+    if manifest.get("level") != "reco":
+        raise InputError(f"{root}: learned theory nuisances need a reco-level analysis")
+    if not names:
+        raise InputError("theory: name at least one nuisance (mu_f)")
+    for name in names:
+        theory_variations(name)
+    features = list(manifest["features"])
+    samples = {name: read_theory_sample(store, name, features) for name in names}
+    out, base_entry = derived(root, destination, overlay=overlay)
+    if base_entry is not None:
+        manifest[BASE_KEY] = base_entry
+    digest = file_sha256(Path(store))
+    entries = []
+    for name, sample in samples.items():
+        ratio = train_theory_ratio(name, features, sample, training)
+        relative = f"{NUISANCE_DIR}/{name}"
+        ratio.save(out / relative)
+        keys = ("method", "variations", "n_entries", "n_train", "n_validation", "best_epoch",
+                "validation_loss", "validation_gain", "validation_gain_error",
+                "learned")  # fmt: skip
+        training_record = {"store": str(Path(store).resolve()), "sha256": digest}
+        entries.append(
+            {
+                "name": name,
+                "kind": "shape",
+                "size": 1.0,
+                "path": relative,
+                "rate_up": ratio.rate_up,
+                "rate_down": ratio.rate_down,
+                "training": training_record | {k: ratio.info[k] for k in keys},
+            }
+        )
+    _write_entries(out, manifest, entries)
     return out, entries

@@ -1,4 +1,4 @@
-"""``madsbi analysis-nuisances``: detector shape nuisances of a reco analysis, trained."""
+"""``madsbi analysis-nuisances``: detector and theory shape nuisances of a reco analysis."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ import click
 @click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--variations",
-    required=True,
     help="Comma-separated detector variations of STORE (lep_scale_e, ..., or 'all').",
+)
+@click.option(
+    "--theory",
+    help="Comma-separated theory-scale nuisances (mu_f) learned by regression on STORE's "
+    "exact per-event factors (/parton/theory_variations of a nominal store).",
 )
 @click.option(
     "--out",
@@ -22,7 +26,7 @@ import click
     help="Write a copy of SOURCE with the nuisances here (new or empty directory); default: "
     "SOURCE itself (refused for a shipped analysis).",
 )
-@click.option("--epochs", type=int, default=60, show_default=True)
+@click.option("--epochs", type=int, help="Training epochs [default: 60; --theory: 300].")
 @click.option("--hidden", default="64,64", show_default=True, help="Hidden layer widths.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -34,9 +38,10 @@ import click
 def analysis_nuisances(
     source: str,
     store: Path,
-    variations: str,
+    variations: str | None,
+    theory: str | None,
     destination: Path | None,
-    epochs: int,
+    epochs: int | None,
     hidden: str,
     seed: int,
     overlay: bool,
@@ -48,20 +53,40 @@ def analysis_nuisances(
     paired classifier learns the per-event factors log r(x|±1) on the analysis's features and
     the cut flags give the acceptance factors η(±1); analysis.json gains a "shape" nuisance per
     variation, which ``madsbi fit`` profiles (``--stat-only``, ``--fix NAME=VALUE``).
+
+    With ``--theory mu_f`` instead, STORE is a nominal reco store whose parents carry their
+    theory factors (``madsbi store convert`` of a ``use_syst = True`` run): the parents'
+    factors r = w(μ_F × 2)/w and w(μ_F × ½)/w are regressed on the features (their
+    conditional mean is η(±1) r(x|±1)), η(±1) are exact, and the nuisance enters the fit
+    like a detector shape. At LO for W±Z μ_R has no effect (no α_s); the LO μ_F band
+    understates the scale uncertainty (add the NLO K-factor's as ``xsec_<process>``).
     """
-    from madsbi.analysis.shape_nuisances import add_nuisances
+    from dataclasses import replace
+
+    from madsbi.analysis.shape_nuisances import add_nuisances, add_theory_nuisances
     from madsbi.errors import InputError
     from madsbi.estimators.nuisance_ratio import RatioTraining
+    from madsbi.estimators.theory_ratio import THEORY_TRAINING
 
     try:
         widths = tuple(int(h) for h in hidden.split(","))
     except ValueError:
         raise InputError(f"--hidden {hidden!r}: expected comma-separated integers") from None
-    names = [n.strip() for n in variations.split(",") if n.strip()]
-    training = RatioTraining(hidden=widths, epochs=epochs, seed=seed)
-    out, entries = add_nuisances(
-        source, store, names, destination=destination, training=training, overlay=overlay
+    if (variations is None) == (theory is None):
+        raise InputError("name the nuisances with exactly one of --variations and --theory")
+    names = [n.strip() for n in (variations or theory or "").split(",") if n.strip()]
+    base = RatioTraining() if theory is None else THEORY_TRAINING
+    training = replace(
+        base, hidden=widths, seed=seed, epochs=base.epochs if epochs is None else epochs
     )
+    if theory is None:
+        out, entries = add_nuisances(
+            source, store, names, destination=destination, training=training, overlay=overlay
+        )
+    else:
+        out, entries = add_theory_nuisances(
+            source, store, names, destination=destination, training=training, overlay=overlay
+        )
     for e in entries:
         t = e["training"]
         shape = "shape learned" if t["learned"] else "shape not resolved (r = 1, η only)"
