@@ -14,7 +14,7 @@ read it, next to the learned ones:
   of process c over its MC events in the data's selection (the signal's rate events, each
   background's events) and ν_c(θ) = ν_c0 ρ_c(θ): the mixture with one-hot shares;
 - ``truth_learned_d``: the truth that does not know the label, as the toy comparison of
-  :mod:`madsbi.studies.toy_mixture_compare` built it ("oracle: exact + learned D"): the fit's
+  ``madsbi.studies.toy_mixture_compare`` built it ("oracle: exact + learned D"): the fit's
   learned shares f_c(x) (the classifier's D_c re-weighted to the fit's cross-sections) and per
   process c the coefficients C^c_e exact for the events of process c and the learned ratio of
   process c for the others (the signal's: the central estimate of the analysis's first method;
@@ -24,9 +24,9 @@ read it, next to the learned ones:
 Both are one row (no ensemble members) and collapse to one C_e·Φ component (all rates exact,
 ρ̂_c = ρ_P,c), so they scan with the compiled kernels. An input of the mix maps to a
 component by its ``--names`` entry, else by its process text (the signal's processes, or
-the process of a background's recorded stores). :func:`data_truth` also gives the weights that
-take each labelled event back to θ0, which the reliability curve uses
-(:mod:`madsbi.analysis.component_report`).
+the process of a background's recorded stores). :func:`madsbi.analysis.oracles.data_truth`
+also gives the weights that take each labelled event back to θ0, which the reliability curve
+uses (:mod:`madsbi.analysis.component_report`).
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def fit_models(
 ) -> tuple[list[LikelihoodModel], float, Mixture | None]:
     """The models of one method of ``madsbi fit``, oracles included.
 
-    :func:`oracle_models` for an oracle method, else
+    :func:`madsbi.analysis.oracles.oracle_models` for an oracle method, else
     :func:`madsbi.analysis.components.method_models` with the reliability curve added.
 
     Raises

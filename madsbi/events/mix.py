@@ -33,7 +33,7 @@ attribute ``inputs`` (JSON) gives per input its path, SHA-256, process text, ``n
 ``names`` argument, else null), parameters, θ0, θ_gen, the θ it was drawn at
 (``theta_drawn``: ``at`` for a θ-dependent store, else θ_gen), whether it is θ-independent and
 its K; ``description`` says "truth for validation only". Stores written before it have no
-``/truth`` group and are read as before (:func:`read_truth` returns None).
+``/truth`` group and are read as before (:func:`madsbi.events.mix.read_truth` returns None).
 
 A store none of whose entries passes the selection contributes no event (a warning says
 so). Fractionally smeared stores (weighted copies of one parent) are refused: their copies are
