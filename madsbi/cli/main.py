@@ -22,6 +22,7 @@ import click
 from madsbi import __version__
 from madsbi.cli.backgrounds import analysis_backgrounds
 from madsbi.cli.binn import binn
+from madsbi.cli.coverage import coverage
 from madsbi.cli.fit import fit
 from madsbi.cli.mg5 import mg5
 from madsbi.cli.nuisances import analysis_nuisances
@@ -101,6 +102,7 @@ cli.add_command(analysis_nuisances)
 cli.add_command(analysis_trim)
 cli.add_command(basis)
 cli.add_command(binn)
+cli.add_command(coverage)
 cli.add_command(fit)
 cli.add_command(mg5)
 cli.add_command(produce)
