@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from madsbi._validate import FloatArray
-from madsbi.analysis.components import EXACT, load_components, method_models
+from madsbi.analysis.components import EXACT, background_yields, load_components, method_models
 from madsbi.analysis.coverage_toys import profiled_q, stacked_form
 from madsbi.analysis.nuisances import parse_declared, resolve
 from madsbi.analysis.prepare import FitData, prepare_data
@@ -46,6 +46,7 @@ from madsbi.errors import InputError, StoreFormatError
 from madsbi.inference.coverage import CoverageResult
 from madsbi.inference.dense import CoreGather, DenseBackend, NumpyDense, toy_statistics
 from madsbi.inference.model import LikelihoodModel
+from madsbi.inference.rate import FB_PER_PB, expected_events
 
 if TYPE_CHECKING:
     from madsbi.analysis.load import Analysis
@@ -193,8 +194,9 @@ def build_pool(
         mode="counts",
         description={"store": "the coverage pool", "n_events": int(features.shape[0])},
     )
-    _, nu0, mixture = method_models(analysis, data, analysis.methods[0])
-    nus = list(mixture.expected_events0) if mixture is not None else [nu0]
+    # ν_c(θ0) as the fit's models have them (checked against them in analysis_coverage)
+    nus = [float(expected_events(lumi * FB_PER_PB, analysis.sigma0_pb, factor))]
+    nus += [background_yields(data, b)[2] for b in loaded.backgrounds] if loaded else []
     if signal_nu is not None:
         nus[0] = signal_nu
     processes, start = [], 0
@@ -349,7 +351,12 @@ def analysis_coverage(
     }
     for method in chosen:
         start = time.perf_counter()
-        model = method_models(analysis, pool.data, method)[0][0]
+        models, nu0, mixture = method_models(analysis, pool.data, method)
+        model = models[0]
+        expected = list(mixture.expected_events0) if mixture is not None else [nu0]
+        drawn = [p.expected_events for p in pool.processes]
+        if not stores and not np.allclose(expected, drawn, rtol=1e-12, atol=0):
+            raise InputError(f"{method}: the model expects {expected} events, the toys {drawn}")
         if modifiers:
             model = replace(model, modifiers=modifiers)
         entry = model_coverage(

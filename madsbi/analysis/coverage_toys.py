@@ -54,7 +54,7 @@ from madsbi.inference.profile import (
 from madsbi.inference.rate import RateModel
 
 #: Nodes in ν of the table of each toy's profile gain (the chords' error ∝ spacing²).
-GAIN_NODES = 513
+GAIN_NODES = 257
 #: Added to the chord bound: the Newton tolerance and the rounding between the dense sums and
 #: the compiled scan of the exact profile.
 SLACK = 1e-7
