@@ -1,7 +1,7 @@
 """What a fit with background components reports for its figures: the m_T^WZ stack, reliability.
 
 Two summaries go into each method's ``components`` entry of ``fit.json`` (and from there into
-the figures of :mod:`madsbi.plotting.components`):
+the figures of ``madsbi.plotting.components``):
 
 - ``stack``: the expected events per bin of m_T^WZ (the feature ``mt_wz``) of every component
   at the SM and at the best fit, ν_c,b(θ) = L F_c Σ_{e∈b} v_e C_e·φ(θ − θ0) over the

@@ -14,7 +14,7 @@ def fit_figures(result: dict[str, Any], directory: Path) -> list[Path]:
     """``q_<parameter>.png`` and ``q_<a>_<b>.png`` from a ``fit.json`` document.
 
     With background components also ``stack_<method>.png`` and ``reliability.png``
-    (:func:`madsbi.plotting.components.component_figures`).
+    (``madsbi.plotting.components.component_figures``).
     """
     from madsbi.plotting._mpl import figure, finish, method_colors
     from madsbi.plotting.components import component_figures
