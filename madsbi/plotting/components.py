@@ -6,9 +6,9 @@ and ``.stack``, :mod:`madsbi.analysis.component_report`):
 - :func:`plot_reliability`: per process the observed fraction of its events against the
   predicted share f_c(x) in bins of f_c, with binomial errors, and the diagonal (a calibrated
   classifier lies on it);
-- :func:`plot_stack`: the expected events per m_T^WZ bin of every component stacked (signal at
-  the bottom) at the SM (left) and at the best fit (right), the data points with √Σw² errors
-  on both;
+- :func:`plot_stack`: the expected events per m_T^WZ bin of every component stacked (the
+  backgrounds at the bottom, so that they show on the log axis; the signal on top) at the SM
+  (left) and at the best fit (right), the data points with √Σw² errors on both;
 - :func:`component_figures`: both from a ``fit.json`` document (``madsbi fit`` writes them).
 """
 
@@ -78,9 +78,10 @@ def plot_stack(stack: Mapping[str, Any], path: PathLike, *, title: str = "") -> 
     with _mpl.figure(out, figsize=(11.0, 4.6), ncols=2, sharey=True) as (_, axes):
         for ax, (label, counts) in zip(axes, panels.items(), strict=True):
             bottom = np.zeros(edges.size - 1)
-            for k, (name, values) in enumerate(counts.items()):
-                v = _mpl.vector(values, f"{label}.{name}", edges.size - 1)
-                color = COMPONENT_COLORS[k % len(COMPONENT_COLORS)]
+            names = list(counts)
+            for name in reversed(names):  # backgrounds at the bottom, the signal on top
+                v = _mpl.vector(counts[name], f"{label}.{name}", edges.size - 1)
+                color = COMPONENT_COLORS[names.index(name) % len(COMPONENT_COLORS)]
                 ax.stairs(bottom + v, edges, baseline=bottom, fill=True, color=color, label=name)
                 bottom = bottom + v
             ax.stairs(bottom, edges, color="0.2", lw=0.8)
