@@ -44,7 +44,13 @@ from madsbi.analysis.prepare import FitData, prepare_data
 from madsbi.analysis.shape_nuisances import fit_modifiers
 from madsbi.errors import InputError, StoreFormatError
 from madsbi.inference.coverage import CoverageResult
-from madsbi.inference.dense import CoreGather, DenseBackend, NumpyDense, toy_statistics
+from madsbi.inference.dense import (
+    GATHER_DENSITY,
+    CoreGather,
+    DenseBackend,
+    NumpyDense,
+    toy_statistics,
+)
 from madsbi.inference.model import LikelihoodModel
 from madsbi.inference.rate import FB_PER_PB, expected_events
 
@@ -325,7 +331,7 @@ def analysis_coverage(
     modifiers = fit_modifiers(specs, analysis, pool.data) if specs else ()
     backend: DenseBackend | None = None
     if o.threads:
-        dense = np.count_nonzero(counts) >= 0.12 * counts.size
+        dense = np.count_nonzero(counts) >= GATHER_DENSITY * counts.size
         backend = NumpyDense() if dense else CoreGather(o.threads)
     document: dict[str, Any] = {
         "analysis": str(analysis.path),

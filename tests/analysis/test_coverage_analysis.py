@@ -67,7 +67,8 @@ def test_the_command_writes_coverage_of_every_method(with_lumi: Path, tmp_path: 
     assert np.shape(document["global_observables"]) == (12, 1)
     assert set(document["methods"]) == {"mlp", "exact"}
     [signal] = document["processes"]
-    assert signal["expected_events"] == pytest.approx(10e3 * 0.01638244408585971, rel=1e-9)
+    sigma0 = madsbi.load_analysis(with_lumi).sigma0_pb
+    assert signal["expected_events"] == pytest.approx(10e3 * sigma0, rel=1e-12)
     for entry in document["methods"].values():
         for form in ("stat_only", "profiled"):
             r = entry[form]
