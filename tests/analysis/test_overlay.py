@@ -139,3 +139,18 @@ def test_overlay_errors(built: dict[str, Path], tmp_path: Path) -> None:
         (bad / "analysis.json").write_text(json.dumps(manifest))
         with pytest.raises(StoreFormatError, match=match):
             madsbi.load_analysis(bad)
+
+
+def test_the_shipped_background_analysis_is_an_overlay_on_wz_reco_paper() -> None:
+    from madsbi.analysis.components import load_components
+    from madsbi.analysis.names import shipped_analyses_dir
+
+    analysis = madsbi.load_analysis("wz_reco_bkg")
+    assert analysis.files == shipped_analyses_dir() / "wz_reco_paper"
+    assert set(analysis.methods) == {"mlp", "lgatr"}
+    size = sum(p.stat().st_size for p in analysis.path.rglob("*") if p.is_file())
+    assert size < 2_000_000
+    loaded = load_components(analysis)
+    assert loaded is not None
+    assert [b.name for b in loaded.backgrounds] == ["zz_4l"]
+    assert loaded.backgrounds[0].estimator is not None  # θ-dependent: its own ratio
