@@ -52,7 +52,7 @@ from madsbi.inference.dense import (
     toy_statistics,
 )
 from madsbi.inference.model import LikelihoodModel
-from madsbi.inference.rate import FB_PER_PB, expected_events
+from madsbi.inference.rate import FB_PER_PB, RateModel, expected_events
 
 if TYPE_CHECKING:
     from madsbi.analysis.load import Analysis
@@ -266,6 +266,41 @@ def summarise(q: FloatArray, dof: int, gammas: Sequence[float] = GAMMAS) -> dict
     return out
 
 
+ORACLE = "oracle"
+
+
+def oracle_model(analysis: Analysis, pool: Pool) -> LikelihoodModel:
+    """The labelled truth of the pool: each event's own process and exact coefficients known.
+
+    p(x, c|θ) ∝ ν_c(θ) p_c(x|θ), so each event's ratio to θ0 is its own C^c_e·φ(θ − θ0) and
+    the rate is ν(θ)/ν0 = Σ_c (ν_c0/ν0) ρ_c(θ) with every process's exact rate: one component
+    in the joint form (a signal-only analysis: its ``exact`` method).
+
+    Raises
+    ------
+    StoreFormatError
+        Pool events without exact coefficients (stores without ``/parton/coefficients``).
+    """
+    from madsbi.inference.likelihood import exact_event_coefficients
+    from madsbi.theory.polynomial import polynomial_features
+
+    if pool.data.coefficients is None:
+        raise StoreFormatError(f"{pool.source}: the oracle needs every event's coefficients")
+    rates = [analysis.exact_rate_model()[0].coefficients[0]]
+    loaded = load_components(analysis)
+    for b in loaded.backgrounds if loaded is not None else ():
+        rates.append(RateModel.from_event_coefficients(b.ratios, b.weights).coefficients[0])
+    nus = np.array([p.expected_events for p in pool.processes])
+    s = (nus[:, None] * np.array(rates)).sum(axis=0) / nus.sum()
+
+    def features(grid: FloatArray) -> FloatArray:
+        return polynomial_features(grid, analysis.theta0)
+
+    c = exact_event_coefficients(pool.data.coefficients)
+    rate = RateModel(s[None, :])
+    return LikelihoodModel.single(c, features, rate, expected_events0=nus.sum(), log1p=True)
+
+
 def model_coverage(
     model: LikelihoodModel,
     counts: Any,
@@ -306,8 +341,10 @@ def analysis_coverage(
 ) -> dict[str, Any]:
     """The coverage document of ``madsbi coverage`` (module docstring).
 
-    ``methods``: the analysis's estimators by name, and ``exact`` (the truth: the events'
-    exact coefficients); default the first estimator.
+    ``methods``: the analysis's estimators by name, ``exact`` (the fit's exact method: the
+    events' exact coefficients in the signal component) and ``oracle`` (every event's own
+    process and exact coefficients, :func:`oracle_model`: the truth of a mixture); default the
+    first estimator.
 
     Raises
     ------
@@ -316,9 +353,11 @@ def analysis_coverage(
     """
     o = options or CoverageOptions()
     chosen = list(methods) if methods else [analysis.methods[0]]
-    unknown = [m for m in chosen if m != EXACT and m not in analysis.models]
+    unknown = [m for m in chosen if m not in (EXACT, ORACLE) and m not in analysis.models]
     if unknown:
-        raise InputError(f"methods: {unknown} not in the analysis ({analysis.methods}) or 'exact'")
+        raise InputError(
+            f"methods: {unknown} not in the analysis ({analysis.methods}), 'exact' or 'oracle'"
+        )
     thetas, true_index, shape = coverage_grid(
         analysis.defaults["ranges"], o.grid_points, analysis.theta0
     )
@@ -357,12 +396,15 @@ def analysis_coverage(
     }
     for method in chosen:
         start = time.perf_counter()
-        models, nu0, mixture = method_models(analysis, pool.data, method)
-        model = models[0]
-        expected = list(mixture.expected_events0) if mixture is not None else [nu0]
-        drawn = [p.expected_events for p in pool.processes]
-        if not stores and not np.allclose(expected, drawn, rtol=1e-12, atol=0):
-            raise InputError(f"{method}: the model expects {expected} events, the toys {drawn}")
+        if method == ORACLE:
+            model = oracle_model(analysis, pool)
+        else:
+            models, nu0, mixture = method_models(analysis, pool.data, method)
+            model = models[0]
+            expected = list(mixture.expected_events0) if mixture is not None else [nu0]
+            drawn = [p.expected_events for p in pool.processes]
+            if not stores and not np.allclose(expected, drawn, rtol=1e-12, atol=0):
+                raise InputError(f"{method}: the model expects {expected} events, toys {drawn}")
         if modifiers:
             model = replace(model, modifiers=modifiers)
         entry = model_coverage(

@@ -31,7 +31,12 @@ import click
     multiple=True,
     help="A trained estimator (repeatable; default: the analysis's first).",
 )
-@click.option("--truth", is_flag=True, help="Also the exact per-event coefficients.")
+@click.option(
+    "--truth",
+    is_flag=True,
+    help="Also the exact per-event coefficients (fit's 'exact'); with background components "
+    "also 'oracle', each event's own process and coefficients known.",
+)
 @click.option("--stat-only", is_flag=True, help="Ignore the analysis's nuisances.")
 @click.option("--luminosity", type=float, default=None, help="fb⁻¹ (default: the analysis's).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -79,7 +84,8 @@ def coverage(
         stat_only=stat_only, top_k=top_k, threads=threads,
     )  # fmt: skip
     loaded = load_analysis(analysis)
-    chosen = [*(methods or [loaded.methods[0]]), *(["exact"] if truth else [])]
+    truths = ["exact", "oracle"] if "components" in loaded.manifest else ["exact"]
+    chosen = [*(methods or [loaded.methods[0]]), *(truths if truth else [])]
     document = analysis_coverage(loaded, list(stores), chosen, options)
     paths = write_coverage(document, out_dir)
     for method, entry in document["methods"].items():

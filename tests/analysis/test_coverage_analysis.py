@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 
 import madsbi
-from madsbi.analysis.components import method_models
+from madsbi.analysis.components import load_components, method_models
 from madsbi.analysis.coverage import (
     CoverageOptions,
     analysis_coverage,
@@ -23,12 +23,14 @@ from madsbi.analysis.coverage import (
     draw_centres,
     draw_counts,
     model_coverage,
+    oracle_model,
 )
 from madsbi.analysis.coverage_toys import reference_q
 from madsbi.analysis.names import analysis_path
 from madsbi.analysis.shape_nuisances import fit_modifiers
 from madsbi.cli.main import cli
 from madsbi.errors import InputError
+from madsbi.inference.rate import RateModel
 from madsbi.simulate.reco import shipped_reco_path
 
 pytestmark = pytest.mark.filterwarnings(
@@ -110,6 +112,17 @@ def test_stat_only_drops_the_nuisances_and_bad_methods_are_refused(with_lumi: Pa
         analysis_coverage(analysis, methods=["nope"], options=options)
 
 
+def test_the_oracle_of_a_signal_only_analysis_is_its_exact_method(with_lumi: Path) -> None:
+    analysis = madsbi.load_analysis(with_lumi)
+    options = CoverageOptions(n_toys=5, grid_points=5, luminosity=30.0, stat_only=True, threads=1)
+    document = analysis_coverage(analysis, methods=["exact", "oracle"], options=options)
+    np.testing.assert_allclose(
+        document["methods"]["oracle"]["stat_only"]["q_true"],
+        document["methods"]["exact"]["stat_only"]["q_true"],
+        atol=1e-9,
+    )
+
+
 def test_toys_can_come_from_stores(with_lumi: Path) -> None:
     analysis = madsbi.load_analysis(with_lumi)
     store = shipped_reco_path("wz_reco_test")
@@ -139,6 +152,12 @@ def with_backgrounds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return out
+
+
+def _features(analysis: madsbi.Analysis, thetas: np.ndarray) -> np.ndarray:
+    from madsbi.theory.polynomial import polynomial_features
+
+    return polynomial_features(thetas, analysis.theta0)
 
 
 def _with_scale(source: Path, destination: Path, scale: float) -> Path:
@@ -190,6 +209,15 @@ def test_toys_with_backgrounds_draw_every_process_and_fit_the_mixture(
     thetas, index, _ = coverage_grid(analysis.defaults["ranges"], 5, analysis.theta0)
     model = method_models(analysis, pool.data, "mlp")[0][0]
     assert len(model.components) == 2
+    # the oracle: each event's own exact ratio, the processes' exact rates weighted by ν_c0
+    oracle = oracle_model(analysis, pool)
+    background = load_components(analysis).backgrounds[0]
+    rho_s = analysis.exact_rate_model()[0].ratio(_features(analysis, thetas))[0]
+    exact_b = RateModel.from_event_coefficients(background.ratios, background.weights)
+    rho_b = exact_b.ratio(_features(analysis, thetas))[0]
+    nu = [p.expected_events for p in pool.processes]
+    rho = oracle.components[0].rate.ratio(_features(analysis, thetas))[0]
+    np.testing.assert_allclose(rho, (nu[0] * rho_s + nu[1] * rho_b) / sum(nu), rtol=1e-12)
     options = CoverageOptions(n_toys=6, grid_points=5, luminosity=30.0, seed=5, threads=1)
     document = analysis_coverage(analysis, methods=["mlp"], options=options)
     np.testing.assert_allclose(
