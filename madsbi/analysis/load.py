@@ -67,8 +67,7 @@ class Analysis:
         # Checked first: the directory may come from anyone (madsbi.analysis.schema).
         manifest = read_manifest(self.path)
         self.manifest: dict[str, Any] = manifest
-        #: Where the trained files (estimators, rate events, split) are: ``path``, or the
-        #: base of an overlay (:mod:`madsbi.analysis.overlay`).
+        #: The directory of the trained files: ``path``, or an overlay's base.
         self.files: Path = files_root(self.path, manifest)
         self.parameters: list[str] = list(manifest["parameters"])
         self.theta0 = np.asarray(manifest["theta0"], dtype=np.float64)
