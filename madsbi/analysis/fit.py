@@ -297,7 +297,9 @@ def fit(
 ) -> FitResult:
     """Fit ``data`` with every method.
 
-    By default the learned methods, and ``exact`` if the data carry coefficients.
+    By default the learned methods, and ``exact`` if the data carry coefficients and the
+    analysis has no background components (for a mixture ``exact`` is refused: the truths are
+    ``oracle`` and ``truth_learned_d``, :mod:`madsbi.analysis.oracles`).
 
     Parameters
     ----------
@@ -381,8 +383,15 @@ def fit(
         )
     )
     chosen = list(methods) if methods is not None else list(analysis.methods)
-    if methods is None and prepared.coefficients is not None:
+    has_components = analysis.manifest.get("components") is not None
+    if methods is None and prepared.coefficients is not None and not has_components:
         chosen.append(EXACT)
+    if has_components and EXACT in chosen:  # its C_e would treat every event as signal: no truth
+        raise InputError(
+            f"methods: {EXACT!r} is the signal's exact ratio, and this analysis has background "
+            f"components (data events of several processes); the truths of a mixture are "
+            f"{ORACLES} (data from madsbi store mix, which keeps each event's process)"
+        )
     known = {EXACT, *analysis.models, *ORACLES}  # oracles: data with /truth/mix (oracles.py)
     unknown = [m for m in chosen if m not in known]
     if unknown:

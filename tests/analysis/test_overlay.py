@@ -154,3 +154,12 @@ def test_the_shipped_background_analysis_is_an_overlay_on_wz_reco_paper() -> Non
     assert loaded is not None
     assert [b.name for b in loaded.backgrounds] == ["zz_4l"]
     assert loaded.backgrounds[0].estimator is not None  # θ-dependent: its own ratio
+
+
+def test_exact_is_no_truth_of_a_mixture() -> None:
+    analysis = madsbi.load_analysis("wz_reco_bkg")
+    with pytest.raises(InputError, match="oracle"):
+        analysis.fit(BSM, methods=["mlp", "exact"], points_1d=3, points_2d=2, profile="fixed")
+    small = {"points_1d": 3, "points_2d": 2, "profile": "fixed"}
+    result = analysis.fit(BSM, data_mode="counts", luminosity=38.3, **small)
+    assert set(result.methods) == {"mlp", "lgatr"}  # the data carry coefficients: no "exact"
