@@ -349,7 +349,8 @@ def analysis_coverage(
     Raises
     ------
     InputError
-        An unknown method; θ0 not on the grid; bad options.
+        An unknown method; ``exact`` for an analysis with components; θ0 not on the grid;
+        bad options.
     """
     o = options or CoverageOptions()
     chosen = list(methods) if methods else [analysis.methods[0]]
@@ -357,6 +358,11 @@ def analysis_coverage(
     if unknown:
         raise InputError(
             f"methods: {unknown} not in the analysis ({analysis.methods}), 'exact' or 'oracle'"
+        )
+    if EXACT in chosen and analysis.manifest.get("components") is not None:
+        raise InputError(  # the signal's exact ratio for every event: a hybrid, no truth
+            f"methods: {EXACT!r} is the signal's exact ratio and this analysis has background "
+            f"components; the truth of a mixture is {ORACLE!r}"
         )
     thetas, true_index, shape = coverage_grid(
         analysis.defaults["ranges"], o.grid_points, analysis.theta0

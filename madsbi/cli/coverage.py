@@ -34,8 +34,8 @@ import click
 @click.option(
     "--truth",
     is_flag=True,
-    help="Also the exact per-event coefficients (fit's 'exact'); with background components "
-    "also 'oracle', each event's own process and coefficients known.",
+    help="Also the truth: the exact per-event coefficients (fit's 'exact'); with background "
+    "components 'oracle' instead, each event's own process and coefficients known.",
 )
 @click.option("--stat-only", is_flag=True, help="Ignore the analysis's nuisances.")
 @click.option("--luminosity", type=float, default=None, help="fb⁻¹ (default: the analysis's).")
@@ -84,7 +84,7 @@ def coverage(
         stat_only=stat_only, top_k=top_k, threads=threads,
     )  # fmt: skip
     loaded = load_analysis(analysis)
-    truths = ["exact", "oracle"] if "components" in loaded.manifest else ["exact"]
+    truths = ["oracle"] if "components" in loaded.manifest else ["exact"]
     chosen = [*(methods or [loaded.methods[0]]), *(truths if truth else [])]
     document = analysis_coverage(loaded, list(stores), chosen, options)
     paths = write_coverage(document, out_dir)

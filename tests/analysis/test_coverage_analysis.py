@@ -225,3 +225,10 @@ def test_toys_with_backgrounds_draw_every_process_and_fit_the_mixture(
         reference_q(model, counts, thetas, index),
         atol=1e-9,
     )
+
+
+def test_exact_is_refused_for_an_analysis_with_components(with_backgrounds: Path) -> None:
+    analysis = madsbi.load_analysis(with_backgrounds)
+    options = CoverageOptions(n_toys=2, grid_points=3, luminosity=1.0, stat_only=True, threads=1)
+    with pytest.raises(InputError, match="oracle"):
+        analysis_coverage(analysis, methods=["exact"], options=options)
