@@ -382,22 +382,7 @@ def fit(
             select=select,
         )
     )
-    chosen = list(methods) if methods is not None else list(analysis.methods)
-    has_components = analysis.manifest.get("components") is not None
-    if methods is None and prepared.coefficients is not None and not has_components:
-        chosen.append(EXACT)
-    if has_components and EXACT in chosen:  # its C_e would treat every event as signal: no truth
-        raise InputError(
-            f"methods: {EXACT!r} is the signal's exact ratio, and this analysis has background "
-            f"components (data events of several processes); the truths of a mixture are "
-            f"{ORACLES} (data from madsbi store mix, which keeps each event's process)"
-        )
-    known = {EXACT, *analysis.models, *ORACLES}  # oracles: data with /truth/mix (oracles.py)
-    unknown = [m for m in chosen if m not in known]
-    if unknown:
-        raise InputError(
-            f"methods: {unknown} not in the analysis ({analysis.methods}), {EXACT!r} or {ORACLES}"
-        )
+    chosen = choose_methods(analysis, methods, prepared.coefficients is not None)
     box = fit_box(analysis.parameters, analysis.defaults["ranges"], ranges, points)
     if box.given:
         outside_points(box.ranges, points, analysis.parameters)
@@ -463,3 +448,36 @@ def fit(
         results[method] = central
     described = {**prepared.description, "mode_reason": why}
     return FitResult(list(analysis.parameters), results, points, settings, described)
+
+
+def choose_methods(
+    analysis: Analysis, methods: Sequence[str] | None, with_coefficients: bool
+) -> list[str]:
+    """The methods a fit runs: ``methods``, or the analysis's with ``exact`` where it is a truth.
+
+    ``exact`` (each data event's own exact coefficients in the signal) is added by default when
+    the data carry coefficients, unless the analysis has background components: there it would
+    treat every event as signal, so it is refused; the truths of a mixture are the oracles.
+
+    Raises
+    ------
+    InputError
+        An unknown method, or ``exact`` for an analysis with components.
+    """
+    chosen = list(methods) if methods is not None else list(analysis.methods)
+    has_components = analysis.manifest.get("components") is not None
+    if methods is None and with_coefficients and not has_components:
+        chosen.append(EXACT)
+    if has_components and EXACT in chosen:
+        raise InputError(
+            f"methods: {EXACT!r} is the signal's exact ratio, and this analysis has background "
+            f"components (data events of several processes); the truths of a mixture are "
+            f"{ORACLES} (data from madsbi store mix, which keeps each event's process)"
+        )
+    known = {EXACT, *analysis.models, *ORACLES}  # oracles: data with /truth/mix (oracles.py)
+    unknown = [m for m in chosen if m not in known]
+    if unknown:
+        raise InputError(
+            f"methods: {unknown} not in the analysis ({analysis.methods}), {EXACT!r} or {ORACLES}"
+        )
+    return chosen

@@ -17,6 +17,7 @@ import torch
 from click.testing import CliRunner
 
 import madsbi
+from madsbi.analysis.fit import choose_methods
 from madsbi.analysis.overlay import BASE_KEY, derived, files_root, manifest_sha256
 from madsbi.analysis.schema import read_manifest
 from madsbi.analysis.trim import trim_analysis
@@ -157,9 +158,15 @@ def test_the_shipped_background_analysis_is_an_overlay_on_wz_reco_paper() -> Non
 
 
 def test_exact_is_no_truth_of_a_mixture() -> None:
-    analysis = madsbi.load_analysis("wz_reco_bkg")
+    mixture = madsbi.load_analysis("wz_reco_bkg")
     with pytest.raises(InputError, match="oracle"):
-        analysis.fit(BSM, methods=["mlp", "exact"], points_1d=3, points_2d=2, profile="fixed")
-    small = {"points_1d": 3, "points_2d": 2, "profile": "fixed"}
-    result = analysis.fit(BSM, data_mode="counts", luminosity=38.3, **small)
-    assert set(result.methods) == {"mlp", "lgatr"}  # the data carry coefficients: no "exact"
+        mixture.fit(BSM, methods=["mlp", "exact"], points_1d=3, points_2d=2, profile="fixed")
+    with pytest.raises(InputError, match="oracle"):
+        choose_methods(mixture, ["exact"], with_coefficients=True)
+    # by default: the learned methods, "exact" only for an analysis without components
+    assert choose_methods(mixture, None, with_coefficients=True) == ["mlp", "lgatr"]
+    signal_only = madsbi.load_analysis("wz_reco_paper")
+    assert choose_methods(signal_only, None, with_coefficients=True) == ["mlp", "lgatr", "exact"]
+    assert choose_methods(signal_only, None, with_coefficients=False) == ["mlp", "lgatr"]
+    with pytest.raises(InputError, match="nope"):
+        choose_methods(signal_only, ["nope"], with_coefficients=True)
