@@ -14,10 +14,12 @@ def fit_figures(result: dict[str, Any], directory: Path) -> list[Path]:
     """``q_<parameter>.png`` and ``q_<a>_<b>.png`` from a ``fit.json`` document.
 
     With background components also ``stack_<method>.png`` and ``reliability.png``
-    (``madsbi.plotting.components.component_figures``).
+    (``madsbi.plotting.components.component_figures``); with profiled nuisances
+    ``impacts_<method>.png`` (``madsbi.plotting.nuisances.nuisance_figures``).
     """
     from madsbi.plotting._mpl import figure, finish, method_colors
     from madsbi.plotting.components import component_figures
+    from madsbi.plotting.nuisances import nuisance_figures
 
     written = []
     methods = result["methods"]
@@ -58,4 +60,4 @@ def fit_figures(result: dict[str, Any], directory: Path) -> list[Path]:
                 ax, title=f"{', '.join(f'{lv:g}' for lv in result['settings']['levels'])} regions"
             )
         written.append(path)
-    return written + component_figures(result, directory)
+    return written + component_figures(result, directory) + nuisance_figures(result, directory)
