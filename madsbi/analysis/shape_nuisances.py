@@ -12,7 +12,9 @@ normalised over the analysis's rate events at θ0 (in the data's selection).
 
 :func:`add_theory_nuisances` (``madsbi analysis-nuisances --theory mu_f``) learns the same
 kind of entry for a theory-scale variation, by regression on the exact per-event factors of a
-nominal store (:mod:`madsbi.estimators.theory_ratio`).
+nominal store (:mod:`madsbi.estimators.theory_ratio`). :func:`add_normalisations`
+(``madsbi analysis-nuisances --normalisation lumi=0.02``) declares log-normal normalisations
+(luminosity, cross-sections) on all or some of the analysis's components.
 """
 
 from __future__ import annotations
@@ -271,3 +273,69 @@ def add_theory_nuisances(
         )
     _write_entries(out, manifest, entries)
     return out, entries
+
+
+def parse_normalisation(text: str) -> dict[str, Any]:
+    """``NAME=SIZE`` or ``NAME=SIZE:COMPONENT[+COMPONENT…]`` → a manifest entry.
+
+    Raises
+    ------
+    InputError
+        Not of that form; a bad name or size (:func:`madsbi.analysis.nuisances.parse_declared`).
+    """
+    from madsbi.analysis.nuisances import parse_declared
+
+    head, _, listed = text.partition(":")
+    name, sep, size = head.partition("=")
+    if not sep:
+        raise InputError(f"--normalisation {text!r}: expected NAME=SIZE[:COMPONENT+COMPONENT]")
+    components = [c.strip() for c in listed.split("+") if c.strip()]
+    entry: dict[str, Any] = {"name": name.strip(), "kind": "normalisation", "size": size}
+    if components:
+        entry["components"] = components
+    [spec] = parse_declared([entry], f"--normalisation {text!r}")
+    return {**entry, "size": spec.size}
+
+
+def add_normalisations(
+    source: str | Path,
+    entries: Sequence[dict[str, Any]],
+    *,
+    destination: str | Path | None = None,
+    overlay: bool = False,
+) -> Path:
+    """Declare normalisation nuisances (log-normal, unit Gaussian constraint) in an analysis.
+
+    ``entries``: manifest entries (:func:`parse_normalisation`); one named like a declared
+    nuisance replaces it. Each entry's ``components`` must be components of the analysis
+    (``signal`` and its backgrounds; absent: all). ``destination`` and ``overlay`` as in
+    :func:`add_nuisances`.
+
+    Raises
+    ------
+    InputError
+        No entry; a component the analysis does not have; a shipped analysis without
+        destination.
+    """
+    from madsbi.analysis.component_spec import parse_components
+    from madsbi.analysis.names import analysis_path
+    from madsbi.analysis.overlay import BASE_KEY, derived
+
+    if not entries:
+        raise InputError("normalisations: name at least one (NAME=SIZE)")
+    root = analysis_path(source)
+    manifest = read_manifest(root)
+    spec = parse_components(manifest.get("components"), f"{root}: components")
+    known = [COMPONENT] if spec is None else spec.names
+    for entry in entries:
+        unknown = sorted(set(entry.get("components", [])) - set(known))
+        if unknown:
+            raise InputError(
+                f"normalisation {entry['name']!r}: components {unknown} are not components "
+                f"of {root} ({known})"
+            )
+    out, base_entry = derived(root, destination, overlay=overlay)
+    if base_entry is not None:
+        manifest[BASE_KEY] = base_entry
+    _write_entries(out, manifest, [dict(e) for e in entries])
+    return out

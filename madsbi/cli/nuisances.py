@@ -9,7 +9,9 @@ import click
 
 @click.command("analysis-nuisances")
 @click.argument("source")
-@click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "store", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option(
     "--variations",
     help="Comma-separated detector variations of STORE (lep_scale_e, ..., or 'all').",
@@ -18,6 +20,14 @@ import click
     "--theory",
     help="Comma-separated theory-scale nuisances (mu_f) learned by regression on STORE's "
     "exact per-event factors (/parton/theory_variations of a nominal store).",
+)
+@click.option(
+    "--normalisation",
+    "normalisations",
+    multiple=True,
+    help="NAME=SIZE[:COMPONENT+COMPONENT]: declare a log-normal normalisation of relative size "
+    "SIZE on the named components (default all), e.g. lumi=0.02, xsec_zz_4l=0.1:zz_4l "
+    "(repeatable; needs no STORE).",
 )
 @click.option(
     "--out",
@@ -37,9 +47,10 @@ import click
 )
 def analysis_nuisances(
     source: str,
-    store: Path,
+    store: Path | None,
     variations: str | None,
     theory: str | None,
+    normalisations: tuple[str, ...],
     destination: Path | None,
     epochs: int | None,
     hidden: str,
@@ -60,10 +71,18 @@ def analysis_nuisances(
     conditional mean is η(±1) r(x|±1)), η(±1) are exact, and the nuisance enters the fit
     like a detector shape. At LO for W±Z μ_R has no effect (no α_s); the LO μ_F band
     understates the scale uncertainty (add the NLO K-factor's as ``xsec_<process>``).
+
+    ``--normalisation`` declares log-normal normalisations (``lumi``, ``xsec_<process>``) with
+    or without trained shapes in the same call.
     """
     from dataclasses import replace
 
-    from madsbi.analysis.shape_nuisances import add_nuisances, add_theory_nuisances
+    from madsbi.analysis.shape_nuisances import (
+        add_normalisations,
+        add_nuisances,
+        add_theory_nuisances,
+        parse_normalisation,
+    )
     from madsbi.errors import InputError
     from madsbi.estimators.nuisance_ratio import RatioTraining
     from madsbi.estimators.theory_ratio import THEORY_TRAINING
@@ -72,8 +91,20 @@ def analysis_nuisances(
         widths = tuple(int(h) for h in hidden.split(","))
     except ValueError:
         raise InputError(f"--hidden {hidden!r}: expected comma-separated integers") from None
-    if (variations is None) == (theory is None):
-        raise InputError("name the nuisances with exactly one of --variations and --theory")
+    declared = [parse_normalisation(text) for text in normalisations]
+    if variations is not None and theory is not None:
+        raise InputError("name the shape nuisances with one of --variations and --theory")
+    if variations is None and theory is None:
+        if not declared:
+            raise InputError("name the nuisances: --variations, --theory or --normalisation")
+        out = add_normalisations(source, declared, destination=destination, overlay=overlay)
+        for e in declared:
+            on = ", ".join(e.get("components", [])) or "every component"
+            click.echo(f"{e['name']}: normalisation ± {100 * e['size']:g} % on {on}")
+        click.echo(f"→ {out}")
+        return
+    if store is None:
+        raise InputError("STORE: --variations and --theory train on a reco store; name it")
     names = [n.strip() for n in (variations or theory or "").split(",") if n.strip()]
     base = RatioTraining() if theory is None else THEORY_TRAINING
     training = replace(
@@ -87,7 +118,12 @@ def analysis_nuisances(
         out, entries = add_theory_nuisances(
             source, store, names, destination=destination, training=training, overlay=overlay
         )
-    for e in entries:
+    if declared:
+        add_normalisations(out, declared)
+    for e in [*entries, *declared]:
+        if e["kind"] == "normalisation":
+            click.echo(f"{e['name']}: normalisation ± {100 * e['size']:g} %")
+            continue
         t = e["training"]
         shape = "shape learned" if t["learned"] else "shape not resolved (r = 1, η only)"
         click.echo(
