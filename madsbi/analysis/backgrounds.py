@@ -18,7 +18,9 @@ paper App. D (eq. 59 generalised to several processes, θ-dependent ones include
   θ-independent one none (R = 1);
 - each background's events (all observables, exact C_e = c_e/c_e0, v_e) go to
   ``components/<name>/events.npz``: the fit takes each process's rates and ν_c0 from them in
-  the data's selection, as it does the signal's from ``rate_events.npz``.
+  the data's selection, as it does the signal's from ``rate_events.npz``;
+- with ``pooled``, one more derivative ensemble on the events of every process, each with its
+  own exact targets and weight v_e (:mod:`madsbi.analysis.pooled`), in ``components/pooled``.
 
 The signal's own networks and rate model stay as they are. ``analysis.json`` gains the
 ``"components"`` entry (:mod:`madsbi.analysis.component_spec`) with the stores, their
@@ -50,12 +52,20 @@ DIRECTORY = COMPONENTS_DIR
 
 @dataclass(frozen=True)
 class BackgroundTraining:
-    """Network sizes and training settings of the classifier and the background ratios."""
+    """Network sizes and training settings of the classifier, the ratios and the pooled one.
+
+    ``pooled_hidden`` (None: ``hidden``) and ``pooled_epochs``: the pooled ensemble of
+    :mod:`madsbi.analysis.pooled`, trained only when asked for (``add_backgrounds(pooled=True)``).
+    Every network stops early on a validation split (``patience`` epochs without a better
+    validation loss).
+    """
 
     hidden: tuple[int, ...] = (64, 64)
     members: int = 2
     classifier_epochs: int = 40
     ratio_epochs: int = 60
+    pooled_epochs: int = 60
+    pooled_hidden: tuple[int, ...] | None = None
     batch_size: int = 256
     patience: int = 8
     seed: int = 0
@@ -190,6 +200,7 @@ def add_backgrounds(
     scales: Mapping[str, float] | None = None,
     card: str | None = None,
     overlay: bool = False,
+    pooled: bool = False,
     progress: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Train and attach the background components (module docstring) to a reco analysis.
@@ -216,6 +227,9 @@ def add_backgrounds(
     overlay : bool
         Write only the components and a manifest naming ``source`` as the base
         (:mod:`madsbi.analysis.overlay`), not a copy of its trained files.
+    pooled : bool
+        Also train the pooled ensemble (:mod:`madsbi.analysis.pooled`) on every process's
+        events, saved in ``components/pooled`` (``madsbi fit --method pooled``).
     progress : bool
         Show progress bars.
 
@@ -325,6 +339,13 @@ def add_backgrounds(
                 "best_epoch": {k: h.best_epoch for k, h in fitted.items()},
             }
         entries.append(entry)
+    if pooled:
+        from madsbi.analysis.pooled import train_pooled
+
+        factors = {b["name"]: b["scale"] for b in entries}
+        trained = train_pooled(
+            processes, factors, columns, theta0, settings, out, progress=progress
+        )
     cards = sorted({str(r["card"]) for rs in records.values() for r in rs})
     manifest["components"] = {
         "kind": KIND,
@@ -353,6 +374,8 @@ def add_backgrounds(
             "classifier_best_epoch": {k: h.best_epoch for k, h in history.items()},
         },
     }
+    if pooled:
+        manifest["components"]["pooled"] = trained
     validate_manifest(manifest, out)
     tmp = out / "analysis.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1))

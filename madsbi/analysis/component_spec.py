@@ -16,7 +16,9 @@ manifest holds, beside the signal-only fields::
         {"name": "zjets", "events": "components/zjets/events.npz", "ratio": null,
          "sigma_train_pb": 2.0e-4, "scale": 1.0, ...}
       ],
-      "simulation": {"card": "atlas_like_escaping", ...}
+      "simulation": {"card": "atlas_like_escaping", ...},
+      "pooled": {"ratio": "components/pooled",     # optional (analysis-backgrounds --pooled)
+                 "scales": {"zz_4l": 1.0, "zjets": 1.0}, ...}
     }
 
 ``sigma_train_pb`` is each class's total training weight (σ_c(θ0) of the selection, pb): the
@@ -27,6 +29,12 @@ the analysis's basis and ``weights`` v_e (pb, MIS-pooled over its stores), from 
 takes its rates ρ_c(θ) and yields ν_c0 in the data's selection. Other keys are records (the
 stores, their digests, the training) and are not read. Every path must lie inside the
 analysis directory (checked by :mod:`madsbi.analysis.schema`).
+
+``pooled`` (optional) is the pooled alternative to the factorised mixture
+(:mod:`madsbi.analysis.pooled`): one derivative-learning ensemble trained on the events of
+every process, each with its own process's exact targets and cross-section weight, which
+learns the mixture's per-event ratio directly (``madsbi fit --method pooled``). ``scales``
+are the backgrounds' ``scale`` factors its training weights had (the shares it learned).
 """
 
 from __future__ import annotations
@@ -55,12 +63,21 @@ class BackgroundEntry:
 
 
 @dataclass(frozen=True)
+class PooledEntry:
+    """The manifest's ``components.pooled``: the pooled ratio and the scales it was trained at."""
+
+    ratio: str
+    scales: dict[str, float]
+
+
+@dataclass(frozen=True)
 class ComponentsSpec:
     """The parsed ``"components"`` entry (module docstring)."""
 
     classifier: str
     signal_sigma_train_pb: float
     backgrounds: tuple[BackgroundEntry, ...]
+    pooled: PooledEntry | None = None
 
     @property
     def names(self) -> list[str]:
@@ -74,6 +91,8 @@ class ComponentsSpec:
             out.append((f"components.backgrounds.{b.name}.events", b.events))
             if b.ratio is not None:
                 out.append((f"components.backgrounds.{b.name}.ratio", b.ratio))
+        if self.pooled is not None:
+            out.append(("components.pooled.ratio", self.pooled.ratio))
         return out
 
 
@@ -99,7 +118,8 @@ def parse_components(value: Any, where: str) -> ComponentsSpec | None:
     InputError
         Not of the form of the module docstring (naming the field): another kind, a missing
         or non-string path, a background named like the signal or twice, a negative scale, a
-        class total that is not positive.
+        class total that is not positive, a ``pooled`` entry without a ratio or a scale per
+        background.
     """
     if value is None:
         return None
@@ -137,4 +157,27 @@ def parse_components(value: Any, where: str) -> ComponentsSpec | None:
                 scale=_number(entry.get("scale", 1.0), f"{field}.scale", where, positive=False),
             )
         )
-    return ComponentsSpec(classifier, sigma_s, tuple(backgrounds))
+    pooled = _pooled(value.get("pooled"), [b.name for b in backgrounds], where)
+    return ComponentsSpec(classifier, sigma_s, tuple(backgrounds), pooled)
+
+
+def _pooled(value: Any, names: list[str], where: str) -> PooledEntry | None:
+    """``components.pooled`` (None when absent): its ratio and a scale per background."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InputError(f"{where}: components.pooled: expected a JSON object, got {value!r}")
+    ratio = _text(value.get("ratio"), "components.pooled.ratio", where)
+    scales = value.get("scales")
+    if not isinstance(scales, Mapping) or sorted(scales) != sorted(names):
+        raise InputError(
+            f"{where}: components.pooled.scales: expected a scale for each of the backgrounds "
+            f"{names}, got {scales!r}"
+        )
+    return PooledEntry(
+        ratio,
+        {
+            n: _number(scales[n], f"components.pooled.scales.{n}", where, positive=False)
+            for n in names
+        },
+    )

@@ -83,11 +83,15 @@ class Background:
 
 @dataclass(frozen=True, eq=False)
 class Loaded:
-    """The components of an analysis: the classifier and every background."""
+    """The components of an analysis: the classifier, every background, the pooled ensemble.
+
+    ``pooled``: the ensemble of :mod:`madsbi.analysis.pooled` (None when not trained).
+    """
 
     spec: ComponentsSpec
     classifier: Any
     backgrounds: tuple[Background, ...]
+    pooled: Any | None = None
 
 
 _CACHE: weakref.WeakKeyDictionary[Any, Loaded] = weakref.WeakKeyDictionary()
@@ -104,13 +108,13 @@ def components_spec(analysis: Analysis) -> ComponentsSpec | None:
 
 
 def load_components(analysis: Analysis) -> Loaded | None:
-    """Load (once per analysis object) the classifier and the backgrounds' ratios and events.
+    """Load (once per analysis object) the classifier, the backgrounds and the pooled ensemble.
 
     Raises
     ------
     StoreFormatError
         A bad entry or events file; a classifier whose classes or inputs are not the
-        analysis's.
+        analysis's; a pooled ensemble of other inputs.
     CheckpointError, MissingFileError
         A network that cannot be loaded.
     """
@@ -166,7 +170,18 @@ def load_components(analysis: Analysis) -> Loaded | None:
                 b.scale,
             )
         )
-    result = Loaded(spec, classifier, tuple(loaded))
+    pooled = None
+    if spec.pooled is not None:
+        pooled = load_any_estimator(member_path(root, spec.pooled.ratio, "components.pooled.ratio"))
+        if getattr(pooled, "n_inputs", len(analysis.features)) != len(analysis.features):
+            raise StoreFormatError(
+                f"{where}: components.pooled.ratio takes {pooled.n_inputs} inputs, the "
+                f"analysis has {len(analysis.features)} features"
+            )
+        if projection["kind"] != "none":
+            keep_ref = bool(projection["keep_reference"])
+            pooled = NonNegativeRatio.wrap(pooled, keep_reference=keep_ref)
+    result = Loaded(spec, classifier, tuple(loaded), pooled)
     _CACHE[analysis] = result
     return result
 

@@ -40,6 +40,7 @@ from madsbi._validate import FloatArray
 from madsbi.analysis.components import EXACT, background_yields, load_components, method_models
 from madsbi.analysis.coverage_toys import profiled_q, stacked_form
 from madsbi.analysis.nuisances import parse_declared, resolve
+from madsbi.analysis.pooled import POOLED, pooled_models, require_pooled
 from madsbi.analysis.prepare import FitData, prepare_data
 from madsbi.analysis.shape_nuisances import fit_modifiers
 from madsbi.errors import InputError, StoreFormatError
@@ -343,22 +344,26 @@ def analysis_coverage(
 
     ``methods``: the analysis's estimators by name, ``exact`` (the fit's exact method: the
     events' exact coefficients in the signal component) and ``oracle`` (every event's own
-    process and exact coefficients, :func:`oracle_model`: the truth of a mixture); default the
+    process and exact coefficients, :func:`oracle_model`: the truth of a mixture) and
+    ``pooled`` (:mod:`madsbi.analysis.pooled`, an analysis with its ensemble); default the
     first estimator.
 
     Raises
     ------
     InputError
-        An unknown method; ``exact`` for an analysis with components; θ0 not on the grid;
-        bad options.
+        An unknown method; ``exact`` for an analysis with components; ``pooled`` for one
+        without its ensemble; θ0 not on the grid; bad options.
     """
     o = options or CoverageOptions()
     chosen = list(methods) if methods else [analysis.methods[0]]
-    unknown = [m for m in chosen if m not in (EXACT, ORACLE) and m not in analysis.models]
+    unknown = [m for m in chosen if m not in (EXACT, ORACLE, POOLED) and m not in analysis.models]
     if unknown:
         raise InputError(
-            f"methods: {unknown} not in the analysis ({analysis.methods}), 'exact' or 'oracle'"
+            f"methods: {unknown} not in the analysis ({analysis.methods}), 'exact', 'oracle' "
+            "or 'pooled'"
         )
+    if POOLED in chosen:
+        require_pooled(analysis)
     if EXACT in chosen and analysis.manifest.get("components") is not None:
         raise InputError(  # the signal's exact ratio for every event: a hybrid, no truth
             f"methods: {EXACT!r} is the signal's exact ratio and this analysis has background "
@@ -405,7 +410,11 @@ def analysis_coverage(
         if method == ORACLE:
             model = oracle_model(analysis, pool)
         else:
-            models, nu0, mixture = method_models(analysis, pool.data, method)
+            models, nu0, mixture = (
+                pooled_models(analysis, pool.data)
+                if method == POOLED
+                else method_models(analysis, pool.data, method)
+            )
             model = models[0]
             expected = list(mixture.expected_events0) if mixture is not None else [nu0]
             drawn = [p.expected_events for p in pool.processes]

@@ -77,6 +77,7 @@ from madsbi.analysis.fit_options import (
 from madsbi.analysis.nuisances import NuisanceSpec, parse_declared, resolve, summarise
 from madsbi.analysis.oracles import METHODS as ORACLES
 from madsbi.analysis.oracles import fit_models
+from madsbi.analysis.pooled import POOLED, has_pooled, require_pooled
 from madsbi.analysis.prepare import FitData, prepare_data
 from madsbi.analysis.rate_error import rate_errors
 from madsbi.analysis.shape_nuisances import fit_modifiers
@@ -458,14 +459,18 @@ def choose_methods(
     ``exact`` (each data event's own exact coefficients in the signal) is added by default when
     the data carry coefficients, unless the analysis has background components: there it would
     treat every event as signal, so it is refused; the truths of a mixture are the oracles.
+    ``pooled`` (:mod:`madsbi.analysis.pooled`) is among the defaults when the analysis has it.
 
     Raises
     ------
     InputError
-        An unknown method, or ``exact`` for an analysis with components.
+        An unknown method, ``exact`` for an analysis with components, or ``pooled`` for one
+        without its ensemble.
     """
     chosen = list(methods) if methods is not None else list(analysis.methods)
     has_components = analysis.manifest.get("components") is not None
+    if methods is None and has_pooled(analysis):
+        chosen.append(POOLED)
     if methods is None and with_coefficients and not has_components:
         chosen.append(EXACT)
     if has_components and EXACT in chosen:
@@ -474,10 +479,13 @@ def choose_methods(
             f"components (data events of several processes); the truths of a mixture are "
             f"{ORACLES} (data from madsbi store mix, which keeps each event's process)"
         )
-    known = {EXACT, *analysis.models, *ORACLES}  # oracles: data with /truth/mix (oracles.py)
+    known = {EXACT, POOLED, *analysis.models, *ORACLES}  # oracles: data with /truth/mix
     unknown = [m for m in chosen if m not in known]
     if unknown:
         raise InputError(
-            f"methods: {unknown} not in the analysis ({analysis.methods}), {EXACT!r} or {ORACLES}"
+            f"methods: {unknown} not in the analysis ({analysis.methods}), {EXACT!r}, "
+            f"{POOLED!r} or {ORACLES}"
         )
+    if POOLED in chosen:
+        require_pooled(analysis)
     return chosen

@@ -174,24 +174,31 @@ def fit_models(
 ) -> tuple[list[LikelihoodModel], float, Mixture | None]:
     """The models of one method of ``madsbi fit``, oracles included.
 
-    :func:`madsbi.analysis.oracles.oracle_models` for an oracle method, else
-    :func:`madsbi.analysis.components.method_models` with the reliability curve added.
+    :func:`madsbi.analysis.oracles.oracle_models` for an oracle method,
+    :func:`madsbi.analysis.pooled.pooled_models` for ``pooled``, else
+    :func:`madsbi.analysis.components.method_models`; the reliability curve added.
 
     Raises
     ------
     InputError
-        An oracle method for a signal-only analysis or data without hidden truth.
+        An oracle method for a signal-only analysis or data without hidden truth; ``pooled``
+        for an analysis without its ensemble.
     StoreFormatError
         As :func:`~madsbi.analysis.components.method_models`.
     """
     from madsbi.analysis.components import fit_shares, load_components, method_models
+    from madsbi.analysis.pooled import POOLED, pooled_models
 
     loaded = load_components(analysis)
     if method in METHODS:
         if loaded is None:
             raise InputError(f"--method {method}: needs an analysis with background components")
         return oracle_models(analysis, data, method, loaded)
-    models, nu0, mixture = method_models(analysis, data, method)
+    mixture: Mixture | None
+    if method == POOLED:
+        models, nu0, mixture = pooled_models(analysis, data)
+    else:
+        models, nu0, mixture = method_models(analysis, data, method)
     if mixture is None or loaded is None:
         return models, nu0, mixture
     calibration = truth_reliability(analysis, data, fit_shares(analysis, data, loaded))

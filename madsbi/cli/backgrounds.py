@@ -48,6 +48,25 @@ def _split(text: str, option: str) -> tuple[str, list[str]]:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--card", help="Detector card to record (default: the stores' card).")
 @click.option(
+    "--pooled",
+    is_flag=True,
+    help="Also train the pooled alternative: one derivative-learning ensemble on the events of "
+    "every process (each with its own exact targets and cross-section weight), fitted by "
+    "madsbi fit --method pooled.",
+)
+@click.option(
+    "--pooled-epochs",
+    type=click.IntRange(min=1),
+    default=60,
+    show_default=True,
+    help="Maximum epochs of the pooled ensemble (early stopping on a validation split).",
+)
+@click.option(
+    "--pooled-hidden",
+    default=None,
+    help="Hidden layer widths of the pooled ensemble (default: --hidden).",
+)
+@click.option(
     "--overlay",
     is_flag=True,
     help="Write only the components and a manifest naming SOURCE as its base (a few MB "
@@ -66,6 +85,9 @@ def analysis_backgrounds(
     seed: int,
     card: str | None,
     overlay: bool,
+    pooled: bool,
+    pooled_epochs: int,
+    pooled_hidden: str | None,
 ) -> None:
     """Copy the reco analysis SOURCE to OUT with background components (factorised mixture).
 
@@ -74,7 +96,8 @@ def analysis_backgrounds(
     θ-dependent background (coefficients of the analysis's parameters; embed a store of fewer
     with ``madsbi store embed``) gets its own derivative-learning ratio, a θ-independent one
     none. ``madsbi fit OUT DATA`` then fits the mixture and lists every process's expected
-    yield at the best fit and at the SM in fit.json.
+    yield at the best fit and at the SM in fit.json. With --pooled, one more ensemble learns
+    the whole mixture's ratio from the events of every process (``--method pooled``).
     """
     from madsbi.analysis.backgrounds import BackgroundTraining, add_backgrounds
     from madsbi.errors import InputError
@@ -84,6 +107,12 @@ def analysis_backgrounds(
         factors = {k: float(v) for k, v in (_scale(s) for s in scales)}
     except ValueError as exc:
         raise InputError(f"--hidden {hidden!r} or --scale {list(scales)}: {exc}") from None
+    try:
+        pooled_widths = (
+            None if pooled_hidden is None else tuple(int(h) for h in pooled_hidden.split(","))
+        )
+    except ValueError as exc:
+        raise InputError(f"--pooled-hidden {pooled_hidden!r}: {exc}") from None
     named: dict[str, list[str]] = {}
     for text in backgrounds:
         name, paths = _split(text, "--background")
@@ -96,10 +125,20 @@ def analysis_backgrounds(
         members=members,
         classifier_epochs=classifier_epochs,
         ratio_epochs=ratio_epochs,
+        pooled_epochs=pooled_epochs,
+        pooled_hidden=pooled_widths,
         seed=seed,
     )
     path, entry = add_backgrounds(
-        source, out, named, stores, training=settings, scales=factors, card=card, overlay=overlay
+        source,
+        out,
+        named,
+        stores,
+        training=settings,
+        scales=factors,
+        card=card,
+        overlay=overlay,
+        pooled=pooled,
     )
     s = entry["signal"]
     click.echo(f"signal: {s['n_events']} events, ν0 = {s['expected_events0']:.4g}")
@@ -107,6 +146,12 @@ def analysis_backgrounds(
         kind = "θ-dependent" if b["theta_dependent"] else "θ-independent"
         click.echo(
             f"{b['name']}: {b['n_events']} events, ν0 = {b['expected_events0']:.4g} ({kind})"
+        )
+    if "pooled" in entry:
+        trained = entry["pooled"]["training"]
+        click.echo(
+            f"pooled: {sum(entry['pooled']['n_events'].values())} events, "
+            f"{trained['seconds']:.0f} s, best epochs {trained['best_epoch']}"
         )
     click.echo(f"→ {path}")
 
