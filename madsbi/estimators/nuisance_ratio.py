@@ -45,6 +45,7 @@ import torch
 
 from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import InputError, StoreFormatError
+from madsbi.estimators._early_stopping import gain_over_null, train_early_stopping
 from madsbi.estimators.io import load_estimator, save_estimator
 from madsbi.estimators.network import StandardisedNetwork, seeded_network
 from madsbi.nn.build import NetworkConfig
@@ -384,42 +385,22 @@ def train_variation_ratio(
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    best, best_state, best_epoch, stale = math.inf, None, 0, 0
-    history: list[tuple[float, float]] = []
-    generator = torch.Generator().manual_seed(config.seed)
-    for epoch in range(config.epochs):
-        net.train()
-        order = train[torch.randperm(train.size, generator=generator).numpy()]
-        total = 0.0
-        for start in range(0, order.size, config.batch_size):
-            x, wn, varied, _ = parts(order[start : start + config.batch_size])
-            # Per-batch sums scaled by the whole set's class totals: an unbiased estimate.
-            scale = torch.tensor(order.size / max(1, x.shape[0]))
-            loss = _loss(net, x, wn, varied, tot_train / scale)
-            optimiser.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimiser.step()
-            total += float(loss.detach()) * x.shape[0] / order.size
-        net.eval()
-        with torch.no_grad():
-            val_loss = float(_loss(net, x_val, wn_val, var_val, tot_val))
-        history.append((total, val_loss))
-        if val_loss < best - 1e-7:
-            best, best_epoch, stale = val_loss, epoch, 0
-            best_state = {k: v.clone() for k, v in net.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= config.patience:
-                break
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    net.eval()
-    with torch.no_grad():
-        diff = (
-            _row_losses(net, x_val, wn_val, var_val, tot_val) - _null_rows(wn_val, var_val, tot_val)
-        ).double()
-    gain = float(-diff.sum())
-    error = float(diff.std() * math.sqrt(diff.shape[0])) if diff.shape[0] > 1 else math.inf
+
+    def batch_loss(index: np.ndarray[Any, Any], scale: torch.Tensor) -> torch.Tensor:
+        x, wn, varied, _ = parts(index)
+        # Per-batch sums scaled by the whole set's class totals: an unbiased estimate.
+        return _loss(net, x, wn, varied, tot_train / scale)
+
+    stopped = train_early_stopping(
+        net, optimiser, train, batch_loss,
+        lambda: _loss(net, x_val, wn_val, var_val, tot_val),
+        epochs=config.epochs, batch_size=config.batch_size, patience=config.patience,
+        seed=config.seed, min_improvement=1e-7,
+    )  # fmt: skip
+    gain, error = gain_over_null(
+        lambda: _row_losses(net, x_val, wn_val, var_val, tot_val),
+        lambda: _null_rows(wn_val, var_val, tot_val),
+    )
     learned = gain > config.min_significance * error
     info = {
         **asdict(config),
@@ -427,12 +408,12 @@ def train_variation_ratio(
         "n_entries": int(n),
         "n_train": int(train.size),
         "n_validation": int(val.size),
-        "best_epoch": int(best_epoch),
-        "validation_loss": float(best),
+        "best_epoch": int(stopped.best_epoch),
+        "validation_loss": float(stopped.best_loss),
         "validation_gain": gain,
         "validation_gain_error": error,
         "learned": bool(learned),
-        "history": [list(h) for h in history],
+        "history": [list(h) for h in stopped.history],
     }
     return VariationRatio(
         name, list(features), net, acceptance_factor(up), acceptance_factor(down), info

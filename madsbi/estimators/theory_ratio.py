@@ -49,7 +49,6 @@ Physics caveats, for W±Z → ℓνℓℓ at LO:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -60,6 +59,7 @@ import torch
 
 from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import InputError, StoreFormatError
+from madsbi.estimators._early_stopping import gain_over_null, train_early_stopping
 from madsbi.estimators.network import StandardisedNetwork, seeded_network
 from madsbi.estimators.nuisance_ratio import RatioTraining, VariationRatio
 from madsbi.nn.build import NetworkConfig
@@ -249,42 +249,21 @@ def train_theory_ratio(
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    best, best_state, best_epoch, stale = math.inf, None, 0, 0
-    history: list[tuple[float, float]] = []
-    generator = torch.Generator().manual_seed(config.seed)
-    for epoch in range(config.epochs):
-        net.train()
-        order = train[torch.randperm(train.size, generator=generator).numpy()]
-        running = 0.0
-        for start in range(0, order.size, config.batch_size):
-            x, t, w = parts(order[start : start + config.batch_size])
-            # The batch's sum scaled to the whole set: an unbiased estimate of the loss.
-            scale = torch.tensor(order.size / max(1, x.shape[0]))
-            loss = _row_losses(net, x, t, w, total_train / scale).sum()
-            optimiser.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimiser.step()
-            running += float(loss.detach()) * x.shape[0] / order.size
-        net.eval()
-        with torch.no_grad():
-            val_loss = float(_row_losses(net, x_val, t_val, w_val, total_val).sum())
-        history.append((running, val_loss))
-        if val_loss < best - 1e-9:
-            best, best_epoch, stale = val_loss, epoch, 0
-            best_state = {k: v.clone() for k, v in net.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= config.patience:
-                break
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    net.eval()
-    with torch.no_grad():
-        diff = (
-            _row_losses(net, x_val, t_val, w_val, total_val) - _null_rows(t_val, w_val, total_val)
-        ).double()
-    gain = float(-diff.sum())
-    error = float(diff.std() * math.sqrt(diff.shape[0])) if diff.shape[0] > 1 else math.inf
+
+    def batch_loss(index: np.ndarray[Any, Any], scale: torch.Tensor) -> torch.Tensor:
+        x, t, w = parts(index)
+        return _row_losses(net, x, t, w, total_train / scale).sum()
+
+    stopped = train_early_stopping(
+        net, optimiser, train, batch_loss,
+        lambda: _row_losses(net, x_val, t_val, w_val, total_val).sum(),
+        epochs=config.epochs, batch_size=config.batch_size, patience=config.patience,
+        seed=config.seed, min_improvement=1e-9,
+    )  # fmt: skip
+    gain, error = gain_over_null(
+        lambda: _row_losses(net, x_val, t_val, w_val, total_val),
+        lambda: _null_rows(t_val, w_val, total_val),
+    )
     info = {
         **asdict(config),
         "hidden": list(config.hidden),
@@ -293,12 +272,12 @@ def train_theory_ratio(
         "n_entries": int(n),
         "n_train": int(train.size),
         "n_validation": int(val.size),
-        "best_epoch": int(best_epoch),
-        "validation_loss": float(best),
+        "best_epoch": int(stopped.best_epoch),
+        "validation_loss": float(stopped.best_loss),
         "null_validation_loss": float(_null_rows(t_val, w_val, total_val).sum()),
         "validation_gain": gain,
         "validation_gain_error": error,
         "learned": bool(gain > config.min_significance * error),
-        "history": [list(h) for h in history],
+        "history": [list(h) for h in stopped.history],
     }
     return VariationRatio(name, list(features), net, rate_up, rate_down, info)
