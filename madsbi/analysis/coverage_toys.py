@@ -52,6 +52,7 @@ from madsbi.inference.profile import (
     total_expected_events,
 )
 from madsbi.inference.rate import RateModel
+from madsbi.inference.stacked import stacked_basis
 
 #: Nodes in ν of the table of each toy's profile gain (the chords' error ∝ spacing²).
 GAIN_NODES = 257
@@ -80,30 +81,23 @@ class StackedForm:
 
 
 def stacked_form(model: LikelihoodModel, thetas: FloatArray) -> StackedForm:
-    """The stacked basis of the model's first member on the grid ``thetas`` (G, n).
+    """The stacked basis of the model's first member on the grid ``thetas`` (G, n), at α = 0.
+
+    One implementation with the likelihood model's compiled mixtures:
+    :func:`madsbi.inference.stacked.stacked_basis`.
 
     Raises
     ------
     InputError
         A rate that is not positive on the grid.
     """
-    nu0 = model.expected_events0
-    blocks_c, blocks_phi, blocks_s = [], [], []
-    for c in model.components:
-        phi = c.features(thetas)
-        rho_hat = c.rate.ratio(phi)[0]
-        rho_p = rho_hat if c.poisson_rate is None else c.poisson_rate.ratio(phi)[0]
-        if not ((rho_hat > 0).all() and (rho_p > 0).all()):
-            raise InputError(f"component {c.name!r}: σ(θ)/σ(θ0) is not positive on the grid")
-        share = np.ones(model.n_events) if c.event_fractions is None else c.event_fractions
-        blocks_c.append(share[:, None] * c.coefficients[0])
-        blocks_phi.append((rho_p / rho_hat)[:, None] * phi)
-        blocks_s.append(c.expected_events0 / nu0 * c.rate.coefficients[0])
+    basis = stacked_basis(model, thetas)
+    coefficients, features, rate = basis.member(0)
     return StackedForm(
-        np.ascontiguousarray(np.hstack(blocks_c)),
-        np.ascontiguousarray(np.hstack(blocks_phi)),
-        RateModel(np.hstack(blocks_s)[None, :]),
-        nu0,
+        np.ascontiguousarray(coefficients),
+        np.ascontiguousarray(features),
+        RateModel(rate[None, :].copy()),
+        basis.expected_events0,
     )
 
 

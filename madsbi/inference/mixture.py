@@ -26,8 +26,9 @@ exact coefficients with their exact rates) is the usual case; a θ-independent c
 **When it does not.** A learned ratio normalised by its own mean (ρ̂_c = ⟨R̂_c⟩) next to an
 exact or pooled Poisson rate ρ_P,c ≠ ρ̂_c gives each component its own factor κ_c(θ), a ratio
 of two quadratics: D_e is not of the form C_e·Φ. Then either evaluate the mixture as it is
-(:meth:`~madsbi.inference.model.LikelihoodModel.log_likelihood`, NumPy) or use ρ̂_c for the
-Poisson term too (``poisson_rate=None``) before collapsing. :func:`collapse` checks the
+(:meth:`~madsbi.inference.model.LikelihoodModel.log_likelihood`, compiled in the stacked
+basis of :mod:`madsbi.inference.stacked`, K' = Σ_c K_c coefficients per event) or use ρ̂_c for
+the Poisson term too (``poisson_rate=None``) before collapsing. :func:`collapse` checks the
 condition on the grid it is given and refuses otherwise.
 """
 

@@ -31,7 +31,10 @@ follow the mixture
 f_c(x_e) = ν_c0 p_c(x_e|θ0)/Σ_c' ν_c'0 p_c'(x_e|θ0) the share of component c in event e at
 the reference point (paper App. D, eqs. 56–59), ν_c(θ, α) = ν_c0 ρ_P,c(θ) η_c(α), r_c(x|α)
 the per-event factors and π_k the constraints of the modifiers. With one component and no
-modifier this is the split form above. The profile over α at every θ of a grid is
+modifier this is the split form above. At given α the mixture's event term is one dot
+product per event and θ in a stacked basis, so :meth:`LikelihoodModel.log_likelihood`
+evaluates it by the compiled scan (:mod:`madsbi.inference.stacked`), as the one-component
+form. The profile over α at every θ of a grid is
 :func:`madsbi.inference.profile.profile_log_likelihood`.
 """
 
@@ -47,6 +50,7 @@ from madsbi._validate import FloatArray, as_float_array, as_grid
 from madsbi.errors import InputError
 from madsbi.inference.gridscan import GridScanResult, log_ratio_sums
 from madsbi.inference.rate import RateModel
+from madsbi.inference.stacked import stacked_basis, stacked_event_sums
 
 
 def poisson_term(rate_ratio: FloatArray, expected_events0: float) -> FloatArray:
@@ -377,7 +381,7 @@ class LikelihoodModel:
         InputError
             A nuisance not among the modifiers; a rate not positive at some θ.
         """
-        alphas = self._alphas(nuisances)
+        alphas = self.nuisance_values(nuisances)
         grid = as_grid(thetas)
         if len(self.components) == 1 and not any(alphas.values()):
             c = self.components[0]
@@ -392,9 +396,16 @@ class LikelihoodModel:
                 self.n_observed,
                 poisson,
             )
-        return self._mixture(grid, alphas)
+        return self._stacked(grid, alphas)
 
-    def _alphas(self, nuisances: Mapping[str, float] | None) -> dict[str, float]:
+    def nuisance_values(self, nuisances: Mapping[str, float] | None) -> dict[str, float]:
+        """α_k of every modifier by name, absent ones at 0.
+
+        Raises
+        ------
+        InputError
+            A nuisance not among the modifiers.
+        """
         names = [m.name for m in self.modifiers]
         given = dict(nuisances or {})
         unknown = sorted(set(given) - set(names))
@@ -402,8 +413,29 @@ class LikelihoodModel:
             raise InputError(f"nuisances: {unknown} are not parameters of the model ({names})")
         return {name: float(given.get(name, 0.0)) for name in names}
 
-    def _mixture(self, grid: FloatArray, alphas: Mapping[str, float]) -> FloatArray:
-        """The general form of the module docstring, in float64 NumPy, chunked over θ."""
+    def _stacked(self, grid: FloatArray, alphas: Mapping[str, float]) -> FloatArray:
+        """The general form by the compiled scan in the stacked basis (:mod:`.stacked`).
+
+        The event sums Σ_e w_e log D_e(θ, α) of the mixture are one scan of C'_e·Φ'(θ);
+        the Poisson and constraint terms as :meth:`_mixture_reference`. Falls back to the
+        reference where the stacked scan does not apply (:func:`.stacked_event_sums`).
+        """
+        basis = stacked_basis(self, grid, alphas)
+        event_sum = stacked_event_sums(basis, self.weights, self.backend)
+        if event_sum is None:
+            return self._mixture_reference(grid, alphas)
+        sum_w = float(self.n_events if self.weights is None else self.weights.sum())
+        n = sum_w if self.n_observed is None else float(self.n_observed)
+        constraint = float(sum(m.log_constraint(alphas[m.name]) for m in self.modifiers))
+        nu, nu0 = basis.expected_events, basis.expected_events0
+        result: FloatArray = event_sum + (n - sum_w) * np.log(nu / nu0) - (nu - nu0) + constraint
+        return result
+
+    def _mixture_reference(self, grid: FloatArray, alphas: Mapping[str, float]) -> FloatArray:
+        """The general form of the module docstring, in plain float64 NumPy, chunked over θ.
+
+        The reference of the compiled :meth:`_stacked` (tests).
+        """
         w = np.ones(self.n_events) if self.weights is None else self.weights
         sum_w = float(w.sum())
         n = sum_w if self.n_observed is None else float(self.n_observed)

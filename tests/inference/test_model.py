@@ -92,7 +92,7 @@ def test_general_path_of_one_component_is_the_split_form(
         c, features, own, expected_events0=50.0, weights=w, poisson_rate=poisson
     )
     np.testing.assert_allclose(
-        model._mixture(GRID, {}), model.log_likelihood(GRID), rtol=1e-12, atol=1e-9
+        model._mixture_reference(GRID, {}), model.log_likelihood(GRID), rtol=1e-12, atol=1e-9
     )
 
 
