@@ -31,6 +31,8 @@ from madsbi.errors import InputError, StoreFormatError
 from madsbi.estimators.classifier import ProcessClassifier
 from madsbi.simulate.reco import shipped_reco_path
 
+from helpers.analyses import with_background_scale
+
 DATA = Path(__file__).parents[1] / "data"
 BSM = shipped_reco_path("wz_reco_bsm_test")
 SM = shipped_reco_path("wz_reco_test")
@@ -70,16 +72,6 @@ def with_backgrounds(flat_store: Path, tmp_path_factory: pytest.TempPathFactory)
     assert "bkg_a: 427 events" in result.output
     assert "(θ-independent)" in result.output
     return out
-
-
-def _scaled(source: Path, destination: Path, scale: float) -> Path:
-    shutil.copytree(source, destination)
-    path = destination / "analysis.json"
-    manifest = json.loads(path.read_text())
-    for entry in manifest["components"]["backgrounds"]:
-        entry["scale"] = scale
-    path.write_text(json.dumps(manifest))
-    return destination
 
 
 def test_manifest_records_the_components(with_backgrounds: Path, flat_store: Path) -> None:
@@ -131,7 +123,7 @@ def test_components_round_trip_through_save_and_load(with_backgrounds: Path) -> 
 def test_switched_off_backgrounds_fit_exactly_like_the_signal_only_analysis(
     with_backgrounds: Path, tmp_path: Path
 ) -> None:
-    off = madsbi.load_analysis(_scaled(with_backgrounds, tmp_path / "off", 0.0))
+    off = madsbi.load_analysis(with_background_scale(with_backgrounds, tmp_path / "off", 0.0))
     signal_only = madsbi.load_analysis("wz_reco_paper")
     a = off.fit(BSM, data_mode="counts", luminosity=900.0, **FIT)
     b = signal_only.fit(BSM, data_mode="counts", luminosity=900.0, **FIT)
@@ -147,7 +139,7 @@ def test_the_mixture_path_with_vanishing_backgrounds_is_the_signal_only_likeliho
     with_backgrounds: Path, tmp_path: Path
 ) -> None:
     # tiny but non-zero backgrounds keep every component: NumPy mixture vs the compiled scan
-    tiny = madsbi.load_analysis(_scaled(with_backgrounds, tmp_path / "tiny", 1e-15))
+    tiny = madsbi.load_analysis(with_background_scale(with_backgrounds, tmp_path / "tiny", 1e-15))
     signal_only = madsbi.load_analysis("wz_reco_paper")
     data = prepare_data(tiny, BSM, data_mode="counts", luminosity=900.0)
     mixed, nu0, mixture = method_models(tiny, data, "mlp")

@@ -33,6 +33,8 @@ from madsbi.errors import InputError
 from madsbi.inference.rate import RateModel
 from madsbi.simulate.reco import shipped_reco_path
 
+from helpers.analyses import with_background_scale
+
 pytestmark = pytest.mark.filterwarnings(
     "ignore::madsbi.errors.TrainingSupportWarning", "ignore::madsbi.errors.BoxEdgeWarning"
 )
@@ -160,21 +162,11 @@ def _features(analysis: madsbi.Analysis, thetas: np.ndarray) -> np.ndarray:
     return polynomial_features(thetas, analysis.theta0)
 
 
-def _with_scale(source: Path, destination: Path, scale: float) -> Path:
-    shutil.copytree(source, destination)
-    path = destination / "analysis.json"
-    manifest = json.loads(path.read_text())
-    for entry in manifest["components"]["backgrounds"]:
-        entry["scale"] = scale
-    path.write_text(json.dumps(manifest))
-    return destination
-
-
 def test_backgrounds_at_zero_give_the_signal_only_coverage(
     with_backgrounds: Path, tmp_path: Path
 ) -> None:
     options = CoverageOptions(n_toys=10, grid_points=5, luminosity=30.0, seed=4, threads=1)
-    off = madsbi.load_analysis(_with_scale(with_backgrounds, tmp_path / "off", 0.0))
+    off = madsbi.load_analysis(with_background_scale(with_backgrounds, tmp_path / "off", 0.0))
     signal_only = madsbi.load_analysis("wz_reco_paper")
     a = analysis_coverage(off, methods=["mlp"], options=options)
     assert [p["name"] for p in a["processes"]] == ["signal", "bkg_a"]
