@@ -74,7 +74,13 @@ from madsbi.analysis.fit_options import (
     parse_point,
     parse_points,
 )
-from madsbi.analysis.nuisances import NuisanceSpec, parse_declared, resolve, summarise
+from madsbi.analysis.nuisances import (
+    NuisanceSpec,
+    component_names,
+    parse_declared,
+    resolve,
+    summarise,
+)
 from madsbi.analysis.oracles import METHODS as ORACLES
 from madsbi.analysis.oracles import fit_models
 from madsbi.analysis.pooled import POOLED, has_pooled, require_pooled
@@ -367,7 +373,8 @@ def fit(
     except InputError as exc:
         raise StoreFormatError(str(exc)) from None
     nuisances = list(nuisances)
-    specs, fixed = resolve(declared, nuisances, fix, stat_only=stat_only)
+    known = component_names(analysis)
+    specs, fixed = resolve(declared, nuisances, fix, stat_only=stat_only, components=known)
     stored = isinstance(data, str | Path) and Path(data).is_file()
     process = check_data_store(Path(str(data))) if stored else getattr(data, "process", None)
     data_mode, why = choose_data_mode(getattr(data, "mode", data_mode), process)
@@ -400,7 +407,7 @@ def fit(
     }
     if declared or specs or stat_only:
         settings["stat_only"] = bool(stat_only)
-        listed = resolve(declared, nuisances)[0] if stat_only else specs
+        listed = resolve(declared, nuisances, components=known)[0] if stat_only else specs
         settings["nuisances"] = [s.describe() for s in listed]
         settings["fixed_nuisances"] = fixed
     results: dict[str, MethodFit] = {}

@@ -79,3 +79,17 @@ def test_cli_needs_no_store_for_normalisations(tmp_path: Path) -> None:
     none = CliRunner().invoke(cli, ["analysis-nuisances", "wz_reco_paper"])
     assert none.exit_code == 1
     assert "--normalisation" in none.output
+
+
+def test_fit_resolves_per_process_normalisations_against_the_analysis_components() -> None:
+    from madsbi.analysis.nuisances import component_names, resolve
+
+    assert component_names(load_analysis("wz_reco_paper")) == ("signal",)
+    known = component_names(load_analysis("wz_reco_bkg"))
+    assert known == ("signal", "zz_4l")
+    declared = parse_declared([parse_normalisation("xsec_zz_4l=0.1:zz_4l")])
+    [spec], _ = resolve(declared, components=known)
+    assert spec.modifier().acts_on("zz_4l")
+    assert not spec.modifier().acts_on("signal")
+    with pytest.raises(InputError, match="not in the likelihood model"):
+        resolve(declared)  # a signal-only model has no zz_4l
