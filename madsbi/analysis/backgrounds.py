@@ -54,8 +54,11 @@ DIRECTORY = COMPONENTS_DIR
 class BackgroundTraining:
     """Network sizes and training settings of the classifier, the ratios and the pooled one.
 
-    ``pooled_hidden`` (None: ``hidden``) and ``pooled_epochs``: the pooled ensemble of
-    :mod:`madsbi.analysis.pooled`, trained only when asked for (``add_backgrounds(pooled=True)``).
+    ``pooled_hidden`` (None: ``hidden``), ``pooled_epochs`` and ``pooled_target_scale``: the
+    pooled ensemble of :mod:`madsbi.analysis.pooled`, trained only when asked for
+    (``add_backgrounds(pooled=True)``); its targets are scaled by a smooth function of the
+    feature ``pooled_target_scale`` ("auto": the one the analysis's signal network uses, e.g.
+    m_T^WZ; None or "none": unscaled; :func:`madsbi.analysis.pooled.target_scale_column`).
     Every network stops early on a validation split (``patience`` epochs without a better
     validation loss).
     """
@@ -66,6 +69,7 @@ class BackgroundTraining:
     ratio_epochs: int = 60
     pooled_epochs: int = 60
     pooled_hidden: tuple[int, ...] | None = None
+    pooled_target_scale: str | None = "auto"
     batch_size: int = 256
     patience: int = 8
     seed: int = 0
@@ -242,7 +246,8 @@ def add_backgrounds(
     ------
     InputError
         Not a reco analysis; no background or no signal store; a background named
-        ``signal``; a store of other parameters (naming the process) or selection.
+        ``signal``; a store of other parameters (naming the process) or selection; a
+        ``pooled_target_scale`` that is not a feature.
     OutputError
         ``destination`` is not new or empty.
     """
@@ -271,6 +276,10 @@ def add_backgrounds(
     observables = list(dict.fromkeys([*features, *(manifest.get("observables") or [])]))
     columns = [observables.index(f) for f in features]
     selection = (manifest.get("simulation") or {}).get("selection")
+    if pooled:  # checked before any store is read (the source's own files root)
+        from madsbi.analysis.pooled import target_scale_column
+
+        column = target_scale_column(root, manifest, settings.pooled_target_scale)
 
     def read(name: str, paths: Sequence[str | Path]) -> tuple[Any, list[dict[str, Any]]]:
         if not paths:
@@ -344,8 +353,9 @@ def add_backgrounds(
 
         factors = {b["name"]: b["scale"] for b in entries}
         trained = train_pooled(
-            processes, factors, columns, theta0, settings, out, progress=progress
-        )
+            processes, factors, columns, theta0, settings, out, scale_column=column,
+            progress=progress,
+        )  # fmt: skip
     cards = sorted({str(r["card"]) for rs in records.values() for r in rs})
     manifest["components"] = {
         "kind": KIND,

@@ -87,6 +87,42 @@ def require_pooled(analysis: Analysis) -> None:
     )
 
 
+#: ``BackgroundTraining.pooled_target_scale``: the feature the signal network scales by.
+AUTO = "auto"
+
+
+def target_scale_column(root: Path, manifest: Mapping[str, Any], feature: str | None) -> int | None:
+    """The feature column that scales the pooled ensemble's targets (None: unscaled).
+
+    ``feature``: a feature's name, None or ``"none"`` (unscaled), or ``"auto"``: the column of
+    the analysis's first estimator (its ``scale_column``, e.g. m_T^WZ of the reco analyses;
+    None when it has none).
+
+    Raises
+    ------
+    InputError
+        A name that is not among the analysis's features.
+    """
+    import json
+
+    from madsbi.analysis.overlay import files_root
+    from madsbi.analysis.schema import member_path
+
+    features = list(manifest["features"])
+    if feature is None or feature == "none":
+        return None
+    if feature != AUTO:
+        if feature not in features:
+            raise InputError(
+                f"pooled_target_scale: {feature!r} is not among the analysis's features {features}"
+            )
+        return features.index(feature)
+    name, entry = next(iter(manifest["estimators"].items()))
+    path = member_path(files_root(root, manifest), entry["path"], f"estimators.{name}.path")
+    column = json.loads((path / "estimator.json").read_text(encoding="utf-8")).get("scale_column")
+    return None if column is None else int(column)
+
+
 def train_pooled(
     samples: Sequence[Any],
     scales: Mapping[str, float],
@@ -95,6 +131,7 @@ def train_pooled(
     settings: Any,
     out: Path,
     *,
+    scale_column: int | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Train the pooled ensemble on ``samples`` and save it; the manifest's ``components.pooled``.
@@ -114,6 +151,10 @@ def train_pooled(
         ``device``.
     out : Path
         The analysis directory.
+    scale_column : int, optional
+        The feature (index among the analysis's features) whose smooth function scales the
+        targets (:class:`~madsbi.estimators.target_scale.TargetScale`, issue 25), as the
+        signal network of a reco analysis does with m_T^WZ; None: unscaled targets.
     progress : bool
     """
     from madsbi.estimators.data import HypothesisSample
@@ -134,7 +175,9 @@ def train_pooled(
         seed=settings.seed,
         device=settings.device,
     )
-    estimator = DerivativeEstimator(theta0, len(columns), network, targets=targets)
+    estimator = DerivativeEstimator(
+        theta0, len(columns), network, targets=targets, scale_column=scale_column
+    )
     start = time.perf_counter()
     fitted = estimator.fit(
         HypothesisSample.build(x[:, list(columns)], c, w), training, progress=progress
@@ -154,6 +197,7 @@ def train_pooled(
             "validation_fraction": training.validation_fraction,
             "seed": settings.seed,
             "targets": targets,
+            "scale_column": scale_column,
             "best_epoch": {k: h.best_epoch for k, h in fitted.items()},
             "seconds": seconds,
         },

@@ -67,6 +67,13 @@ def _split(text: str, option: str) -> tuple[str, list[str]]:
     help="Hidden layer widths of the pooled ensemble (default: --hidden).",
 )
 @click.option(
+    "--pooled-target-scale",
+    default="auto",
+    show_default=True,
+    help="Feature whose smooth function scales the pooled ensemble's targets (issue 25); auto: "
+    "the one the analysis's signal network uses (m_T^WZ for the reco analyses), none: unscaled.",
+)
+@click.option(
     "--overlay",
     is_flag=True,
     help="Write only the components and a manifest naming SOURCE as its base (a few MB "
@@ -88,6 +95,7 @@ def analysis_backgrounds(
     pooled: bool,
     pooled_epochs: int,
     pooled_hidden: str | None,
+    pooled_target_scale: str,
 ) -> None:
     """Copy the reco analysis SOURCE to OUT with background components (factorised mixture).
 
@@ -127,6 +135,7 @@ def analysis_backgrounds(
         ratio_epochs=ratio_epochs,
         pooled_epochs=pooled_epochs,
         pooled_hidden=pooled_widths,
+        pooled_target_scale=pooled_target_scale,
         seed=seed,
     )
     path, entry = add_backgrounds(

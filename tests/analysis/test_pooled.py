@@ -19,10 +19,11 @@ import torch
 from click.testing import CliRunner
 
 import madsbi
+from madsbi.analysis.backgrounds import BackgroundTraining, add_backgrounds
 from madsbi.analysis.components import background_yields, load_components, method_models
 from madsbi.analysis.coverage import CoverageOptions, analysis_coverage
 from madsbi.analysis.fit import choose_methods
-from madsbi.analysis.pooled import POOLED, pooled_models
+from madsbi.analysis.pooled import POOLED, pooled_models, target_scale_column
 from madsbi.analysis.prepare import prepare_data
 from madsbi.analysis.schema import validate_manifest
 from madsbi.cli.main import cli
@@ -87,6 +88,12 @@ def test_the_ensemble_is_saved_in_the_overlay_and_recorded(pooled: Path) -> None
     assert training["hidden"] == [8, 8]
     assert training["epochs"] == 2
     assert training["validation_fraction"] > 0  # early stopping on a held-out split
+    # targets scaled as the analysis's signal network's ("auto")
+    mlp = madsbi.load_analysis("wz_reco_paper").estimators["mlp"]
+    assert training["scale_column"] == mlp.scale_column
+    assert (
+        DerivativeEstimator.load(pooled / "components" / "pooled").scale_column == mlp.scale_column
+    )
     assert set(training["best_epoch"]) == {f"t{k}" for k in training["targets"]}
     # an overlay: only what was added, the base named
     assert manifest["base"]["analysis"] == "wz_reco_paper"
@@ -107,6 +114,19 @@ def test_the_ensemble_reloads_as_saved(pooled: Path, tmp_path: Path) -> None:
     x = analysis.rate_event_features()[0][:40]
     np.testing.assert_array_equal(loaded.pooled.event_coefficients(x), fresh.event_coefficients(x))
     assert np.asarray(fresh.event_coefficients(x)).shape == (2, 40, 10)
+
+
+def test_a_target_scale_feature_is_checked_before_training(tmp_path: Path) -> None:
+    settings = BackgroundTraining(pooled_target_scale="nope")
+    with pytest.raises(InputError, match=r"pooled_target_scale: 'nope' is not among"):
+        add_backgrounds(
+            "wz_reco_paper", tmp_path / "out", {"b": [BSM]}, [SM], training=settings, pooled=True
+        )
+    assert not (tmp_path / "out").exists()
+    manifest = madsbi.load_analysis("wz_reco_paper").manifest
+    root = madsbi.load_analysis("wz_reco_paper").path
+    assert target_scale_column(root, manifest, "none") is None
+    assert target_scale_column(root, manifest, "met") == manifest["features"].index("met")
 
 
 def test_the_manifest_entry_is_checked(pooled: Path) -> None:
