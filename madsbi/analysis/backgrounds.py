@@ -205,6 +205,7 @@ def add_backgrounds(
     card: str | None = None,
     overlay: bool = False,
     pooled: bool = False,
+    pooled_signal: Sequence[str | Path] = (),
     progress: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Train and attach the background components (module docstring) to a reco analysis.
@@ -234,6 +235,10 @@ def add_backgrounds(
     pooled : bool
         Also train the pooled ensemble (:mod:`madsbi.analysis.pooled`) on every process's
         events, saved in ``components/pooled`` (``madsbi fit --method pooled``).
+    pooled_signal : sequence of store paths
+        The signal stores of the pooled ensemble (default: ``signal``). The pooled network
+        replaces the signal's own, so it may learn from as many signal events (e.g. the
+        analysis's training stores; recorded as ``components.pooled.signal_stores``).
     progress : bool
         Show progress bars.
 
@@ -294,6 +299,9 @@ def add_backgrounds(
         samples[name], records[name] = read(name, paths)
     names = list(samples)
     processes = [samples[n] for n in names]
+    pooled_signal_sample, pooled_records = samples[SIGNAL], None
+    if pooled and pooled_signal:
+        pooled_signal_sample, pooled_records = read(SIGNAL, pooled_signal)
     out, base_entry = derived(root, destination, overlay=overlay)
     if base_entry is not None:
         manifest[BASE_KEY] = base_entry
@@ -353,9 +361,11 @@ def add_backgrounds(
 
         factors = {b["name"]: b["scale"] for b in entries}
         trained = train_pooled(
-            processes, factors, columns, theta0, settings, out, scale_column=column,
-            progress=progress,
+            [pooled_signal_sample, *processes[1:]], factors, columns, theta0, settings, out,
+            scale_column=column, progress=progress,
         )  # fmt: skip
+        if pooled_records is not None:
+            trained["signal_stores"] = pooled_records
     cards = sorted({str(r["card"]) for rs in records.values() for r in rs})
     manifest["components"] = {
         "kind": KIND,

@@ -61,7 +61,7 @@ class DataTruth:
     C_e = c_e/c_e0 (N, K) in the analysis's basis at its θ0, in the event's own process
     ((1, 0, …) for a θ-independent one); ``to_theta0``: 1/R_c(z_e|θ_drawn), the weight that
     takes the event back to θ0; ``held_out``: no input is a store the analysis, its
-    classifier or its background ratios were trained on.
+    classifier, its background ratios or its pooled ensemble were trained on.
     """
 
     labels: IntArray
@@ -100,7 +100,7 @@ def _trained_digests(analysis: Analysis) -> set[str]:
     entry = manifest["components"]
     for s in [*entry["signal"].get("stores", []), *(
         st for b in entry["backgrounds"] for st in b.get("stores", [])
-    )]:  # fmt: skip
+    ), *(entry.get("pooled") or {}).get("signal_stores", [])]:  # fmt: skip
         digests.add(s.get("sha256"))
     return digests
 

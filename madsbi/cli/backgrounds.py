@@ -67,6 +67,12 @@ def _split(text: str, option: str) -> tuple[str, list[str]]:
     help="Hidden layer widths of the pooled ensemble (default: --hidden).",
 )
 @click.option(
+    "--pooled-signal",
+    default=None,
+    help="Comma-separated signal reco stores of the pooled ensemble (default: --signal), e.g. "
+    "the analysis's training stores: the pooled network replaces the signal's own.",
+)
+@click.option(
     "--pooled-target-scale",
     default="auto",
     show_default=True,
@@ -95,6 +101,7 @@ def analysis_backgrounds(
     pooled: bool,
     pooled_epochs: int,
     pooled_hidden: str | None,
+    pooled_signal: str | None,
     pooled_target_scale: str,
 ) -> None:
     """Copy the reco analysis SOURCE to OUT with background components (factorised mixture).
@@ -148,6 +155,7 @@ def analysis_backgrounds(
         card=card,
         overlay=overlay,
         pooled=pooled,
+        pooled_signal=[s.strip() for s in (pooled_signal or "").split(",") if s.strip()],
     )
     s = entry["signal"]
     click.echo(f"signal: {s['n_events']} events, ν0 = {s['expected_events0']:.4g}")

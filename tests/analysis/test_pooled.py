@@ -23,6 +23,7 @@ from madsbi.analysis.backgrounds import BackgroundTraining, add_backgrounds
 from madsbi.analysis.components import background_yields, load_components, method_models
 from madsbi.analysis.coverage import CoverageOptions, analysis_coverage
 from madsbi.analysis.fit import choose_methods
+from madsbi.analysis.oracles import _trained_digests
 from madsbi.analysis.pooled import POOLED, pooled_models, target_scale_column
 from madsbi.analysis.prepare import prepare_data
 from madsbi.analysis.schema import validate_manifest
@@ -127,6 +128,23 @@ def test_a_target_scale_feature_is_checked_before_training(tmp_path: Path) -> No
     root = madsbi.load_analysis("wz_reco_paper").path
     assert target_scale_column(root, manifest, "none") is None
     assert target_scale_column(root, manifest, "met") == manifest["features"].index("met")
+
+
+def test_the_pooled_signal_may_come_from_other_stores(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    settings = BackgroundTraining(
+        hidden=(8,), classifier_epochs=1, ratio_epochs=1, pooled_epochs=1, seed=1
+    )
+    out, entry = add_backgrounds(
+        "wz_reco_paper", tmp_path / "a", {"bkg_a": [SM]}, [SM], training=settings, overlay=True,
+        pooled=True, pooled_signal=[BSM],
+    )  # fmt: skip
+    assert entry["signal"]["n_events"] == 437  # the classifier's signal: --signal
+    assert entry["pooled"]["n_events"] == {"signal": 427, "bkg_a": 437}
+    (record,) = entry["pooled"]["signal_stores"]
+    assert record["path"] == str(BSM.resolve())
+    analysis = madsbi.load_analysis(out)
+    assert record["sha256"] in _trained_digests(analysis)  # not held out for the truths
 
 
 def test_the_manifest_entry_is_checked(pooled: Path) -> None:
