@@ -32,6 +32,7 @@ uses (:mod:`madsbi.analysis.component_report`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -119,7 +120,9 @@ def data_truth(analysis: Analysis, data: FitData) -> DataTruth | None:
     from madsbi.events.reco import read_reco
     from madsbi.theory.polynomial import polynomial_features, recentre_coefficients
 
-    path = data.description["store"]
+    path = data.description.get("store")
+    if path is None or not Path(str(path)).is_file():  # data built in memory: no hidden truth
+        return None
     truth = read_truth(path)
     if truth is None:
         return None

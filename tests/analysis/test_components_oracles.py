@@ -214,3 +214,18 @@ def test_stack_counts_are_the_exact_yields_per_bin() -> None:
     assert report["best_fit"]["signal"][3] == pytest.approx(4.0 * 2.0)
     assert report["sm"]["signal"][3] == pytest.approx(4.0)
     assert report["data"][:4] == [2.0, 0.0, 0.0, 1.0]
+
+
+def test_data_built_in_memory_has_no_hidden_truth() -> None:
+    """FitData that is not read from a store (the coverage pool) fits without a truth."""
+    from madsbi.analysis.coverage import build_pool
+
+    analysis = load_analysis("wz_reco_bkg")
+    pool = build_pool(analysis, luminosity=LUMI)
+    assert not Path(pool.data.description["store"]).exists()
+    assert data_truth(analysis, pool.data) is None
+    models, nu0, mixture = method_models(analysis, pool.data, "mlp")
+    assert mixture is not None
+    assert mixture.reliability is None
+    assert nu0 > 0
+    assert [c.name for c in models[0].components] == ["signal", "zz_4l"]
