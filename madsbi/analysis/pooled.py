@@ -2,18 +2,23 @@
 
 The alternative to the factorised mixture of :mod:`madsbi.analysis.components` (paper App. D):
 instead of a process classifier and one ratio per process, **one** derivative-learning
-ensemble is trained on the selected events of every process (the signal's classifier stores
-and every background's), each event with its own process's exact joint targets
+ensemble is trained on the selected events of every process (the signal's classifier stores,
+or the ``pooled_signal`` stores of :func:`~madsbi.analysis.backgrounds.add_backgrounds`, and
+every background's), each event with its own process's exact joint targets
 C_e = c_e/c_e0 and its cross-section weight v_e
-(:func:`madsbi.inference.processes.pooled_training_set`). It learns the mixture's per-event
-ratio directly,
+(:func:`madsbi.inference.processes.pooled_training_set`), the targets scaled as the
+analysis's signal network scales its own (:func:`target_scale_column`). It learns the
+mixture's per-event ratio directly,
 
     R̂(x|θ) = Σ_c D_c(x) C^c(x)·φ(θ − θ0),
 
 with the shares D_c of the training's cross-sections (the backgrounds' ``scale`` at the time
 of training, recorded as ``components.pooled.scales``). ``madsbi analysis-backgrounds
 --pooled`` trains it (:func:`train_pooled`) next to the factorised components and saves it
-in ``components/pooled``.
+in ``components/pooled``. The network replaces the signal's own, so it needs as many signal
+events: the factorised mixture reuses the analysis's large signal network, the pooled one
+should learn from the analysis's training stores (``--pooled-signal``), not only from the
+classifier's smaller signal sample.
 
 The fit (:func:`pooled_models`, :func:`madsbi.inference.mixture_models.pooled_model`) has one
 component of ν0 = Σ_c ν_c0, with ν_c0 in the data's selection as the factorised fit takes
