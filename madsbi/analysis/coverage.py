@@ -40,7 +40,7 @@ from madsbi._validate import FloatArray
 from madsbi.analysis.components import EXACT, background_yields, load_components, method_models
 from madsbi.analysis.coverage_toys import profiled_q, stacked_form
 from madsbi.analysis.nuisances import component_names, parse_declared, resolve
-from madsbi.analysis.pooled import POOLED, pooled_models, require_pooled
+from madsbi.analysis.pooled import POOLED, drop_if_nuisances, pooled_models, require_pooled
 from madsbi.analysis.prepare import FitData, prepare_data
 from madsbi.analysis.shape_nuisances import fit_modifiers
 from madsbi.errors import InputError, StoreFormatError
@@ -377,6 +377,7 @@ def analysis_coverage(
     counts = draw_counts(pool, o.n_toys, o.seed)
     declared = parse_declared(analysis.manifest.get("nuisances"))
     specs, _ = resolve(declared, stat_only=o.stat_only, components=component_names(analysis))
+    chosen = drop_if_nuisances(chosen, specs, explicit=bool(methods))
     centres = draw_centres(o.seed, o.n_toys, [s.name for s in specs]) if specs else None
     modifiers = fit_modifiers(specs, analysis, pool.data) if specs else ()
     backend: DenseBackend | None = None

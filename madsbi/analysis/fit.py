@@ -83,7 +83,7 @@ from madsbi.analysis.nuisances import (
 )
 from madsbi.analysis.oracles import METHODS as ORACLES
 from madsbi.analysis.oracles import fit_models
-from madsbi.analysis.pooled import POOLED, has_pooled, require_pooled
+from madsbi.analysis.pooled import POOLED, drop_if_nuisances, has_pooled, require_pooled
 from madsbi.analysis.prepare import FitData, prepare_data
 from madsbi.analysis.rate_error import rate_errors
 from madsbi.analysis.shape_nuisances import fit_modifiers
@@ -391,6 +391,7 @@ def fit(
         )
     )
     chosen = choose_methods(analysis, methods, prepared.coefficients is not None)
+    chosen = drop_if_nuisances(chosen, specs, explicit=methods is not None)
     box = fit_box(analysis.parameters, analysis.defaults["ranges"], ranges, points)
     if box.given:
         outside_points(box.ranges, points, analysis.parameters)

@@ -30,7 +30,9 @@ ensemble's members' mean is the central estimate, each member one row of the ban
 
 A background ``scale`` or a rate factor at the fit other than the training's changes ν_c0
 and the rates but not the shares inside the network: the fit warns (retrain with the new
-scales). Per-process nuisances cannot act on the one component and are refused.
+scales). Nuisances of single components (per-process normalisations, per-event shapes of
+the signal) cannot act on the one component: :func:`drop_if_nuisances` refuses pooled with
+them, or leaves it out of the default methods.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from madsbi.errors import InputError, MadSBIWarning
 
 if TYPE_CHECKING:
     from madsbi.analysis.load import Analysis
+    from madsbi.analysis.nuisances import NuisanceSpec
     from madsbi.analysis.prepare import FitData
     from madsbi.inference.model import LikelihoodModel
 
@@ -233,16 +236,34 @@ class _Row:
         return c[self.member : self.member + 1]
 
 
-def _check_nuisances(analysis: Analysis) -> None:
-    from madsbi.analysis.nuisances import parse_declared
+def drop_if_nuisances(
+    chosen: list[str], specs: Sequence[NuisanceSpec], *, explicit: bool
+) -> list[str]:
+    """``chosen`` without ``pooled`` when a fit's nuisance acts on single components.
 
-    for spec in parse_declared(analysis.manifest.get("nuisances")):
-        if spec.components or spec.kind == "shape":
-            raise InputError(
-                f"method {POOLED!r}: the nuisance {spec.name!r} of {analysis.path} acts on "
-                f"the component(s) {list(spec.components) or [SIGNAL]}; the pooled model has "
-                "one component for the whole mixture (fit it with the factorised methods)"
-            )
+    The pooled model has one component for the whole mixture, so a nuisance on named
+    components or of shape kind (per-event factors of the signal) cannot act on it. Asked for
+    explicitly (``explicit``) that is an error; among the default methods pooled is left out
+    with a warning (``--stat-only`` keeps it).
+
+    Raises
+    ------
+    InputError
+        ``pooled`` asked for with such nuisances.
+    """
+    if POOLED not in chosen:
+        return chosen
+    names = [s.name for s in specs if s.components or s.kind == "shape"]
+    if not names:
+        return chosen
+    message = (
+        f"method {POOLED!r}: the nuisances {names} act on single components (or per event on "
+        f"the {SIGNAL}); the pooled model has one component for the whole mixture"
+    )
+    if explicit:
+        raise InputError(f"{message} (fit it with --stat-only, or the factorised methods)")
+    warnings.warn(f"{message}: left out of the default methods", MadSBIWarning, stacklevel=3)
+    return [m for m in chosen if m != POOLED]
 
 
 def _warn_scales(loaded: Loaded, data: FitData) -> None:
@@ -273,8 +294,7 @@ def pooled_models(
     Raises
     ------
     InputError
-        An analysis without the pooled ensemble (:func:`require_pooled`); a declared
-        nuisance on named components or of shape kind.
+        An analysis without the pooled ensemble (:func:`require_pooled`).
 
     Warns
     -----
@@ -290,7 +310,6 @@ def pooled_models(
     loaded = load_components(analysis)
     if loaded is None or loaded.pooled is None:  # pragma: no cover - require_pooled ran
         raise InputError(f"{analysis.path}: no pooled ensemble")
-    _check_nuisances(analysis)
     _warn_scales(loaded, data)
 
     def phi(grid: FloatArray) -> FloatArray:

@@ -265,12 +265,24 @@ def test_pooled_is_refused_without_its_ensemble(pooled: Path, tmp_path: Path) ->
         analysis_coverage(factorised, methods=[POOLED], options=CoverageOptions(n_toys=2))
 
 
-def test_nuisances_on_named_components_are_refused(pooled: Path, tmp_path: Path) -> None:
+def test_nuisances_on_named_components_refuse_or_drop_pooled(pooled: Path, tmp_path: Path) -> None:
+    from madsbi.analysis.nuisances import component_names, parse_declared, resolve
+    from madsbi.analysis.pooled import drop_if_nuisances
+    from madsbi.errors import MadSBIWarning
+
     declared = [{"name": "xsec_zz", "kind": "normalisation", "size": 0.1, "components": ["bkg_a"]}]
     analysis = madsbi.load_analysis(_with(pooled, tmp_path / "nuis", nuisances=declared))
-    data = prepare_data(analysis, BSM, data_mode="counts", luminosity=900.0)
+    specs, _ = resolve(parse_declared(declared), components=component_names(analysis))
     with pytest.raises(InputError, match=r"xsec_zz.*one component for the whole mixture"):
-        pooled_models(analysis, data)
+        drop_if_nuisances(["mlp", POOLED], specs, explicit=True)
+    with pytest.warns(MadSBIWarning, match="left out of the default methods"):
+        assert drop_if_nuisances(["mlp", POOLED], specs, explicit=False) == ["mlp"]
+    lumi = resolve(parse_declared([{"name": "lumi", "size": 0.02}]))[0]
+    assert drop_if_nuisances(["mlp", POOLED], lumi, explicit=True) == ["mlp", POOLED]
+    assert drop_if_nuisances(["mlp", POOLED], [], explicit=True) == ["mlp", POOLED]
+    # the fit: pooled asked for explicitly with such a nuisance is refused before any work
+    with pytest.raises(InputError, match=r"xsec_zz.*--stat-only"):
+        analysis.fit(BSM, methods=[POOLED], data_mode="counts", luminosity=900.0)
 
 
 def test_coverage_accepts_the_pooled_method(pooled: Path) -> None:
