@@ -60,7 +60,13 @@ import click
     help="Intervals with the other parameters profiled, or fixed at θ0.",
 )
 @click.option(
-    "--method", "methods", multiple=True, help="Methods to fit (default: all, and exact)."
+    "--method",
+    "methods",
+    multiple=True,
+    help="Methods to fit (repeatable): the analysis's learned ones (mlp, lgatr), exact (data "
+    "with coefficients, signal-only analyses), pooled (analyses built with --pooled), oracle "
+    "and truth_learned_d (labelled data from store mix). Default: the learned ones, pooled, "
+    "and exact where it is a truth.",
 )
 @click.option("--points-2d", type=int, default=21, show_default=True)
 @click.option("--points-profile", type=int, default=41, show_default=True)
