@@ -17,7 +17,8 @@ Gaussian constraints, a_k ~ N(0, 1) (data at the nominal α = 0, the auxiliary m
 randomised; :class:`ToyModifier`), and the profile over α is taken per toy.
 :func:`profiled_q` finds each toy's maximum over the grid without profiling every point:
 
-- **separable** models (one component, or modifiers acting alike on all components:
+- **separable** models (one component, or modifiers acting alike on all components, shapes
+  with the same per-event factors on all included:
   :func:`madsbi.inference.profile.is_separable`): the profile adds to the stat-only value a
   gain that depends on θ only through ν(θ), gain_t(ν) = max_α [h_t(α) − ν (e^{K(α)} − 1)], a
   maximum of functions affine in ν, hence convex. Tabulated at nodes in ν, its chords bound it
@@ -133,6 +134,11 @@ class ToyModifier:
     def log_constraint(self, alpha: float) -> float:
         """−(α − a)²/2."""
         return -0.5 * (alpha - self.centre) ** 2
+
+    @property
+    def acts_alike(self) -> bool:
+        """As the base (False where it does not say): the same factors on every component."""
+        return bool(getattr(self.base, "acts_alike", False))
 
     def acts_on(self, component: str) -> bool:
         """As the base."""

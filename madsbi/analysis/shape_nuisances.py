@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from madsbi.analysis.nuisances import COMPONENT, NuisanceSpec
+from madsbi.analysis.nuisances import COMPONENT, NuisanceSpec, component_names
 from madsbi.analysis.overlay import NUISANCES_DIR
 from madsbi.analysis.schema import member_path, read_manifest, validate_manifest
 from madsbi.errors import InputError
@@ -43,6 +43,15 @@ def fit_modifiers(
 ) -> tuple[Any, ...]:
     """The likelihood modifiers of a fit's nuisances (module docstring), in order.
 
+    A shape nuisance acts on the components it names (``"components": ["signal"]``: the
+    signal only). Declared without components it acts on the signal of a signal-only
+    analysis, and on every component alike
+    (:data:`~madsbi.inference.modifiers.shape.ALL_COMPONENTS`) of an analysis with
+    backgrounds: the approximation that the per-event factor and the acceptance change learned
+    on the signal's events apply to every process (the backgrounds are a few per cent of the
+    events of the shipped analyses). It keeps the profile in its fast separable form
+    (:mod:`madsbi.inference.profile`).
+
     Raises
     ------
     CheckpointError, MissingFileError
@@ -51,7 +60,9 @@ def fit_modifiers(
         Its features differ from the analysis's.
     """
     from madsbi.inference.modifiers import LearnedShape
+    from madsbi.inference.modifiers.shape import ALL_COMPONENTS
 
+    default = COMPONENT if len(component_names(analysis)) == 1 else ALL_COMPONENTS
     out: list[Any] = []
     sample = None
     for spec in specs:
@@ -69,7 +80,7 @@ def fit_modifiers(
         out.append(
             LearnedShape.evaluate(
                 spec.name,
-                spec.components[0] if spec.components else COMPONENT,
+                spec.components[0] if spec.components else default,
                 ratio.log_ratios,
                 data.features,
                 rate_up=spec.rate_up,

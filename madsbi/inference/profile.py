@@ -11,10 +11,12 @@ ascends even where the interpolated shape factors make the objective locally con
 
 Two forms, chosen by the model's structure:
 
-- **Separable** (one component, or several with modifiers that act alike on all and have no
-  per-event factor — the luminosity): log r(x_e|α) enters every event additively and
-  independently of θ, so the event sums split into the stat-only scan plus sums that do not
-  depend on θ,
+- **Separable** (one component, or several with modifiers that act alike on all: no per-event
+  factor — the luminosity — or the same factors r(x_e|α) and η(α) for every component — a
+  shape with ``acts_alike``, :data:`.modifiers.shape.ALL_COMPONENTS` — which factor out of the
+  mixture, D_e(θ, α) = r(x_e|α) η(α) D_e(θ, 0)): log r(x_e|α) enters every event additively
+  and independently of θ, so the event sums split into the stat-only scan plus sums that do
+  not depend on θ,
 
       log r_full(θ, α) = log r_full(θ, 0) + Σ_k E_k(α_k) + n K(α) − ν(θ) (e^{K(α)} − 1)
                          + Σ_k log π_k(α_k),
@@ -115,14 +117,23 @@ def _modifiers(model: LikelihoodModel) -> list[ProfiledModifier]:
 
 
 def is_separable(model: LikelihoodModel) -> bool:
-    """Whether the event sums split off α (the separable form of the module docstring)."""
+    """Whether the event sums split off α (the separable form of the module docstring).
+
+    With several components every modifier must act on all or on none, and one with per-event
+    factors must declare them identical for every component (an ``acts_alike`` attribute that
+    is true, as :class:`~madsbi.inference.modifiers.EventShape` with
+    :data:`~madsbi.inference.modifiers.shape.ALL_COMPONENTS`).
+    """
     if len(model.components) == 1:
         return True
     names = [c.name for c in model.components]
     for m in _modifiers(model):
-        if any(m.has_event_factors(c) for c in names):
-            return False
         if len({m.acts_on(c) for c in names}) != 1:
+            return False
+        events = {m.has_event_factors(c) for c in names}
+        if events == {False}:
+            continue
+        if len(events) != 1 or not getattr(m, "acts_alike", False):
             return False
     return True
 
@@ -185,7 +196,6 @@ def separable_objective(model: LikelihoodModel, expected_events: Any) -> Objecti
     n, w = _n_and_weights(model)
     modifiers = _modifiers(model)
     first = model.components[0].name
-    single = len(model.components) == 1
 
     def objective(alpha: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         p, k = alpha.shape
@@ -195,8 +205,8 @@ def separable_objective(model: LikelihoodModel, expected_events: Any) -> Objecti
             a = alpha[:, i]
             kappa[:, :, i] = m.log_rate_terms(first, a)
             extra[:, :, i] = m.constraint_terms(a)
-            if single:
-                extra[:, :, i] += np.asarray(m.event_sum_terms(first, w, a))
+            # E_k: zeros without per-event factors; the same for every component otherwise.
+            extra[:, :, i] += np.asarray(m.event_sum_terms(first, w, a))
         big_k = kappa[0].sum(axis=1)
         scale = nu * np.expm1(big_k)
         slope = n - nu * np.exp(big_k)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import madsbi.analysis.coverage_toys as toys_module
+import madsbi.inference.profile as profile_module
 from madsbi.analysis.coverage import (
     CoverageOptions,
     FitData,
@@ -33,6 +34,7 @@ from madsbi.errors import InputError
 from madsbi.inference.dense import toy_log_likelihoods
 from madsbi.inference.model import Component, LikelihoodModel
 from madsbi.inference.modifiers import EventShape, Normalisation
+from madsbi.inference.modifiers.shape import ALL_COMPONENTS
 from madsbi.inference.profile import is_separable
 from madsbi.inference.rate import RateModel
 from madsbi.theory.polynomial import polynomial_features
@@ -301,3 +303,24 @@ def test_the_separable_objective_at_nu_of_theta_is_the_profile() -> None:
     shaped = replace(_mixture(), modifiers=(_shape("s", 300, np.random.default_rng(0), 0.1),))
     with pytest.raises(InputError, match="do not split"):
         separable_objective(shaped, nu)
+
+
+def test_a_mixture_with_a_shape_on_all_components_is_certified(monkeypatch) -> None:
+    """A shape alike on every component keeps the toys separable: the per-toy gain includes
+    its event sums, and q is the plain full-grid profile of the general mixture form."""
+    rng = np.random.default_rng(13)
+    shape = replace(_shape("shape", 300, rng, 0.1), component=ALL_COMPONENTS)
+    model = replace(_mixture(seed=13), modifiers=(Normalisation("lumi", 0.05), shape))
+    assert is_separable(model)
+    thetas, index, grid_shape = _grid(7)
+    counts = draw_counts(_pool(model, [0.8, 0.2]), 5, seed=14)
+    centres = draw_centres(15, 5, ["lumi", "shape"])
+    fast = profiled_q(model, thetas, index, counts, centres, shape=grid_shape, top_k=3)
+    assert fast.certified.all()
+    separable = reference_q(model, counts, thetas, index, centres)
+    monkeypatch.setattr(profile_module, "is_separable", lambda m: False)
+    general = reference_q(model, counts, thetas, index, centres)
+    np.testing.assert_allclose(separable, general, atol=1e-8)
+    np.testing.assert_allclose(fast.q_profiled, general, atol=1e-8)
+    stat = reference_q(replace(model, modifiers=()), counts, thetas, index)
+    assert np.abs(stat - fast.q_profiled).max() > 1e-3

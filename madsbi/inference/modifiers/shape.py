@@ -23,6 +23,11 @@ with analytic derivatives (log Z)' = ⟨ℓ'⟩_q and (log Z)'' = ⟨ℓ'' + ℓ
 q_j ∝ v_j e^{ℓ_j}.
 Without a sample the factors are used as given (normalised only where the interpolation is
 exact).
+
+A shape acts on one named component, or, with ``component`` = :data:`ALL_COMPONENTS`, on every
+component alike: the same per-event factors r(x_e|α) and the same η(α) for each (``acts_alike``).
+Such a modifier factorises out of a mixture's density, D_e(θ, α) = r(x_e|α) η(α) D_e(θ, 0), so
+the profile keeps its separable form (:mod:`madsbi.inference.profile`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import InputError
 from madsbi.inference.modifiers.interpolation import Terms, gaussian_constraint, interpolate_log
 
+ALL_COMPONENTS = "*"
+"""The ``component`` of a shape that acts alike on every component of the model."""
 TABLE_RANGE = 8.0
 """|α| up to which log Z(α) is interpolated from a table (beyond: summed exactly)."""
 TABLE_STEP = 0.025
@@ -90,7 +97,7 @@ class EventShape:
     name : str
         The nuisance parameter's name (``lep_scale_e``, ``mu_f``, ...).
     component : str
-        The component it acts on.
+        The component it acts on; :data:`ALL_COMPONENTS` (``"*"``): every component alike.
     log_up, log_down : (N,)
         log r(x_e|α = +1) and log r(x_e|α = −1) for the N data events.
     rate_up, rate_down : float
@@ -166,6 +173,14 @@ class EventShape:
         return cls(name, component, np.log(up), np.log(down), float(rate_up), float(rate_down))
 
     @property
+    def acts_alike(self) -> bool:
+        """Whether it acts alike on every component (``component`` is :data:`ALL_COMPONENTS`)."""
+        return self.component == ALL_COMPONENTS
+
+    def _mine(self, component: str) -> bool:
+        return self.acts_alike or component == self.component
+
+    @property
     def n_events(self) -> int:
         """N."""
         return int(self.log_up.shape[0])
@@ -239,12 +254,12 @@ class EventShape:
 
     # -- the scalar interface of :class:`madsbi.inference.model.Modifier` -------------------
     def rate_factor(self, component: str, alpha: float) -> float:
-        """η(α) for its component (interpolated), else 1."""
+        """η(α) for its component(s) (interpolated), else 1."""
         return float(np.exp(self.log_rate_terms(component, np.asarray(alpha))[0]))
 
     def event_log_factors(self, component: str, alpha: float) -> FloatArray | None:
-        """Log r(x_e|α) (N,) for its component, else None."""
-        if component != self.component:
+        """Log r(x_e|α) (N,) for its component(s), else None."""
+        if not self._mine(component):
             return None
         value: FloatArray = interpolate_log(self.log_up, self.log_down, float(alpha))[0]
         return value - float(self.log_normalisation(float(alpha))[0])
@@ -255,24 +270,24 @@ class EventShape:
 
     # -- vectorised terms for the profile (:mod:`madsbi.inference.profile`) -----------------
     def acts_on(self, component: str) -> bool:
-        """Whether the component is its own."""
-        return component == self.component
+        """Whether the component is its own (every one with :data:`ALL_COMPONENTS`)."""
+        return self._mine(component)
 
     def has_event_factors(self, component: str) -> bool:
-        """True for its component."""
-        return component == self.component
+        """True for its component(s)."""
+        return self._mine(component)
 
     def log_rate_terms(self, component: str, alpha: FloatArray) -> Terms:
         """Log η(α) and its derivatives (α's shape); zeros for another component."""
         a = np.asarray(alpha, dtype=np.float64)
-        if component != self.component:
+        if not self._mine(component):
             zero = np.zeros_like(a)
             return zero, zero, zero
         return interpolate_log(np.log(self.rate_up), np.log(self.rate_down), a)
 
     def event_log_terms(self, component: str, alpha: FloatArray) -> Terms | None:
         """Log r(x_e|α) and its α-derivatives, (M, N, G) for α of shape (M, G); None if not its."""
-        if component != self.component:
+        if not self._mine(component):
             return None
         a = np.asarray(alpha, dtype=np.float64)
         terms = interpolate_log(
@@ -284,7 +299,7 @@ class EventShape:
     def event_sum_terms(self, component: str, weights: FloatArray, alpha: FloatArray) -> Terms:
         """Σ_e w_e log r(x_e|α) and its derivatives, of α's shape (two sums, any α)."""
         a = np.asarray(alpha, dtype=np.float64)
-        if component != self.component:
+        if not self._mine(component):
             zero = np.zeros_like(a)
             return zero, zero, zero
         w = np.asarray(weights, dtype=np.float64)
