@@ -163,8 +163,9 @@ def test_exact_is_no_truth_of_a_mixture() -> None:
         mixture.fit(BSM, methods=["mlp", "exact"], points_1d=3, points_2d=2, profile="fixed")
     with pytest.raises(InputError, match="oracle"):
         choose_methods(mixture, ["exact"], with_coefficients=True)
-    # by default: the learned methods, "exact" only for an analysis without components
-    assert choose_methods(mixture, None, with_coefficients=True) == ["mlp", "lgatr"]
+    # by default: the learned methods (and pooled: the shipped mixture has it), "exact" only
+    # for an analysis without components
+    assert choose_methods(mixture, None, with_coefficients=True) == ["mlp", "lgatr", "pooled"]
     signal_only = madsbi.load_analysis("wz_reco_paper")
     assert choose_methods(signal_only, None, with_coefficients=True) == ["mlp", "lgatr", "exact"]
     assert choose_methods(signal_only, None, with_coefficients=False) == ["mlp", "lgatr"]
