@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 import madsbi
-from madsbi.analysis.components import method_models
+from madsbi.analysis.oracles import fit_models
 from madsbi.analysis.coverage import build_pool, oracle_model
 from madsbi.inference.limits import best_fit, intervals_1d, q_statistic
 from madsbi.theory.polynomial import polynomial_features
@@ -78,7 +78,7 @@ def analysis_limits(name: str, luminosity: float, points: int) -> dict[str, Any]
     if "pooled" in (analysis.manifest.get("components") or {}):
         learned.append("pooled")
     for method in learned:
-        models[method] = method_models(analysis, data, method)[0][0]
+        models[method] = fit_models(analysis, data, method)[0][0]
     out: dict[str, Any] = {
         "analysis": name,
         "luminosity_fb": luminosity,
@@ -109,14 +109,25 @@ def analysis_limits(name: str, luminosity: float, points: int) -> dict[str, Any]
     return out
 
 
-def profiled_fit(name: str, data: Any, directory: str, method: str, points: int) -> dict[str, Any]:
-    """``madsbi fit`` of the Asimov pool with the declared nuisances profiled (module docstring)."""
+def profiled_fit(
+    name: str, data: Any, directory: str, method: str, points: int, stores: list[str]
+) -> dict[str, Any]:
+    """``madsbi fit`` of the Asimov pool with the declared nuisances profiled (module docstring).
+
+    ``stores``: the signal's Asimov events from these stores (e.g. the test stores) instead of
+    the analysis's rate events (a smaller sample for the profile over nuisances that act on
+    single components, evaluated event by event).
+    """
     from pathlib import Path
 
     from madsbi.analysis.fit import fit
     from madsbi.analysis.plots import fit_figures
 
     analysis = madsbi.load_analysis(name)
+    if stores:
+        pool = build_pool(analysis, stores, luminosity=data.luminosity_fb)
+        asimov = np.concatenate([p.expected_events * p.probabilities for p in pool.processes])
+        data = replace(pool.data, weights=asimov, mode="asimov")
     started = time.perf_counter()
     result = fit(analysis, data, methods=[method], profile="profiled", points_profile=points)
     seconds = time.perf_counter() - started
@@ -137,6 +148,9 @@ def main() -> None:
     parser.add_argument("--profiled-fit", help="Directory: also the profiled fit with nuisances.")
     parser.add_argument("--method", default="mlp", help="Method of the profiled fit.")
     parser.add_argument("--points-profile", type=int, default=41, help="Of the profiled fit.")
+    parser.add_argument(
+        "--asimov-stores", default="", help="Comma-separated signal stores of the profiled fit."
+    )
     args = parser.parse_args()
     results = []
     for name in args.analyses:
@@ -146,7 +160,10 @@ def main() -> None:
         data = results[-1].pop("asimov")
         declared = madsbi.load_analysis(name).manifest.get("nuisances")
         if args.profiled_fit and declared:
-            doc = profiled_fit(name, data, args.profiled_fit, args.method, args.points_profile)
+            stores = [t for t in args.asimov_stores.split(",") if t]
+            doc = profiled_fit(
+                name, data, args.profiled_fit, args.method, args.points_profile, stores
+            )
             print(f"{name}: profiled fit ({len(declared)} nuisances) {doc['seconds']:.0f} s")
             for nuisance, entry in doc["nuisances"][args.method].items():
                 print(f"  {nuisance:14s} pull {entry['pull']:+.3f} ± {entry['constraint']:.3f}")
