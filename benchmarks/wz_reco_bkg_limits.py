@@ -13,7 +13,7 @@ along each parameter with the others at θ0 (the lines of the paper's Fig. 10), 
   bin's ν_b(θ) = Σ_{e∈b} a_e C_e·φ(θ) summed over all processes' events (the backgrounds in the
   bins), Asimov data n_b = ν_b(θ0);
 - every learned method of the analysis (``mlp``, ``lgatr``, ``pooled`` if it has one) with the
-  likelihood model that ``madsbi fit`` uses (:func:`madsbi.analysis.components.method_models`).
+  likelihood model that ``madsbi fit`` uses (:func:`madsbi.analysis.oracles.fit_models`).
 
 The 68 % and 95 % intervals and their widths go to ``--out`` (JSON) and a Markdown table.
 
@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 
 import madsbi
-from madsbi.analysis.oracles import fit_models
 from madsbi.analysis.coverage import build_pool, oracle_model
+from madsbi.analysis.oracles import fit_models
 from madsbi.inference.limits import best_fit, intervals_1d, q_statistic
 from madsbi.theory.polynomial import polynomial_features
 
