@@ -30,8 +30,8 @@ ensemble's members' mean is the central estimate, each member one row of the ban
 
 A background ``scale`` or a rate factor at the fit other than the training's changes ν_c0
 and the rates but not the shares inside the network: the fit warns (retrain with the new
-scales). Nuisances of single components (per-process normalisations, per-event shapes of
-the signal) cannot act on the one component: :func:`drop_if_nuisances` refuses pooled with
+scales). Nuisances of single components (per-process normalisations, a shape declared on the
+signal alone) cannot act on the one component: :func:`drop_if_nuisances` refuses pooled with
 them, or leaves it out of the default methods.
 """
 
@@ -242,7 +242,9 @@ def drop_if_nuisances(
     """``chosen`` without ``pooled`` when a fit's nuisance acts on single components.
 
     The pooled model has one component for the whole mixture, so a nuisance on named
-    components or of shape kind (per-event factors of the signal) cannot act on it. Asked for
+    components (a per-process normalisation, a shape of the signal alone) cannot act on it;
+    one on all components (the luminosity, a shape declared without components, which acts
+    alike on every process of a mixture) can. Asked for
     explicitly (``explicit``) that is an error; among the default methods pooled is left out
     with a warning (``--stat-only`` keeps it).
 
@@ -253,12 +255,12 @@ def drop_if_nuisances(
     """
     if POOLED not in chosen:
         return chosen
-    names = [s.name for s in specs if s.components or s.kind == "shape"]
+    names = [s.name for s in specs if s.components]
     if not names:
         return chosen
     message = (
-        f"method {POOLED!r}: the nuisances {names} act on single components (or per event on "
-        f"the {SIGNAL}); the pooled model has one component for the whole mixture"
+        f"method {POOLED!r}: the nuisances {names} act on single components; the pooled model "
+        "has one component for the whole mixture"
     )
     if explicit:
         raise InputError(f"{message} (fit it with --stat-only, or the factorised methods)")

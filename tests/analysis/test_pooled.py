@@ -279,6 +279,14 @@ def test_nuisances_on_named_components_refuse_or_drop_pooled(pooled: Path, tmp_p
         assert drop_if_nuisances(["mlp", POOLED], specs, explicit=False) == ["mlp"]
     lumi = resolve(parse_declared([{"name": "lumi", "size": 0.02}]))[0]
     assert drop_if_nuisances(["mlp", POOLED], lumi, explicit=True) == ["mlp", POOLED]
+    # a shape on all components (declared without components) acts on the pooled model too
+    from dataclasses import replace
+
+    everywhere = [replace(lumi[0], kind="shape")]
+    assert drop_if_nuisances(["mlp", POOLED], everywhere, explicit=True) == ["mlp", POOLED]
+    on_signal = [replace(lumi[0], kind="shape", components=("signal",))]
+    with pytest.raises(InputError, match="single components"):
+        drop_if_nuisances(["mlp", POOLED], on_signal, explicit=True)
     assert drop_if_nuisances(["mlp", POOLED], [], explicit=True) == ["mlp", POOLED]
     # the fit: pooled asked for explicitly with such a nuisance is refused before any work
     with pytest.raises(InputError, match=r"xsec_zz.*--stat-only"):
