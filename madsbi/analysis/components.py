@@ -107,6 +107,12 @@ def components_spec(analysis: Analysis) -> ComponentsSpec | None:
         raise StoreFormatError(str(exc)) from None
 
 
+def component_names(analysis: Analysis) -> tuple[str, ...]:
+    """The components an analysis's nuisances may name: ``signal`` and its backgrounds."""
+    spec = components_spec(analysis)
+    return (COMPONENT,) if spec is None else tuple(spec.names)
+
+
 def load_components(analysis: Analysis) -> Loaded | None:
     """Load (once per analysis object) the classifier, the backgrounds and the pooled ensemble.
 

@@ -37,9 +37,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from madsbi._validate import FloatArray
-from madsbi.analysis.components import EXACT, background_yields, load_components, method_models
+from madsbi.analysis.components import (
+    EXACT,
+    background_yields,
+    component_names,
+    load_components,
+    method_models,
+)
 from madsbi.analysis.coverage_toys import profiled_q, stacked_form
-from madsbi.analysis.nuisances import component_names, parse_declared, resolve
+from madsbi.analysis.nuisances import parse_declared, resolve
 from madsbi.analysis.pooled import POOLED, drop_if_nuisances, pooled_models, require_pooled
 from madsbi.analysis.prepare import FitData, prepare_data
 from madsbi.analysis.shape_nuisances import fit_modifiers

@@ -64,6 +64,7 @@ import numpy as np
 
 from madsbi._validate import FloatArray
 from madsbi.analysis.box import edge_report, fit_box, outside_points, warn_edges
+from madsbi.analysis.components import component_names
 from madsbi.analysis.data import Selection, StoreEvents
 from madsbi.analysis.fit_options import (
     check_data_store,
@@ -74,13 +75,7 @@ from madsbi.analysis.fit_options import (
     parse_point,
     parse_points,
 )
-from madsbi.analysis.nuisances import (
-    NuisanceSpec,
-    component_names,
-    parse_declared,
-    resolve,
-    summarise,
-)
+from madsbi.analysis.nuisances import NuisanceSpec, parse_declared, resolve, summarise
 from madsbi.analysis.oracles import METHODS as ORACLES
 from madsbi.analysis.oracles import fit_models
 from madsbi.analysis.pooled import POOLED, drop_if_nuisances, has_pooled, require_pooled

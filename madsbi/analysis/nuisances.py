@@ -193,14 +193,6 @@ def _unique(specs: Sequence[NuisanceSpec], where: str) -> None:
         raise InputError(f"{where}: nuisance names {repeated} appear more than once")
 
 
-def component_names(analysis: Any) -> tuple[str, ...]:
-    """The components an analysis's nuisances may name: ``signal`` and its backgrounds."""
-    from madsbi.analysis.components import components_spec
-
-    spec = components_spec(analysis)
-    return (COMPONENT,) if spec is None else tuple(spec.names)
-
-
 def parse_assignment(text: str, option: str) -> tuple[str, float]:
     """``NAME=VALUE`` of ``--nuisance`` / ``--fix`` → (name, value)."""
     name, sep, value = text.partition("=")

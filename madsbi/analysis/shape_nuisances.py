@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from madsbi.analysis.nuisances import COMPONENT, NuisanceSpec, component_names
+from madsbi.analysis.components import component_names
+from madsbi.analysis.nuisances import COMPONENT, NuisanceSpec
 from madsbi.analysis.overlay import NUISANCES_DIR
 from madsbi.analysis.schema import member_path, read_manifest, validate_manifest
 from madsbi.errors import InputError

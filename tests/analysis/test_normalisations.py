@@ -82,7 +82,8 @@ def test_cli_needs_no_store_for_normalisations(tmp_path: Path) -> None:
 
 
 def test_fit_resolves_per_process_normalisations_against_the_analysis_components() -> None:
-    from madsbi.analysis.nuisances import component_names, resolve
+    from madsbi.analysis.components import component_names
+    from madsbi.analysis.nuisances import resolve
 
     assert component_names(load_analysis("wz_reco_paper")) == ("signal",)
     known = component_names(load_analysis("wz_reco_bkg"))

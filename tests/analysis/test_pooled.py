@@ -266,7 +266,8 @@ def test_pooled_is_refused_without_its_ensemble(pooled: Path, tmp_path: Path) ->
 
 
 def test_nuisances_on_named_components_refuse_or_drop_pooled(pooled: Path, tmp_path: Path) -> None:
-    from madsbi.analysis.nuisances import component_names, parse_declared, resolve
+    from madsbi.analysis.components import component_names
+    from madsbi.analysis.nuisances import parse_declared, resolve
     from madsbi.analysis.pooled import drop_if_nuisances
     from madsbi.errors import MadSBIWarning
 

@@ -137,7 +137,7 @@ def test_refusals(reco_store: Path, tmp_path: Path) -> None:
               "--variations", "lep_scale_e", "--out", str(tmp_path / "a")],
     )  # fmt: skip
     assert both.exit_code != 0
-    assert "exactly one of --variations and --theory" in both.output
+    assert "with one of --variations and --theory" in both.output
     with pytest.raises(InputError, match="exactly 1"):
         add_theory_nuisances("wz_reco_paper", reco_store, ["mu_r"], destination=tmp_path / "b")
     with pytest.raises(InputError, match="pdf"):
