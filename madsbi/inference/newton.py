@@ -2,9 +2,9 @@
 
 Each of P points maximises its own objective over k parameters; every step evaluates all
 points together, solves the k × k systems in one batch (Cholesky where −H is positive
-definite, an eigen-decomposition with flipped and floored eigenvalues elsewhere) and
-backtracks where a full step would not increase the objective
-(:mod:`madsbi.inference.profile`).
+definite, an eigen-decomposition with flipped and floored eigenvalues elsewhere), caps the
+step's length at :data:`MAX_STEP` and backtracks where a full step would not increase the
+objective (:mod:`madsbi.inference.profile`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,16 @@ Objective = Callable[[FloatArray], tuple[FloatArray, FloatArray, FloatArray]]
 
 TOLERANCE = 1e-10
 """Newton decrement g·H⁻¹g (≈ twice the remaining gain in log r_full) at which a point stops."""
+
+MAX_STEP = 2.0
+"""Longest step (Euclidean, in the nuisances' units: σ) one iteration may take.
+
+Where the objective is not concave (a toy's event sums can make a shape's curvature positive)
+the flipped-eigenvalue step along a nearly flat direction is thousands of σ long; the line
+search then halves it a dozen times, each halving a full evaluation, and visits α where the
+shapes' normalisation tables do not reach. A capped step ascends all the same; near the
+maximum the steps are short and the cap never acts.
+"""
 
 
 def newton_maximise(
@@ -59,12 +69,13 @@ def newton_maximise(
         done |= ~(decrement > tolerance)
         if done.all():
             break
+        step, slope = capped(step, grad[:, idx])
         t = np.where(done, 0.0, 1.0)
         for _ in range(60):
             trial = alpha.copy()
             trial[:, idx] += t[:, None] * step
             t_value, t_grad, t_hess = objective(trial)
-            ok = (t == 0) | (np.isfinite(t_value) & (t_value >= value + 1e-4 * t * decrement))
+            ok = (t == 0) | (np.isfinite(t_value) & (t_value >= value + 1e-4 * t * slope))
             if ok.all():
                 break
             t = np.where(ok, t, 0.5 * t)
@@ -79,6 +90,13 @@ def newton_maximise(
     else:
         done |= ~(_ascent_step(grad, hess, idx)[1] > tolerance)
     return alpha, value, done
+
+
+def capped(step: FloatArray, grad: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The steps (P, k) shortened to at most :data:`MAX_STEP`, and their slopes g·step (P,)."""
+    length = np.sqrt(np.einsum("pi,pi->p", step, step))
+    out = step * np.minimum(1.0, MAX_STEP / np.maximum(length, 1e-300))[:, None]
+    return out, np.einsum("pi,pi->p", grad, out)
 
 
 def _ascent_step(
