@@ -6,6 +6,10 @@ import torch
 from torch import nn
 
 
+SPREAD_FLOOR = 1e-9
+"""Relative spread below which a column counts as constant (scale 1)."""
+
+
 class Standardiser(nn.Module):
     """Affine map y → (y − mean)/scale with buffers saved in the state dict.
 
@@ -39,7 +43,11 @@ class Standardiser(nn.Module):
         mean = (w[:, None] * v).sum(0) / total if center else torch.zeros_like(v[0])
         var = (w[:, None] * (v - mean) ** 2).sum(0) / total
         scale = var.sqrt()
-        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+        # A constant column has var 0 only up to round-off (≈ 1e-16 of its mean): treat a
+        # spread below SPREAD_FLOOR of the column's magnitude as none, or a value the fit never
+        # saw (a charge sum of −1 after training on +1) would be multiplied by ≈ 1e16.
+        floor = SPREAD_FLOOR * torch.maximum(mean.abs(), torch.ones_like(mean))
+        scale = torch.where(scale > floor, scale, torch.ones_like(scale))
         self.mean.copy_(mean)
         self.scale.copy_(scale)
         return self

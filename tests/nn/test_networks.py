@@ -326,6 +326,16 @@ def test_standardiser_uncentred_and_constant(rng: np.random.Generator) -> None:
     st = Standardiser(2).fit(torch.tensor(const))
     assert float(st.scale[0]) == 1.0
     assert float(st.mean[0]) == 4.0
+    # Weighted, a constant's variance is round-off (≈ 1e-32), not 0: still scale 1, so a value
+    # the fit never saw (a charge sum of −1 after +1 only) stays an input of order 1.
+    column = torch.tensor(np.column_stack([np.full(891, 0.1), rng.normal(size=891)]))
+    weights = torch.tensor(rng.uniform(0.01, 3.0, size=891))
+    mean = (weights * column[:, 0]).sum() / weights.sum()
+    assert float((weights * (column[:, 0] - mean) ** 2).sum()) > 0  # the round-off guarded
+    st = Standardiser(2).fit(column, weights)
+    assert float(st.scale[0]) == 1.0
+    unseen = st(torch.tensor([[-0.9, 0.0]], dtype=torch.float64))
+    assert abs(float(unseen[0, 0]) + 1.0) < 1e-12
 
 
 # -- configuration ---------------------------------------------------------------------------
