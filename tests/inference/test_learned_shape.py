@@ -60,6 +60,23 @@ def test_evaluate_is_the_event_shape_of_the_ratio(rng: np.random.Generator) -> N
         )
 
 
+def test_wild_factors_name_the_nuisance_and_the_events(rng: np.random.Generator) -> None:
+    """A ratio evaluated outside its training support (log r ≈ 1e13 on a few events) is refused."""
+    data = rng.normal(size=(40, 1))
+    data[[3, 17], 0] = 1e12
+
+    def blown(x: np.ndarray) -> np.ndarray:
+        return np.column_stack([x[:, 0], -x[:, 0]])
+
+    with pytest.raises(InputError, match=r"mu_f: .* on 2 of 40 data events \(rows 3, 17;"):
+        LearnedShape.evaluate("mu_f", "signal", blown, data, rate_up=1.0, rate_down=1.0)
+    with pytest.raises(InputError, match=r"on 1 of 5 sample events \(rows 4;"):
+        LearnedShape.evaluate(
+            "mu_f", "signal", blown, data[:3], rate_up=1.0, rate_down=1.0,
+            sample=np.array([[0.0], [1.0], [2.0], [3.0], [-25.0]]), sample_weights=np.ones(5),
+        )  # fmt: skip
+
+
 def test_tabulated_normalisation_is_the_exact_sum(rng: np.random.Generator) -> None:
     n = 3 * TABLE_MIN_SAMPLE
     up, down = rng.normal(0.05, 0.3, n), rng.normal(-0.05, 0.4, n)

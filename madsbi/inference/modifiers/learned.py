@@ -20,6 +20,10 @@ from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import InputError
 from madsbi.inference.modifiers.shape import EventShape
 
+LOG_FACTOR_LIMIT = 20.0
+"""Largest |log r(x|±1)| accepted: a ±1σ variation that changes an event's density by more
+than e^20 is a network evaluated where it never learned, not physics."""
+
 LogRatios = Callable[[FloatArray], FloatArray]
 """Features (N, d) → (N, 2): log r(x|+1), log r(x|−1)."""
 
@@ -33,6 +37,16 @@ def _evaluate(log_ratios: LogRatios, x: Any, name: str, label: str) -> FloatArra
         raise InputError(
             f"{name}: the learned ratio must give finite (N, 2) log-factors for {label}, got "
             f"shape {out.shape}"
+        )
+    wild = np.flatnonzero(np.abs(out).max(axis=1) > LOG_FACTOR_LIMIT)
+    if wild.size:
+        rows = ", ".join(str(i) for i in wild[:5]) + (", …" if wild.size > 5 else "")
+        raise InputError(
+            f"{name}: the learned ±1σ factors are beyond e^±{LOG_FACTOR_LIMIT:g} on "
+            f"{wild.size} of {out.shape[0]} {label} events (rows {rows}; |log r| up to "
+            f"{np.abs(out).max():.3g}): these events lie outside the ratio's training support "
+            "(a feature value it never saw?); retrain it on events like them or leave the "
+            "nuisance out"
         )
     return out
 
