@@ -43,7 +43,6 @@ not independent events (simulate with ``--no-smear``). A store with fake-lepton 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import warnings
@@ -59,37 +58,42 @@ from madsbi._validate import FloatArray, IntArray
 from madsbi.errors import (
     InputError,
     MadSBIWarning,
-    StoreFormatError,
     StoreMismatchError,
     WeightError,
 )
 from madsbi.events import schema
 from madsbi.events.meta import ShardInfo, StoreMeta
+from madsbi.events.mix_truth import (
+    TRUTH_DESCRIPTION,
+    TRUTH_GROUP,
+    MixTruth,
+    input_record,
+    read_truth,
+    theta_independent,
+    truth_arrays,
+    write_truth,
+)
 from madsbi.events.reco import RecoEntries, read_reco
 from madsbi.events.store import EventStore
 from madsbi.events.writer import StoreWriter
 from madsbi.theory.parameters import ParameterSpace
 from madsbi.theory.polynomial import polynomial_features
 
+__all__ = [
+    "TRUTH_DESCRIPTION",
+    "TRUTH_GROUP",
+    "MixReport",
+    "MixTruth",
+    "MixedInput",
+    "draw_unweighted",
+    "mix_stores",
+    "parse_point",
+    "read_truth",
+    "weights_at",
+]
+
 #: fb per pb (luminosities are in fb⁻¹, cross-sections in pb).
 FB_PER_PB = 1000.0
-#: The HDF5 group of the hidden labels (module docstring).
-TRUTH_GROUP = "truth/mix"
-TRUTH_DESCRIPTION = (
-    "truth for validation only: each event's source process, store row and exact parent "
-    "coefficients; never read as data (madsbi fit reads it only for its oracle methods)"
-)
-
-
-@dataclass(frozen=True)
-class MixTruth:
-    """The hidden labels of a mixed store (module docstring), rows in ``/reco`` order."""
-
-    process: IntArray
-    row: IntArray
-    parent: IntArray
-    coefficients: FloatArray
-    inputs: tuple[dict[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -143,10 +147,6 @@ def parse_point(text: str) -> dict[str, float]:
     return point
 
 
-def _theta_independent(meta: StoreMeta) -> bool:
-    return meta.space.n_parameters == 0 or meta.attributes.get(schema.THETA_INDEPENDENT) is True
-
-
 def weights_at(entries: RecoEntries, meta: StoreMeta, at: Mapping[str, float] | None) -> FloatArray:
     """Fiducial weights (N,) in pb of the passed entries at ``at`` (θ_gen when None).
 
@@ -159,7 +159,7 @@ def weights_at(entries: RecoEntries, meta: StoreMeta, at: Mapping[str, float] | 
         If a weight at θ is negative or not finite.
     """
     weights = entries.fiducial_weights
-    if at is None or _theta_independent(meta):
+    if at is None or theta_independent(meta):
         return weights
     names = meta.space.names
     missing = [n for n in names if n not in at]
@@ -289,7 +289,7 @@ def mix_stores(
                 stacklevel=2,
             )
             contributions.append(MixedInput(str(path), 0.0, 0.0, 0, 0.0, False))
-            records.append(_input_record(path, None, None, point, names, j))
+            records.append(input_record(path, None, None, point, names, j))
             continue
         entries = read_reco(path, momenta=True, need_coefficients=False)
         with EventStore(path) as store:
@@ -316,8 +316,8 @@ def mix_stores(
         arrays: dict[str, np.ndarray[Any, Any]] = {"x": entries.x[index]}
         if entries.momentum is not None and entries.pdg_id is not None:
             arrays |= {"momentum": entries.momentum[index], "pdg_id": entries.pdg_id[index]}
-        arrays |= _truth_arrays(path, entries, index, j)
-        records.append(_input_record(path, entries, meta, point, names, j))
+        arrays |= truth_arrays(path, entries, index, j)
+        records.append(input_record(path, entries, meta, point, names, j))
         picked.append(arrays)
         n_eff = sigma**2 / float(np.sum(weights**2)) if sigma > 0 else 0.0
         contributions.append(MixedInput(str(path), sigma, expected, n, n_eff, replaced))
@@ -340,7 +340,7 @@ def mix_stores(
         writer.append(schema.PARTON, {"weight": weight, "coefficients": weight[:, None]})
         writer.append(schema.RECO, {**arrays, "weight": weight}, names={"x": list(columns or ())})
         # the hidden labels, in the same temporary file, published with the store
-        writer._io(lambda: _write_truth(writer._file, truth, records, compression))
+        writer._io(lambda: write_truth(writer._file, truth, records, compression))
     return MixReport(writer.path, luminosity, seed, point, tuple(contributions))
 
 
@@ -385,113 +385,3 @@ def _combine(
     joined = {k: np.concatenate(v) for k, v in out.items()}
     order = rng.permutation(joined["x"].shape[0])
     return {k: v[order] for k, v in joined.items()}
-
-
-def _passed_rows(path: Path) -> IntArray:
-    """The ``/reco`` rows of the entries that pass every cut (all rows without cut flags)."""
-    with EventStore(path) as store:
-        n = store.n_events(schema.RECO)
-        if "cuts" not in store.fields(schema.RECO):
-            return np.arange(n, dtype=np.int64)
-        cuts = np.asarray(store.read(schema.RECO, ["cuts"])["cuts"], dtype=bool)
-    return np.flatnonzero(cuts.all(axis=1)).astype(np.int64)
-
-
-def _truth_arrays(
-    path: Path, entries: RecoEntries, index: IntArray, j: int
-) -> dict[str, np.ndarray[Any, Any]]:
-    """The hidden labels of the drawn entries ``index`` of input ``j`` (module docstring)."""
-    n = index.shape[0]
-    parents = entries.parents[index] if entries.parents is not None else np.full(n, -1)
-    if entries.coefficients is not None:
-        coefficients = np.asarray(entries.coefficients[index], dtype=np.float64)
-    else:
-        coefficients = np.zeros((n, 1))
-    return {
-        "truth_process": np.full(n, j, dtype=np.int32),
-        "truth_row": _passed_rows(path)[index],
-        "truth_parent": np.asarray(parents, dtype=np.int64),
-        "truth_coefficients": coefficients,
-    }
-
-
-def _input_record(
-    path: Path,
-    entries: RecoEntries | None,
-    meta: StoreMeta | None,
-    point: Mapping[str, float] | None,
-    names: Sequence[str] | None,
-    j: int,
-) -> dict[str, Any]:
-    """What the truth keeps of input ``j``: enough to recompute its exact ratios."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    record: dict[str, Any] = {
-        "path": str(path.resolve()),
-        "sha256": digest.hexdigest(),
-        "name": None if names is None else str(names[j]),
-    }
-    if entries is None or meta is None:
-        return record | {"drawn": False}
-    independent = _theta_independent(meta)
-    gen = dict(zip(meta.space.names, entries.theta_gen.tolist(), strict=True))
-    drawn = gen if point is None or independent else {n: point[n] for n in meta.space.names}
-    return record | {
-        "drawn": True,
-        "process": entries.process,
-        "parameters": list(meta.space.names),
-        "theta0": meta.space.theta0_array.tolist(),
-        "theta_gen": entries.theta_gen.tolist(),
-        "theta_drawn": drawn,
-        "theta_independent": bool(independent),
-        "n_coefficients": 1 if entries.coefficients is None else entries.coefficients.shape[1],
-    }
-
-
-def _write_truth(
-    file: Any,
-    truth: Mapping[str, np.ndarray[Any, Any]],
-    records: Sequence[Mapping[str, Any]],
-    compression: str | None,
-) -> None:
-    group = file.require_group(TRUTH_GROUP)
-    for name, values in truth.items():
-        group.create_dataset(name, data=values, compression=compression)
-    group.attrs["inputs"] = json.dumps(list(records))
-    group.attrs["description"] = TRUTH_DESCRIPTION
-
-
-def read_truth(path: str | Path) -> MixTruth | None:
-    """The hidden labels of a mixed store (None for a store without ``/truth/mix``).
-
-    For validation only (module docstring): the oracle methods of ``madsbi fit``.
-
-    Raises
-    ------
-    StoreFormatError
-        A ``/truth/mix`` group whose datasets are missing or of different lengths.
-    """
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        if TRUTH_GROUP not in f:
-            return None
-        group = f[TRUTH_GROUP]
-        fields = ("process", "row", "parent", "coefficients")
-        missing = [k for k in fields if k not in group]
-        if missing or "inputs" not in group.attrs:
-            raise StoreFormatError(f"{path}: /{TRUTH_GROUP}: {missing or 'inputs'} missing")
-        arrays = {k: group[k][()] for k in fields}
-        inputs = tuple(json.loads(str(group.attrs["inputs"])))
-    lengths = {k: v.shape[0] for k, v in arrays.items()}
-    if len(set(lengths.values())) != 1 or arrays["coefficients"].ndim != 2:
-        raise StoreFormatError(f"{path}: /{TRUTH_GROUP}: datasets of lengths {lengths}")
-    return MixTruth(
-        np.asarray(arrays["process"], dtype=np.int64),
-        np.asarray(arrays["row"], dtype=np.int64),
-        np.asarray(arrays["parent"], dtype=np.int64),
-        np.asarray(arrays["coefficients"], dtype=np.float64),
-        inputs,
-    )
