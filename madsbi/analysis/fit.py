@@ -67,11 +67,11 @@ from madsbi.analysis.box import edge_report, fit_box, outside_points, warn_edges
 from madsbi.analysis.components import component_names
 from madsbi.analysis.data import Selection, StoreEvents
 from madsbi.analysis.fit_options import (
-    check_data_store,
     check_grid_sizes,
     check_levels,
     check_positive,
     choose_data_mode,
+    data_store_kind,
     parse_point,
     parse_points,
 )
@@ -371,8 +371,10 @@ def fit(
     known = component_names(analysis)
     specs, fixed = resolve(declared, nuisances, fix, stat_only=stat_only, components=known)
     stored = isinstance(data, str | Path) and Path(data).is_file()
-    process = check_data_store(Path(str(data))) if stored else getattr(data, "process", None)
-    data_mode, why = choose_data_mode(getattr(data, "mode", data_mode), process)
+    process, asimov_data = (
+        data_store_kind(Path(str(data))) if stored else (getattr(data, "process", None), False)
+    )
+    data_mode, why = choose_data_mode(getattr(data, "mode", data_mode), process, asimov_data)
     prepared = (
         data
         if isinstance(data, FitData)

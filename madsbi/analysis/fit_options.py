@@ -10,7 +10,10 @@ The data mode defaults from the store (issue 29 item 16, :func:`choose_data_mode
 whose ``/meta/process`` is empty carries no MC generation record — real data, or the
 pseudo-data of ``madsbi store mix`` (written without labels) — and is fitted as ``counts``
 (every event one observed event); a store that names its process is MC and is fitted as
-``asimov`` (its weights scaled to the luminosity). The fit records which and why.
+``asimov`` (its weights scaled to the luminosity). Asimov pseudo-data (``madsbi store mix
+--asimov``: weighted expected events, ``/meta`` attribute
+:data:`~madsbi.events.schema.ASIMOV_DATA`) are fitted as ``asimov`` and refused as counts.
+The fit records which and why.
 """
 
 from __future__ import annotations
@@ -176,16 +179,24 @@ def check_data_store(path: str | Path) -> str:
     StoreCorruptError
         ``/meta`` does not match its digests.
     """
+    return data_store_kind(path)[0]
+
+
+def data_store_kind(path: str | Path) -> tuple[str, bool]:
+    """:func:`check_data_store`, and whether the store is Asimov pseudo-data."""
+    from madsbi.events import schema
     from madsbi.events.store import EventStore
     from madsbi.events.verify import check_structure
 
     with EventStore(path) as store:
         check_structure(store)
         store.verify_meta()
-        return str(store.meta.process)
+        return str(store.meta.process), store.meta.attributes.get(schema.ASIMOV_DATA) is True
 
 
-def choose_data_mode(given: str | None, process: str | None) -> tuple[str, str]:
+def choose_data_mode(
+    given: str | None, process: str | None, asimov_data: bool = False
+) -> tuple[str, str]:
     """The data mode of a fit and why (module docstring).
 
     Parameters
@@ -195,12 +206,24 @@ def choose_data_mode(given: str | None, process: str | None) -> tuple[str, str]:
     process : str or None
         The data's ``/meta/process`` (``""``: real data or pseudo-data); None when unknown
         (no store read yet), which defaults to ``asimov``.
+    asimov_data : bool
+        The store is Asimov pseudo-data (``madsbi store mix --asimov``).
 
     Raises
     ------
     InputError
-        ``given`` is not a data mode.
+        ``given`` is not a data mode, or ``counts`` for Asimov pseudo-data.
     """
+    if asimov_data:
+        if given == "counts":
+            raise InputError(
+                "data_mode (--data-mode): counts refused: the store is Asimov pseudo-data "
+                "(madsbi store mix --asimov), weighted expected events, not observed ones"
+            )
+        return "asimov", (
+            "Asimov pseudo-data (madsbi store mix --asimov): its weights, the mixture's "
+            "expected events, are scaled to the luminosity"
+        )
     if given is not None:
         if given not in DATA_MODES:
             raise InputError(

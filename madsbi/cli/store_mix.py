@@ -82,6 +82,14 @@ def embed(
         "components), kept in the hidden truth only (default: by process text)."
     ),
 )
+@click.option(
+    "--asimov",
+    is_flag=True,
+    help=(
+        "Asimov data: every passed entry with its weight at θ (no Poisson draw); madsbi fit "
+        "then scales the mixture's σ_fid to its --luminosity."
+    ),
+)
 @compression_option
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def mix(
@@ -91,6 +99,7 @@ def mix(
     seed: int,
     at: str | None,
     names: str | None,
+    asimov: bool,
     compression: str,
     overwrite: bool,
 ) -> None:
@@ -99,6 +108,8 @@ def mix(
     Poisson(σ_fid(θ) L) events from each input's passed entries (weighted stores by
     acceptance–rejection; with replacement, and a warning, only when a store is too small),
     shuffled, without process labels; fit OUTPUT with madsbi fit --data-mode counts.
+    With --asimov every passed entry is kept with its weight at θ instead: the expected data,
+    which madsbi fit reads as Asimov data at its own --luminosity.
 
     Each event's source (input, row, exact parent coefficients) is kept apart in /truth/mix,
     truth for validation only: fits never read it as data; only madsbi fit's oracle methods
@@ -115,6 +126,7 @@ def mix(
             seed=seed,
             at=at,
             names=None if names is None else [n.strip() for n in names.split(",")],
+            asimov=asimov,
             overwrite=overwrite,
             compression=compression_filter(compression),
         )
@@ -124,4 +136,5 @@ def mix(
             f"  {item.path}: σ_fid = {item.sigma_fid * 1000:.6g} fb, ν = {item.expected:.2f}, "
             f"drawn {item.drawn}{note}, n_eff = {item.effective_size:.0f}"
         )
-    click.echo(f"wrote {report.path}: {report.n_events} events at {luminosity:g} fb⁻¹")
+    kind = "weighted entries (Asimov)" if asimov else f"events at {luminosity:g} fb⁻¹"
+    click.echo(f"wrote {report.path}: {report.n_events} {kind}")

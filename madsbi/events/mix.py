@@ -35,6 +35,13 @@ attribute ``inputs`` (JSON) gives per input its path, SHA-256, process text, ``n
 its K; ``description`` says "truth for validation only". Stores written before it have no
 ``/truth`` group and are read as before (:func:`madsbi.events.mix.read_truth` returns None).
 
+**Asimov data** (``asimov=True``, ``--asimov``): instead of steps 2–3 every passed entry of
+every input is written with its weight w_e(θ) (pb), so the store's σ_fid is the mixture's
+Σ_p σ_fid,p(θ) and ``madsbi fit --data-mode asimov`` (its default for such a store, which it
+refuses to count) scales it to any luminosity: the expected data without Poisson
+fluctuations, for closure tests at high luminosity. ``/meta`` says so
+(:data:`madsbi.events.schema.ASIMOV_DATA`); the truth is kept as for drawn data.
+
 A store none of whose entries passes the selection contributes no event (a warning says
 so). Fractionally smeared stores (weighted copies of one parent) are refused: their copies are
 not independent events (simulate with ``--no-smear``). A store with fake-lepton rows
@@ -217,7 +224,11 @@ def _pseudo_data_meta(report: dict[str, Any]) -> StoreMeta:
         basis_points=np.zeros((1, 0)),
         process="",
         sample_id="pseudo_data",
-        attributes={schema.THETA_INDEPENDENT: True, "pseudo_data": True},
+        attributes={
+            schema.THETA_INDEPENDENT: True,
+            "pseudo_data": True,
+            schema.ASIMOV_DATA: bool(report["asimov"]),
+        },
         shards=(
             ShardInfo(
                 "pseudo-data", int(report["events"]), int(report["seed"]), "mix", json.dumps(report)
@@ -234,6 +245,7 @@ def mix_stores(
     seed: int,
     at: Mapping[str, float] | str | None = None,
     names: Sequence[str] | None = None,
+    asimov: bool = False,
     overwrite: bool = False,
     compression: str | None = schema.DEFAULT_COMPRESSION,
 ) -> MixReport:
@@ -255,6 +267,9 @@ def mix_stores(
     names : sequence of str, optional
         One name per input (e.g. an analysis's component: ``signal``, ``zz_4l``), recorded
         in the hidden truth only (``/truth/mix``).
+    asimov : bool
+        Every passed entry with its weight at θ instead of a Poisson draw (module docstring);
+        ``luminosity`` then only sets the reported ν.
 
     Raises
     ------
@@ -311,9 +326,13 @@ def mix_stores(
         rng = np.random.default_rng(stream)
         sigma = float(weights.sum())
         expected = luminosity * FB_PER_PB * sigma
-        n = int(rng.poisson(expected))
-        index, replaced = draw_unweighted(weights, n, rng, str(path))
-        arrays: dict[str, np.ndarray[Any, Any]] = {"x": entries.x[index]}
+        if asimov:
+            index, replaced = np.arange(weights.size, dtype=np.int64), False
+            n = int(index.size)
+        else:
+            n = int(rng.poisson(expected))
+            index, replaced = draw_unweighted(weights, n, rng, str(path))
+        arrays: dict[str, np.ndarray[Any, Any]] = {"x": entries.x[index], "weight": weights[index]}
         if entries.momentum is not None and entries.pdg_id is not None:
             arrays |= {"momentum": entries.momentum[index], "pdg_id": entries.pdg_id[index]}
         arrays |= truth_arrays(path, entries, index, j)
@@ -326,12 +345,16 @@ def mix_stores(
         expected = sum(c.expected for c in contributions)
         raise InputError(f"no event drawn (ν = {expected:.3g} at L = {luminosity} fb⁻¹)")
     arrays = _combine(picked, np.random.default_rng(streams[-1]))
-    weight = np.full(total, total / (luminosity * FB_PER_PB))
+    # A store's σ is the mean of its weights: Asimov entries weigh N × their σ_fid share at
+    # θ (pb), so the store's σ_fid is the mixture's; drawn events n/L each.
+    shares = arrays.pop("weight")
+    weight = shares * total if asimov else np.full(total, total / (luminosity * FB_PER_PB))
     report = {
         "events": total,
         "seed": seed,
         "luminosity_fb": luminosity,
         "at": point,
+        "asimov": bool(asimov),
         "inputs": [c.__dict__ for c in contributions],
     }
     meta = _pseudo_data_meta(report)
@@ -364,13 +387,14 @@ def _combine(
     """Concatenate the inputs' draws (tokens only if all have them, padded) and shuffle."""
     tokens = all("momentum" in p for p in picked)
     width = max((p["momentum"].shape[1] for p in picked if "momentum" in p), default=0)
-    out: dict[str, list[np.ndarray[Any, Any]]] = {"x": []}
+    out: dict[str, list[np.ndarray[Any, Any]]] = {"x": [], "weight": []}
     out |= {k: [] for k in ("truth_process", "truth_row", "truth_parent", "truth_coefficients")}
     if tokens:
         out |= {"momentum": [], "pdg_id": []}
     k_max = max(p["truth_coefficients"].shape[1] for p in picked)
     for p in picked:
         out["x"].append(p["x"])
+        out["weight"].append(p["weight"])
         for key in ("truth_process", "truth_row", "truth_parent"):
             out[key].append(p[key])
         c = p["truth_coefficients"]

@@ -166,6 +166,10 @@ IDENTITY_FIELDS = (
 #: every θ (a process that does not depend on the parameters, e.g. a SM background).
 THETA_INDEPENDENT = "theta_independent"
 
+#: ``/meta`` attribute of Asimov pseudo-data (``madsbi store mix --asimov``): True when every
+#: event's weight is its expected share of σ_fid at the mixed θ (weighted data, not counts).
+ASIMOV_DATA = "asimov_data"
+
 #: HDF5 filter of event datasets unless asked otherwise. None: float64 event data compress
 #: only about 2× with lzf, and compressing costs more than parsing the LHE text (150 vs
 #: 500 MB/s on the benchmark machine); choose "lzf" or "gzip" for archival copies.

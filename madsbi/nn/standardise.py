@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
 SPREAD_FLOOR = 1e-9
 """Relative spread below which a column counts as constant (scale 1)."""
 

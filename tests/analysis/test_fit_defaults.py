@@ -15,7 +15,7 @@ import torch
 from click.testing import CliRunner
 
 import madsbi
-from madsbi.analysis.fit_options import check_data_store, choose_data_mode
+from madsbi.analysis.fit_options import check_data_store, choose_data_mode, data_store_kind
 from madsbi.cli.main import cli
 from madsbi.data import sample_path
 from madsbi.errors import InputError
@@ -55,6 +55,20 @@ def test_pseudo_data_of_store_mix_are_counts(tmp_path: Path) -> None:
     assert process == ""
     assert choose_data_mode(None, process)[0] == "counts"
     assert check_data_store(MC)  # an MC store names its process
+
+
+def test_asimov_pseudo_data_are_fitted_as_asimov_and_never_counted(tmp_path: Path) -> None:
+    out = tmp_path / "asimov.h5"
+    mix_stores(out, [shipped_reco_path("wz_reco_test")], luminosity=10.0, seed=1, asimov=True)
+    process, asimov = data_store_kind(out)
+    assert (process, asimov) == ("", True)
+    mode, why = choose_data_mode(None, process, asimov)
+    assert mode == "asimov"
+    assert "store mix --asimov" in why
+    assert choose_data_mode("asimov", process, asimov)[0] == "asimov"
+    with pytest.raises(InputError, match=r"counts refused.*Asimov pseudo-data"):
+        choose_data_mode("counts", process, asimov)
+    assert data_store_kind(MC)[1] is False
 
 
 def test_cli_defaults_counts_and_profiled_for_real_data(

@@ -153,6 +153,42 @@ def test_at_reweights_with_the_exact_coefficients(tmp_path: Path) -> None:
     np.testing.assert_allclose(again.inputs[0].expected, nu_sig * ratio, rtol=1e-10)
 
 
+def test_asimov_keeps_every_passed_entry_with_its_weight_at_theta(tmp_path: Path) -> None:
+    """--asimov: no draw; σ_fid of the store is Σ_p σ_fid,p(θ), each entry its own share."""
+    sig, bkg = _signal(tmp_path / "s.h5"), _weighted_background(tmp_path / "b.h5")
+    with EventStore(sig) as store:
+        ratio = store.cross_section([[1.5, -0.5]])[0] / store.cross_section([[0.0, 0.0]])[0]
+    report = mix_stores(
+        tmp_path / "asimov.h5", [sig, bkg], luminosity=300.0, seed=3, at="a=1.5,b=-0.5",
+        asimov=True,
+    )  # fmt: skip
+    passed = [400, 600 - len(range(0, 600, 7))]
+    assert [i.drawn for i in report.inputs] == passed
+    assert not any(i.with_replacement for i in report.inputs)
+    data = read_reco(report.path)
+    assert data.n_events == sum(passed)
+    kind = data.column("kind")
+    w = data.fiducial_weights
+    np.testing.assert_allclose(w[kind == 0].sum(), _sigma_fid(sig) * ratio, rtol=1e-10)
+    np.testing.assert_allclose(w[kind == 1].sum(), _sigma_fid(bkg), rtol=1e-12)
+    # the θ-independent background keeps each passed entry's own fiducial weight: its stored
+    # weight (1 or 3 × 1e-4) × σ / Σ w_parton = 1 / 600 (600 parents of 2e-4 pb, mean σ)
+    heavy = data.column("m")[kind == 1] == 1.0
+    np.testing.assert_allclose(w[kind == 1], np.where(heavy, 3e-4, 1e-4) / 600, rtol=1e-12)
+    np.testing.assert_allclose(data.sigma_fid, w.sum(), rtol=1e-12)
+    np.testing.assert_allclose(
+        [i.expected for i in report.inputs],
+        [300e3 * _sigma_fid(sig) * ratio, 300e3 * _sigma_fid(bkg)],
+        rtol=1e-10,
+    )
+    with EventStore(report.path) as store:
+        assert store.meta.attributes[schema.ASIMOV_DATA] is True
+        assert json.loads(store.meta.shards[0].report)["asimov"] is True
+    drawn = mix_stores(tmp_path / "counts.h5", [sig, bkg], luminosity=10.0, seed=3)
+    with EventStore(drawn.path) as store:
+        assert store.meta.attributes[schema.ASIMOV_DATA] is False
+
+
 def test_refusals(tmp_path: Path) -> None:
     sig, bkg = _signal(tmp_path / "s.h5"), _weighted_background(tmp_path / "b.h5")
     with pytest.raises(InputError, match=r"s\.h5.*missing \['b'\].*store embed"):
@@ -198,6 +234,11 @@ def test_cli_mix(tmp_path: Path) -> None:
     assert "σ_fid" in result.output
     assert f"wrote {out}" in result.output
     assert read_reco(out).n_events > 0
+    asimov = tmp_path / "asimov.h5"
+    result = CliRunner().invoke(mix, [str(asimov), *args[1:], "--asimov"])
+    assert result.exit_code == 0, result.output
+    assert "weighted entries (Asimov)" in result.output
+    assert read_reco(asimov).n_events == 400 + 600 - len(range(0, 600, 7))
 
 
 def test_store_passing_nothing_contributes_nothing(tmp_path: Path) -> None:
