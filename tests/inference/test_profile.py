@@ -10,7 +10,7 @@ from scipy.optimize import minimize
 
 from madsbi.errors import InputError
 from madsbi.inference.limits import intervals_1d, q_statistic
-from madsbi.inference.model import Component, LikelihoodModel, Modifier
+from madsbi.inference.model import LikelihoodModel, Modifier
 from madsbi.inference.modifiers import EventShape, Normalisation
 from madsbi.inference.profile import (
     _general,
@@ -25,7 +25,7 @@ from madsbi.inference.rate import RateModel
 from madsbi.inference.search import maximise
 from madsbi.theory.polynomial import polynomial_features
 
-from helpers.likelihood import quadratic_events
+from helpers.likelihood import quadratic_events, signal_and_background
 
 THETA0 = np.zeros(2)
 GRID = np.stack(np.meshgrid(np.linspace(-1, 1, 7), np.linspace(-0.5, 0.5, 5)), -1).reshape(-1, 2)
@@ -206,28 +206,14 @@ def test_gradient_and_hessian_are_finite_differences(rng: np.random.Generator, f
 def test_two_components_profile_against_scipy(rng: np.random.Generator) -> None:
     """Signal + background with a background normalisation and a signal shape."""
     n = 150
-    c_sig = quadratic_events(rng, n, 2)
-    c_bkg = np.zeros_like(c_sig)
-    c_bkg[:, 0] = 1.0
-    p_sig, p_bkg = rng.uniform(0.5, 2.0, n), rng.uniform(0.5, 2.0, n)
-    nu_s, nu_b = 70.0, 30.0
-    total = nu_s * p_sig + nu_b * p_bkg
-    signal = Component(
-        "signal", c_sig[None], features, RateModel.from_event_coefficients(c_sig), nu_s,
-        event_fractions=nu_s * p_sig / total,
-    )  # fmt: skip
-    background = Component(
-        "background", c_bkg[None], features, RateModel.build([1.0, 0, 0, 0, 0, 0]), nu_b,
-        event_fractions=nu_b * p_bkg / total,
-    )  # fmt: skip
+    base = signal_and_background(rng, n)
     # A realistic variation (normalised, log r(x|−1) ≈ −log r(x|+1)) on data like the model
     # (Σ w = ν0): unrelated ℓ± or data far from the model make the profile multimodal in α,
     # and Newton finds the maximum it reaches from α = 0.
     shape = replace(normalised_shape(rng, n, 0.2), rate_up=1.05, rate_down=0.9)
     fakes = Normalisation.on("xsec_background", 0.3, ["background"])
     lumi = Normalisation.on("lumi", 0.02)
-    w = np.full(n, (nu_s + nu_b) / n)
-    model = LikelihoodModel((signal, background), w, modifiers=(lumi, fakes, shape))
+    model = replace(base, modifiers=(lumi, fakes, shape))
     assert not is_separable(model)
     assert is_separable(replace(model, modifiers=(lumi,)))
     grid = GRID[::5]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from madsbi.inference.model import Component, LikelihoodModel
+from madsbi.inference.model import LikelihoodModel
 from madsbi.inference.modifiers import EventShape, LearnedShape, Normalisation
 from madsbi.inference.modifiers.shape import ALL_COMPONENTS
 from madsbi.inference.newton import newton_maximise
@@ -19,10 +19,9 @@ from madsbi.inference.profile import (
     log_likelihood_at,
     profile_log_likelihood,
 )
-from madsbi.inference.rate import RateModel
 from madsbi.theory.polynomial import polynomial_features
 
-from helpers.likelihood import quadratic_events
+from helpers.likelihood import signal_and_background
 
 THETA0 = np.zeros(2)
 GRID = np.stack(np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-0.5, 0.5, 3)), -1).reshape(-1, 2)
@@ -44,22 +43,7 @@ def shape_on(rng: np.random.Generator, component: str) -> EventShape:
 
 def mixture(rng: np.random.Generator, modifiers: tuple[object, ...]) -> LikelihoodModel:
     """Signal + a θ-independent background, data like the model (Σ w = ν0)."""
-    c_sig = quadratic_events(rng, N, 2)
-    c_bkg = np.zeros_like(c_sig)
-    c_bkg[:, 0] = 1.0
-    p_sig, p_bkg = rng.uniform(0.5, 2.0, N), rng.uniform(0.5, 2.0, N)
-    nu_s, nu_b = 70.0, 30.0
-    total = nu_s * p_sig + nu_b * p_bkg
-    signal = Component(
-        "signal", c_sig[None], features, RateModel.from_event_coefficients(c_sig), nu_s,
-        event_fractions=nu_s * p_sig / total,
-    )  # fmt: skip
-    background = Component(
-        "background", c_bkg[None], features, RateModel.build([1.0, 0, 0, 0, 0, 0]), nu_b,
-        event_fractions=nu_b * p_bkg / total,
-    )  # fmt: skip
-    w = np.full(N, (nu_s + nu_b) / N)
-    return LikelihoodModel((signal, background), w, modifiers=modifiers)  # type: ignore[arg-type]
+    return replace(signal_and_background(rng, N), modifiers=modifiers)
 
 
 def test_a_shape_on_all_components_acts_alike_on_each(rng: np.random.Generator) -> None:
