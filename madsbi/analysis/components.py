@@ -28,6 +28,7 @@ evaluated by :meth:`~madsbi.inference.model.LikelihoodModel.log_likelihood` (Num
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -344,6 +345,33 @@ def fit_shares(analysis: Analysis, data: FitData, loaded: Loaded) -> FloatArray:
     return result
 
 
+def fit_mixture(
+    analysis: Analysis,
+    data: FitData,
+    loaded: Loaded,
+    components: tuple[Sequence[str], Sequence[float], Sequence[RateModel]],
+    phi: Any,
+    shares: FloatArray,
+    reliability: dict[str, Any] | None = None,
+) -> Mixture:
+    """The :class:`Mixture` of a fit: names, ν_c0 and rates, the data's mean shares, the stack.
+
+    ``shares`` (N, C) are each data event's component fractions; the mixture records their
+    weighted mean over the data.
+    """
+    names, nus, rates = components
+    w = np.ones(shares.shape[0]) if data.weights is None else np.asarray(data.weights)
+    return Mixture(
+        tuple(names),
+        tuple(float(x) for x in nus),
+        tuple(rates),
+        phi,
+        tuple(float(x) for x in (w @ shares) / w.sum()),
+        stack_of(analysis, data, loaded),
+        reliability,
+    )
+
+
 def stack_of(analysis: Analysis, data: FitData, loaded: Loaded) -> StackInputs | None:
     """The m_T^WZ stack's inputs (:mod:`madsbi.analysis.component_report`); None without it."""
     from madsbi.theory.polynomial import polynomial_features
@@ -408,7 +436,6 @@ def _with_backgrounds(
         coefficients = np.asarray(b.estimator.event_coefficients(inputs)).mean(0)
         comps.append((b, coefficients, rate, poisson, nu))
     shares = fit_shares(analysis, data, loaded)
-    w = np.ones(n) if data.weights is None else data.weights
     names = (SIGNAL, *(b.name for b, *_ in comps))
     nus = (signal.expected_events0, *(nu for *_, nu in comps))
     rates = (signal_rate, *((p if p is not None else r) for _, _, r, p, _ in comps))
@@ -416,11 +443,7 @@ def _with_backgrounds(
     def phi(grid: FloatArray) -> FloatArray:
         return polynomial_features(grid, analysis.theta0)
 
-    mixture = Mixture(
-        names, tuple(float(x) for x in nus), rates, phi,
-        tuple(float(x) for x in (w @ shares) / w.sum()),
-        stack_of(analysis, data, loaded),
-    )  # fmt: skip
+    mixture = fit_mixture(analysis, data, loaded, (names, nus, rates), phi, shares)
     active = [i for i, (*_, nu) in enumerate(comps) if nu > 0]
     if not active:
         return models, mixture

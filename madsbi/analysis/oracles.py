@@ -240,7 +240,7 @@ def oracle_models(
     InputError
         Another method name, or data without ``/truth/mix`` (naming ``madsbi store mix``).
     """
-    from madsbi.analysis.components import Mixture, background_yields, fit_shares, stack_of
+    from madsbi.analysis.components import background_yields, fit_mixture, fit_shares
     from madsbi.inference.mixture import collapse
     from madsbi.inference.mixture_models import one_hot
     from madsbi.inference.model import Component, LikelihoodModel
@@ -295,15 +295,7 @@ def oracle_models(
     model = LikelihoodModel(tuple(components), w, data.n_observed, (), "auto")
     collapsed = collapse(model, analysis.theta0[None])
     calibration = truth_reliability(analysis, data, learned_shares)
-    mixture = Mixture(
-        tuple(names),
-        tuple(float(x) for x in nus),
-        tuple(rates),
-        phi,
-        tuple(float(x) for x in (w @ shares) / w.sum()),
-        stack_of(analysis, data, loaded),
-        calibration,
-    )
+    mixture = fit_mixture(analysis, data, loaded, (names, nus, rates), phi, shares, calibration)
     return [collapsed], nu0, mixture
 
 

@@ -52,9 +52,9 @@ from madsbi.analysis.components import (
     Loaded,
     Mixture,
     background_yields,
+    fit_mixture,
     fit_shares,
     load_components,
-    stack_of,
 )
 from madsbi.analysis.overlay import COMPONENTS_DIR
 from madsbi.errors import InputError, MadSBIWarning
@@ -361,14 +361,6 @@ def pooled_models(
             rates.append(
                 RateModel.from_event_coefficients(central.event_coefficients(p.x), p.weights)
             )
-    w = np.asarray(data.weights, dtype=np.float64)
     shares = fit_shares(analysis, data, loaded)
-    mixture = Mixture(
-        tuple(names),
-        tuple(float(n) for n in nus),
-        tuple(rates),
-        phi,
-        tuple(float(s) for s in (w @ shares) / w.sum()),
-        stack_of(analysis, data, loaded),
-    )
+    mixture = fit_mixture(analysis, data, loaded, (names, nus, rates), phi, shares)
     return models, nu_signal, mixture

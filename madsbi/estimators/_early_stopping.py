@@ -4,14 +4,15 @@ Shared by the learned per-event variations (:mod:`madsbi.estimators.theory_ratio
 :mod:`madsbi.estimators.nuisance_ratio`): minibatch epochs over the training rows in a seeded
 order, the validation loss after every epoch, the epoch of the lowest one kept (patience),
 and the gain of the kept network over the null ratio r ≡ 1 on the validation rows with its
-standard error.
+standard error, and the record of it all that the saved ratio keeps
+(:func:`training_record`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -130,3 +131,28 @@ def gain_over_null(
     gain = float(-diff.sum())
     error = float(diff.std() * math.sqrt(diff.shape[0])) if diff.shape[0] > 1 else math.inf
     return gain, error
+
+
+def training_record(
+    config: Any, sizes: tuple[int, int, int], stopped: Stopped, gain: float, error: float
+) -> dict[str, Any]:
+    """What a learned variation's ``info`` keeps of its training.
+
+    ``config`` (a dataclass with ``hidden`` and ``min_significance``) as given; ``sizes``:
+    entries, training and validation rows; ``learned``: the gain over r ≡ 1 beyond
+    ``min_significance`` standard errors.
+    """
+    n, n_train, n_validation = sizes
+    return {
+        **asdict(config),
+        "hidden": list(config.hidden),
+        "n_entries": int(n),
+        "n_train": int(n_train),
+        "n_validation": int(n_validation),
+        "best_epoch": int(stopped.best_epoch),
+        "validation_loss": float(stopped.best_loss),
+        "validation_gain": gain,
+        "validation_gain_error": error,
+        "learned": bool(gain > config.min_significance * error),
+        "history": [list(h) for h in stopped.history],
+    }

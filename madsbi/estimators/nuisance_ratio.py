@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,11 @@ import torch
 
 from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import InputError, StoreFormatError
-from madsbi.estimators._early_stopping import gain_over_null, train_early_stopping
+from madsbi.estimators._early_stopping import (
+    gain_over_null,
+    train_early_stopping,
+    training_record,
+)
 from madsbi.estimators.io import load_estimator, save_estimator
 from madsbi.estimators.network import StandardisedNetwork, seeded_network
 from madsbi.nn.build import NetworkConfig
@@ -401,20 +405,7 @@ def train_variation_ratio(
         lambda: _row_losses(net, x_val, wn_val, var_val, tot_val),
         lambda: _null_rows(wn_val, var_val, tot_val),
     )
-    learned = gain > config.min_significance * error
-    info = {
-        **asdict(config),
-        "hidden": list(config.hidden),
-        "n_entries": int(n),
-        "n_train": int(train.size),
-        "n_validation": int(val.size),
-        "best_epoch": int(stopped.best_epoch),
-        "validation_loss": float(stopped.best_loss),
-        "validation_gain": gain,
-        "validation_gain_error": error,
-        "learned": bool(learned),
-        "history": [list(h) for h in stopped.history],
-    }
+    info = training_record(config, (n, train.size, val.size), stopped, gain, error)
     return VariationRatio(
         name, list(features), net, acceptance_factor(up), acceptance_factor(down), info
     )

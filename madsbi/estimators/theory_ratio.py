@@ -50,7 +50,7 @@ Physics caveats, for W±Z → ℓνℓℓ at LO:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,11 @@ import torch
 
 from madsbi._validate import FloatArray, as_float_array
 from madsbi.errors import InputError, StoreFormatError
-from madsbi.estimators._early_stopping import gain_over_null, train_early_stopping
+from madsbi.estimators._early_stopping import (
+    gain_over_null,
+    train_early_stopping,
+    training_record,
+)
 from madsbi.estimators.network import StandardisedNetwork, seeded_network
 from madsbi.estimators.nuisance_ratio import RatioTraining, VariationRatio
 from madsbi.nn.build import NetworkConfig
@@ -264,20 +268,9 @@ def train_theory_ratio(
         lambda: _row_losses(net, x_val, t_val, w_val, total_val),
         lambda: _null_rows(t_val, w_val, total_val),
     )
-    info = {
-        **asdict(config),
-        "hidden": list(config.hidden),
+    info = training_record(config, (n, train.size, val.size), stopped, gain, error) | {
         "method": "regression of the exact per-event factors r_v = w_v/w (theory_ratio)",
         "variations": list(THEORY_NUISANCES[name]),
-        "n_entries": int(n),
-        "n_train": int(train.size),
-        "n_validation": int(val.size),
-        "best_epoch": int(stopped.best_epoch),
-        "validation_loss": float(stopped.best_loss),
         "null_validation_loss": float(_null_rows(t_val, w_val, total_val).sum()),
-        "validation_gain": gain,
-        "validation_gain_error": error,
-        "learned": bool(gain > config.min_significance * error),
-        "history": [list(h) for h in stopped.history],
     }
     return VariationRatio(name, list(features), net, rate_up, rate_down, info)
