@@ -25,8 +25,12 @@ Two forms, chosen by the model's structure:
   :mod:`.modifiers.interpolation`), ν(θ) = Σ_c ν_c0 ρ_P,c(θ). The stat-only part is the
   compiled scan, computed once; the profile adds only O(G k²) work per Newton step, and at
   α = 0 the value is the stat-only one bit for bit.
-- **General** (several components with per-event factors or modifiers of some components
-  only): the mixture densities of the components are formed per chunk of θ points (as
+- **Rate-separable** (:mod:`madsbi.inference.profile_rates`: besides modifiers alike on all
+  components, normalisations of some components only, without per-event factors): the event
+  sums depend on α through the alike shapes' sums and the components' factors η_c(α), at
+  O(C N G) per Newton step.
+- **General** (several components with per-event factors of some components only): the
+  mixture densities of the components are formed per chunk of θ points (as
   :meth:`LikelihoodModel.log_likelihood` does), and every Newton step sums over the events.
 
 Fixed nuisances (``fixed``) stay at their values; the others are profiled.
@@ -45,6 +49,7 @@ from madsbi.errors import InputError
 from madsbi.inference.model import LikelihoodModel
 from madsbi.inference.modifiers.interpolation import Terms
 from madsbi.inference.newton import TOLERANCE, Objective, newton_maximise
+from madsbi.inference.profile_rates import acts_alike_or_on_rates, rate_separable_objective
 
 
 class ProfiledModifier(Protocol):
@@ -138,6 +143,16 @@ def is_separable(model: LikelihoodModel) -> bool:
     return True
 
 
+def is_rate_separable(model: LikelihoodModel) -> bool:
+    """Whether the rate-separable form applies (:mod:`madsbi.inference.profile_rates`).
+
+    Every modifier either has no per-event factors (a normalisation, on any components) or
+    the same ones for every component (``acts_alike``).
+    """
+    names = [c.name for c in model.components]
+    return all(acts_alike_or_on_rates(m, names) for m in _modifiers(model))
+
+
 def _free_index(
     names: Sequence[str], fixed: Mapping[str, float] | None
 ) -> tuple[list[int], FloatArray]:
@@ -227,14 +242,10 @@ def _separable(model: LikelihoodModel, grid: FloatArray) -> tuple[FloatArray, Ob
     return base, separable_objective(model, nu)
 
 
-def _general(model: LikelihoodModel, grid: FloatArray) -> Objective:
-    """The objective of the full mixture at the points of ``grid`` (flattened M·G)."""
+def _mixture_base(model: LikelihoodModel, grid: FloatArray) -> list[FloatArray]:
+    """Each component's per-event b_ce (M, N, G) at α = 0: share × ratio × ρ_P/ρ̂."""
     members, g = model.components[0].n_members, grid.shape[0]
-    n, w = _n_and_weights(model)
-    sum_w = float(w.sum())
-    nu0 = model.expected_events0
-    modifiers = _modifiers(model)
-    base, nus = [], _poisson_rates(model, grid)
+    base = []
     for c in model.components:
         phi = c.features(grid)
         rho_hat = np.broadcast_to(c.rate.ratio(phi), (members, g))
@@ -246,6 +257,32 @@ def _general(model: LikelihoodModel, grid: FloatArray) -> Objective:
         share = 1.0 if c.event_fractions is None else c.event_fractions[None, :, None]
         r = np.einsum("mnk,gk->mng", c.coefficients, phi)
         base.append(share * r * (rho_p / rho_hat)[:, None, :])
+    return base
+
+
+def _blockwise(model: LikelihoodModel, grid: FloatArray) -> Objective:
+    """The objective of a non-separable model at ``grid``: rate-separable or general."""
+    n, w = _n_and_weights(model)
+    base, nus = _mixture_base(model, grid), _poisson_rates(model, grid)
+    if is_rate_separable(model):
+        return rate_separable_objective(model, _modifiers(model), base, nus, n, w)
+    return _general(model, grid, base, nus)
+
+
+def _general(
+    model: LikelihoodModel,
+    grid: FloatArray,
+    base: list[FloatArray] | None = None,
+    nus: list[FloatArray] | None = None,
+) -> Objective:
+    """The objective of the full mixture at the points of ``grid`` (flattened M·G)."""
+    base = _mixture_base(model, grid) if base is None else base
+    nus = _poisson_rates(model, grid) if nus is None else nus
+    members, g = model.components[0].n_members, grid.shape[0]
+    n, w = _n_and_weights(model)
+    sum_w = float(w.sum())
+    nu0 = model.expected_events0
+    modifiers = _modifiers(model)
 
     def objective(alpha: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         k = alpha.shape[1]
@@ -362,7 +399,7 @@ def profile_log_likelihood(
         block = grid[g0 : g0 + chunk]
         b = block.shape[0]
         alpha, value, done = newton_maximise(
-            _general(model, block),
+            _blockwise(model, block),
             start[: members * b],
             free,
             tolerance=tolerance,
@@ -395,7 +432,7 @@ def log_likelihood_at(model: LikelihoodModel, thetas: Any, alphas: Any) -> Float
         block = grid[g0 : g0 + chunk]
         b = block.shape[0]
         part = per_member[:, g0 : g0 + b].reshape(-1, k)
-        out[:, g0 : g0 + b] = _general(model, block)(part)[0].reshape(members, b)
+        out[:, g0 : g0 + b] = _blockwise(model, block)(part)[0].reshape(members, b)
     return out
 
 
