@@ -19,13 +19,13 @@ from dataclasses import replace
 from unittest import mock
 
 import numpy as np
+from mixture_scan import mixture
 
 import madsbi.inference.profile as profile
 from madsbi.inference.modifiers import EventShape, Normalisation
 from madsbi.inference.modifiers.shape import ALL_COMPONENTS
 
 from _common import report, summary, timed
-from mixture_scan import mixture
 
 
 def alike_shapes(rng: np.random.Generator, n: int, count: int) -> list[EventShape]:
@@ -59,7 +59,8 @@ def main() -> None:
         Normalisation.on("xsec_fakes", 0.30, ["fakes"]),
     )
     model = replace(model, modifiers=modifiers)
-    assert profile.is_rate_separable(model) and not profile.is_separable(model)
+    if not profile.is_rate_separable(model) or profile.is_separable(model):
+        raise SystemExit("the model is not of the rate-separable form")
     grid = rng.uniform(-1.0, 1.0, size=(args.points, 3))
     t_fast, fast = timed(lambda: profile.profile_log_likelihood(model, grid), args.repeat)
     with mock.patch.object(profile, "is_rate_separable", return_value=False):
