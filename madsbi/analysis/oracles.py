@@ -116,7 +116,7 @@ def data_truth(analysis: Analysis, data: FitData) -> DataTruth | None:
         fit's selection; an input that maps to no component or to several (module
         docstring); a θ-dependent input of other parameters than the analysis's.
     """
-    from madsbi.events.mix import read_truth
+    from madsbi.events.mix_truth import read_truth
     from madsbi.events.reco import read_reco
     from madsbi.theory.polynomial import polynomial_features, recentre_coefficients
 

@@ -33,7 +33,7 @@ attribute ``inputs`` (JSON) gives per input its path, SHA-256, process text, ``n
 ``names`` argument, else null), parameters, θ0, θ_gen, the θ it was drawn at
 (``theta_drawn``: ``at`` for a θ-dependent store, else θ_gen), whether it is θ-independent and
 its K; ``description`` says "truth for validation only". Stores written before it have no
-``/truth`` group and are read as before (:func:`madsbi.events.mix.read_truth` returns None).
+``/truth`` group and are read as before (:func:`madsbi.events.mix_truth.read_truth` returns None).
 
 **Asimov data** (``asimov=True``, ``--asimov``): instead of steps 2–3 every passed entry of
 every input is written with its weight w_e(θ) (pb), so the store's σ_fid is the mixture's
@@ -70,34 +70,12 @@ from madsbi.errors import (
 )
 from madsbi.events import schema
 from madsbi.events.meta import ShardInfo, StoreMeta
-from madsbi.events.mix_truth import (
-    TRUTH_DESCRIPTION,
-    TRUTH_GROUP,
-    MixTruth,
-    input_record,
-    read_truth,
-    theta_independent,
-    truth_arrays,
-    write_truth,
-)
+from madsbi.events.mix_truth import input_record, theta_independent, truth_arrays, write_truth
 from madsbi.events.reco import RecoEntries, read_reco
 from madsbi.events.store import EventStore
 from madsbi.events.writer import StoreWriter
 from madsbi.theory.parameters import ParameterSpace
 from madsbi.theory.polynomial import polynomial_features
-
-__all__ = [
-    "TRUTH_DESCRIPTION",
-    "TRUTH_GROUP",
-    "MixReport",
-    "MixTruth",
-    "MixedInput",
-    "draw_unweighted",
-    "mix_stores",
-    "parse_point",
-    "read_truth",
-    "weights_at",
-]
 
 #: fb per pb (luminosities are in fb⁻¹, cross-sections in pb).
 FB_PER_PB = 1000.0

@@ -27,7 +27,8 @@ from madsbi.analysis.oracles import fit_models as method_models
 from madsbi.analysis.prepare import prepare_data
 from madsbi.cli.main import cli
 from madsbi.errors import InputError
-from madsbi.events.mix import mix_stores, read_truth
+from madsbi.events.mix import mix_stores
+from madsbi.events.mix_truth import read_truth
 from madsbi.simulate.reco import shipped_reco_path
 from madsbi.theory.polynomial import polynomial_features
 

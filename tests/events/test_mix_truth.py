@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from madsbi.errors import InputError
 from madsbi.events import schema
 from madsbi.events.meta import StoreMeta
-from madsbi.events.mix import TRUTH_GROUP, mix_stores, read_truth
+from madsbi.events.mix import mix_stores
+from madsbi.events.mix_truth import TRUTH_GROUP, read_truth
 from madsbi.events.reco import read_reco
 from madsbi.events.store import EventStore
 from madsbi.events.verify import verify_store
