@@ -103,7 +103,7 @@ def load_ratio(directory: Path, spec: NuisanceSpec) -> Any:
 
 def add_nuisances(
     source: str | Path,
-    store: str | Path,
+    store: str | Path | Sequence[str | Path],
     variations: Sequence[str],
     *,
     destination: str | Path | None = None,
@@ -117,11 +117,13 @@ def add_nuisances(
     ----------
     source : path or shipped name
         A reco-level analysis.
-    store : path
+    store : path, or a sequence of paths
         A reco store simulated with ``--variations`` (the same selection and detector card as
-        the analysis; nominal parents the analysis does not fit).
+        the analysis; nominal parents the analysis does not fit), or several (one per process,
+        e.g. W⁺Z and W⁻Z pairs), joined at their fiducial cross-sections
+        (:func:`~madsbi.estimators.nuisance_ratio.read_paired_stores`).
     variations : sequence of str
-        Names among the store's variations (``all``: every one it holds).
+        Names among the store's variations (``all``: every one that every store holds).
     destination : path, optional
         A new or empty directory for a copy of ``source`` with the nuisances; default:
         ``source`` itself (refused for a shipped analysis).
@@ -150,7 +152,7 @@ def add_nuisances(
     from madsbi.analysis.data import file_sha256
     from madsbi.analysis.names import analysis_path
     from madsbi.analysis.overlay import BASE_KEY, derived
-    from madsbi.estimators.nuisance_ratio import read_paired, train_variation_ratio
+    from madsbi.estimators.nuisance_ratio import read_paired_stores, train_variation_ratio
     from madsbi.events.reco import stored_variations
     from madsbi.simulate.detector_card import load_card
 
@@ -158,7 +160,14 @@ def add_nuisances(
     manifest = read_manifest(root)
     if manifest.get("level") != "reco":
         raise InputError(f"{root}: detector nuisances need a reco-level analysis")
-    names = list(stored_variations(store)) if list(variations) == ["all"] else list(variations)
+    stores = [Path(store)] if isinstance(store, str | Path) else [Path(s) for s in store]
+    if not stores:
+        raise InputError("store: name at least one paired reco store")
+    if list(variations) == ["all"]:
+        held = [set(stored_variations(s)) for s in stores]
+        names = [n for n in stored_variations(stores[0]) if all(n in h for h in held)]
+    else:
+        names = list(variations)
     if not names:
         raise InputError("variations: name at least one")
     card_name = card or (manifest.get("simulation") or {}).get("card", "atlas_like")
@@ -167,10 +176,16 @@ def add_nuisances(
     if base_entry is not None:
         manifest[BASE_KEY] = base_entry
     features = list(manifest["features"])
-    digest = file_sha256(Path(store))
+    paths = [str(s.resolve()) for s in stores]
+    digests = [file_sha256(s) for s in stores]
+    record = (
+        {"store": paths[0], "sha256": digests[0]}
+        if len(stores) == 1
+        else {"store": paths, "sha256": digests}
+    )
     entries = []
     for name in names:
-        paired = read_paired(store, name, features)
+        paired = read_paired_stores(stores, name, features)
         ratio = train_variation_ratio(name, features, paired["up"], paired["down"], training)
         relative = f"{NUISANCE_DIR}/{name}"
         ratio.save(out / relative)
@@ -186,8 +201,7 @@ def add_nuisances(
                 "rate_up": ratio.rate_up,
                 "rate_down": ratio.rate_down,
                 "training": {
-                    "store": str(Path(store).resolve()),
-                    "sha256": digest,
+                    **record,
                     "card": str(card_name),
                     "validation_loss": ratio.info["validation_loss"],
                     **info,

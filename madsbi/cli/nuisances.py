@@ -9,9 +9,7 @@ import click
 
 @click.command("analysis-nuisances")
 @click.argument("source")
-@click.argument(
-    "store", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("stores", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--variations",
     help="Comma-separated detector variations of STORE (lep_scale_e, ..., or 'all').",
@@ -47,7 +45,7 @@ import click
 )
 def analysis_nuisances(
     source: str,
-    store: Path | None,
+    stores: tuple[Path, ...],
     variations: str | None,
     theory: str | None,
     normalisations: tuple[str, ...],
@@ -57,10 +55,11 @@ def analysis_nuisances(
     seed: int,
     overlay: bool,
 ) -> None:
-    """Train the detector shape nuisances of STORE's paired variations into the analysis SOURCE.
+    """Train the detector shape nuisances of STORES' paired variations into the analysis SOURCE.
 
     STORE is a reco store simulated with ``madsbi simulate reco --variations`` (nominal SM
-    events of the analysis's selection and card, not the data to fit). For every variation a
+    events of the analysis's selection and card, not the data to fit); several stores (W⁺Z and
+    W⁻Z pairs) are joined at their fiducial cross-sections. For every variation a
     paired classifier learns the per-event factors log r(x|±1) on the analysis's features and
     the cut flags give the acceptance factors η(±1); analysis.json gains a "shape" nuisance per
     variation, which ``madsbi fit`` profiles (``--stat-only``, ``--fix NAME=VALUE``).
@@ -103,8 +102,10 @@ def analysis_nuisances(
             click.echo(f"{e['name']}: normalisation ± {100 * e['size']:g} % on {on}")
         click.echo(f"→ {out}")
         return
-    if store is None:
+    if not stores:
         raise InputError("STORE: --variations and --theory train on a reco store; name it")
+    if theory is not None and len(stores) > 1:
+        raise InputError(f"--theory trains on one nominal store, got {len(stores)}")
     names = [n.strip() for n in (variations or theory or "").split(",") if n.strip()]
     base = RatioTraining() if theory is None else THEORY_TRAINING
     training = replace(
@@ -112,12 +113,13 @@ def analysis_nuisances(
     )
     if theory is None:
         out, entries = add_nuisances(
-            source, store, names, destination=destination, training=training, overlay=overlay
+            source, stores, names, destination=destination, training=training, overlay=overlay
         )
     else:
         out, entries = add_theory_nuisances(
-            source, store, names, destination=destination, training=training, overlay=overlay
-        )
+            source, stores[0], names, destination=destination, training=training,
+            overlay=overlay,
+        )  # fmt: skip
     if declared:
         add_normalisations(out, declared)
     for e in [*entries, *declared]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +159,38 @@ def read_paired(path: str | Path, name: str, columns: Sequence[str]) -> dict[str
                 w,
             )
     return out
+
+
+def read_paired_stores(
+    paths: Sequence[str | Path], name: str, columns: Sequence[str]
+) -> dict[str, PairedSample]:
+    """:func:`read_paired` of several stores (W⁺Z and W⁻Z pairs), joined by direction.
+
+    With more than one store each store's weights are scaled to its fiducial cross-section
+    (w_e σ(θ_gen)/Σ w_parent: the stores mixed as the processes are), so the classifier sees
+    every process at its rate; one store is read as it is.
+    """
+    from madsbi.events.reco import read_reco
+
+    if len(paths) == 1:
+        return read_paired(paths[0], name, columns)
+    parts = []
+    for path in paths:
+        paired = read_paired(path, name, columns)
+        scale = float(read_reco(path).scale)
+        if not (np.isfinite(scale) and scale > 0):
+            raise StoreFormatError(f"{path}: no cross-section to weight its pairs by")
+        parts.append({d: replace(p, weights=p.weights * scale) for d, p in paired.items()})
+    return {
+        d: PairedSample(
+            np.concatenate([p[d].nominal for p in parts]),
+            np.concatenate([p[d].varied for p in parts]),
+            np.concatenate([p[d].passed_nominal for p in parts]),
+            np.concatenate([p[d].passed_varied for p in parts]),
+            np.concatenate([p[d].weights for p in parts]),
+        )
+        for d in DIRECTIONS
+    }
 
 
 @dataclass(frozen=True)

@@ -184,3 +184,61 @@ def test_training_record_says_whether_the_shape_was_resolved(with_shapes: Path) 
         assert training["learned"] is True  # TINY keeps every shape
         assert np.isfinite(training["validation_gain"])
         assert training["validation_gain_error"] > 0
+
+
+def test_several_paired_stores_are_joined(
+    paired_store: Path, with_shapes: Path, tmp_path: Path
+) -> None:
+    """Two stores (here the same one twice) are one sample at their cross-sections.
+
+    η(±1) are ratios of weighted sums, so the store twice gives the store's own η; the
+    entries double; the record names both stores; ``all`` takes what every store holds.
+    """
+    torch.set_num_threads(1)
+    single = {e["name"]: e for e in json.loads((with_shapes / "analysis.json").read_text())[
+        "nuisances"
+    ]}  # fmt: skip
+    _, entries = add_nuisances(
+        "wz_reco_paper", [paired_store, paired_store], ["lep_scale_e"],
+        destination=tmp_path / "twice", training=TINY,
+    )  # fmt: skip
+    (entry,) = entries
+    one = single["lep_scale_e"]
+    assert entry["rate_up"] == pytest.approx(one["rate_up"], rel=1e-12)
+    assert entry["rate_down"] == pytest.approx(one["rate_down"], rel=1e-12)
+    assert entry["training"]["n_entries"] == 2 * one["training"]["n_entries"]
+    assert entry["training"]["store"] == [str(paired_store.resolve())] * 2
+    assert entry["training"]["sha256"] == [one["training"]["sha256"]] * 2
+    # 'all' is what every store holds: a second store with jet_scale only
+    other = tmp_path / "jet_only.h5"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "simulate", "reco", str(sample_path("wz_leptonic")), str(other), "--seed", "5",
+            "--no-smear", "--shower", "fast", "--passed-only", "--start", "400", "--stop", "600",
+            "--variations", "jet_scale", "--quiet",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(
+        cli,
+        [
+            "analysis-nuisances", "wz_reco_paper", str(paired_store), str(other),
+            "--variations", "all", "--out", str(tmp_path / "both"), "--epochs", "1",
+            "--hidden", "4",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    names = [e["name"] for e in json.loads((tmp_path / "both" / "analysis.json").read_text())[
+        "nuisances"
+    ]]  # fmt: skip
+    assert names == ["jet_scale"]
+    refused = CliRunner().invoke(
+        cli,
+        [
+            "analysis-nuisances", "wz_reco_paper", str(paired_store), str(other),
+            "--theory", "mu_f", "--out", str(tmp_path / "theory"),
+        ],
+    )  # fmt: skip
+    assert refused.exit_code == 1
+    assert "one nominal store, got 2" in refused.output
