@@ -23,9 +23,11 @@ randomised; :class:`ToyModifier`), and the profile over α is taken per toy.
   gain that depends on θ only through ν(θ), gain_t(ν) = max_α [h_t(α) − ν (e^{K(α)} − 1)], a
   maximum of functions affine in ν, hence convex. Tabulated at nodes in ν, its chords bound it
   from above, so score = stat-only + chord is an upper bound on the profile at every grid
-  point. The K points of highest score are profiled exactly; if the (K+1)-th score does not
-  exceed their best profile value, that value is the maximum over the whole grid
-  (certified), otherwise K grows until it is;
+  point. The points are profiled in descending score, in batches (the first K, then doubling)
+  until the next score does not exceed the best profile value found: that value is then the
+  maximum over the whole grid (certified). The streamed scan keeps the top K scores; a toy
+  that profiles all of them without a certificate is streamed again with K × 8, its profiled
+  values kept;
 - **other** models: the top-K points of the stat-only scan are profiled, then a hill climb
   over grid neighbours of the best (not certified; tested against the full profile).
 
@@ -395,7 +397,8 @@ def profiled_q(
     q_prof, q_stat = np.empty(n_toys), np.empty(n_toys)
     best_index = np.empty(n_toys, dtype=np.int64)
     certified = np.zeros(n_toys, dtype=bool)
-    pending, keep, points, first = np.arange(n_toys), top_k, 0, True
+    pending, keep, first = np.arange(n_toys), top_k, True
+    known: dict[int, dict[int, float]] = {}
     while pending.size:
         extra = None if table is None else _chord_bound(table[pending], j, frac)
         scores, index, stat_max, stat_true = _stream_top(
@@ -407,20 +410,54 @@ def profiled_q(
         left = []
         for r, t in enumerate(pending):
             toy = toy_model(model, counts[t], centres[t])
-            chosen = list(dict.fromkeys([*index[r, :keep].tolist(), true_index]))
-            found = profile_log_likelihood(toy, thetas[chosen]).log_likelihood[0]
-            values = dict(zip(chosen, found.tolist(), strict=True))
+            values = known.setdefault(int(t), {})
             if separable:
-                rest = float(scores[r, keep]) if scores.shape[1] > keep else -np.inf
-                if rest > max(values.values()) and keep < g:
+                if not _bound_and_profile(toy, thetas, scores[r], index[r], keep, top_k, values,
+                                          true_index) and keep < g:  # fmt: skip
                     left.append(t)
                     continue
                 certified[t] = True
             else:
+                chosen = list(dict.fromkeys([*index[r, :keep].tolist(), true_index]))
+                found = profile_log_likelihood(toy, thetas[chosen]).log_likelihood[0]
+                values.update(zip(chosen, found.tolist(), strict=True))
                 _climb(toy, thetas, shape, values)
-            points += len(values)
             top = max(values, key=values.__getitem__)
             best_index[t] = top
             q_prof[t] = max(0.0, -2.0 * (values[true_index] - values[top]))
         pending, keep = np.asarray(left, dtype=np.int64), keep * 8
+    points = sum(len(v) for v in known.values())
     return ProfiledToys(q_prof, q_stat, best_index, certified, points)
+
+
+def _bound_and_profile(
+    toy: LikelihoodModel,
+    thetas: FloatArray,
+    scores: FloatArray,
+    index: IntArray,
+    keep: int,
+    batch: int,
+    values: dict[int, float],
+    true_index: int,
+) -> bool:
+    """Profile the top ``keep`` points in descending score until certified (module docstring).
+
+    ``scores`` and ``index``: the streamed top scores (descending, ``keep`` + 1 of them where
+    the grid has more) and their grid points; ``values``: the profiled values so far (updated).
+    Returns whether the best value is certified as the maximum over the grid.
+    """
+    need = [true_index] if true_index not in values else []
+    pos = 0
+    while True:
+        new = [p for p in index[pos : pos + batch].tolist() if p not in values] + need
+        need = []
+        if new:
+            found = profile_log_likelihood(toy, thetas[new]).log_likelihood[0]
+            values.update(zip(new, found.tolist(), strict=True))
+        pos = min(pos + batch, keep)
+        rest = float(scores[pos]) if scores.shape[0] > pos else -np.inf
+        if rest <= max(values.values()):
+            return True
+        if pos >= keep:
+            return False
+        batch *= 2
