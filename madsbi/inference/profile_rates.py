@@ -77,16 +77,16 @@ def rate_separable_objective(
         good = mix > 0
         safe = np.where(good, mix, 1.0)
         with np.errstate(divide="ignore"):
-            value = np.einsum("n,mng->mg", w, np.where(good, np.log(safe), -np.inf))
+            value = w @ np.where(good, np.log(safe), -np.inf)  # Σ_e w_e (…)_mge: (M, G)
         shares = [p / safe for p in parts]
-        s1 = np.stack([np.einsum("n,mng->mg", w, q) for q in shares])  # (C, M, G)
+        s1 = np.stack([w @ q for q in shares])  # (C, M, G)
         d1, d2 = kappa[:, 1], kappa[:, 2]  # (C, M, G, k)
         grad = np.einsum("cmg,cmgk->mgk", s1, d1)
         hess = np.einsum("cmg,cmgk,cmgj->mgkj", s1, d1, d1)
         diag = np.einsum("cmg,cmgk->mgk", s1, d2)
         for c, qc in enumerate(shares):
             for d, qd in enumerate(shares[c:], start=c):
-                s2 = np.einsum("n,mng,mng->mg", w, qc, qd)
+                s2 = w @ (qc * qd)
                 outer = np.einsum("mg,mgk,mgj->mgkj", s2, d1[c], d1[d])
                 hess -= outer if c == d else outer + np.swapaxes(outer, -1, -2)
         for i in shaped:
