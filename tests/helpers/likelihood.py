@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from madsbi.inference.model import Component, LikelihoodModel
+from madsbi.inference.modifiers import EventShape
 from madsbi.inference.rate import RateModel
 from madsbi.theory.polynomial import polynomial_features
 
@@ -47,3 +48,21 @@ def signal_and_background(rng: np.random.Generator, n_events: int) -> Likelihood
     )  # fmt: skip
     w = np.full(n_events, (nu_s + nu_b) / n_events)
     return LikelihoodModel((signal, background), w)
+
+
+def paired_shape(
+    rng: np.random.Generator,
+    n_events: int,
+    size: float,
+    component: str = "signal",
+    rates: tuple[float, float] = (1.0, 1.0),
+) -> EventShape:
+    """r(x|±1) = e^{±δ(x)}/⟨e^{±δ}⟩, δ ~ N(0, size) in ± pairs: no pull on the nominal sample.
+
+    The events are their own nominal sample (normalising r at every α); ``rates``: η(±1).
+    """
+    half = rng.normal(0.0, size, n_events // 2)
+    delta = np.concatenate([half, -half])
+    up = delta - np.log(np.mean(np.exp(delta)))
+    down = -delta - np.log(np.mean(np.exp(-delta)))
+    return EventShape("shape", component, up, down, rates[0], rates[1], up, down)

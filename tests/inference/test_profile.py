@@ -25,7 +25,7 @@ from madsbi.inference.rate import RateModel
 from madsbi.inference.search import maximise
 from madsbi.theory.polynomial import polynomial_features
 
-from helpers.likelihood import quadratic_events, signal_and_background
+from helpers.likelihood import paired_shape, quadratic_events, signal_and_background
 
 THETA0 = np.zeros(2)
 GRID = np.stack(np.meshgrid(np.linspace(-1, 1, 7), np.linspace(-0.5, 0.5, 5)), -1).reshape(-1, 2)
@@ -46,18 +46,6 @@ def asimov_model(
     rate = RateModel.from_event_coefficients(c)
     base = LikelihoodModel.single(c, features, rate, expected_events0=nu0, weights=w)
     return replace(base, modifiers=modifiers)
-
-
-def normalised_shape(rng: np.random.Generator, n: int, size: float) -> EventShape:
-    """r(x|±1) = e^{±δ(x)}/⟨e^{±δ}⟩, δ in ± pairs: no pull on the nominal sample.
-
-    The events are their own nominal sample (normalising r at every α).
-    """
-    half = rng.normal(0.0, size, n // 2)
-    delta = np.concatenate([half, -half])
-    up = delta - np.log(np.mean(np.exp(delta)))
-    down = -delta - np.log(np.mean(np.exp(-delta)))
-    return EventShape("shape", "signal", up, down, sample_log_up=up, sample_log_down=down)
 
 
 def test_stat_only_is_unchanged_bit_for_bit(rng: np.random.Generator) -> None:
@@ -110,7 +98,7 @@ def test_full_intervals_contain_stat_only_and_asimov_pulls_vanish(
     rng: np.random.Generator,
 ) -> None:
     c = quadratic_events(rng, 400, 2)
-    shape = normalised_shape(rng, 400, 0.2)
+    shape = paired_shape(rng, 400, 0.2)
     model = asimov_model(c, 2000.0, (Normalisation.on("lumi", 0.05), shape))
     stat = replace(model, modifiers=())
     at_nominal = profile_log_likelihood(model, THETA0[None])
@@ -132,7 +120,7 @@ def test_pulled_nuisances_are_recovered(rng: np.random.Generator) -> None:
     """Data generated with α = +1 of a shape and a luminosity nuisance: the fit finds both."""
     n, nu0 = 600, 4000.0
     c = quadratic_events(rng, n, 2)
-    shape = normalised_shape(rng, n, 0.3)
+    shape = paired_shape(rng, n, 0.3)
     lumi = Normalisation.on("lumi", 0.1)
     # The nominal events reweighted to α = +1: shape r(x|+1), rate × 1.1.
     shifted = 1.1 * nu0 / n * np.exp(shape.log_up)
@@ -210,7 +198,7 @@ def test_two_components_profile_against_scipy(rng: np.random.Generator) -> None:
     # A realistic variation (normalised, log r(x|−1) ≈ −log r(x|+1)) on data like the model
     # (Σ w = ν0): unrelated ℓ± or data far from the model make the profile multimodal in α,
     # and Newton finds the maximum it reaches from α = 0.
-    shape = replace(normalised_shape(rng, n, 0.2), rate_up=1.05, rate_down=0.9)
+    shape = replace(paired_shape(rng, n, 0.2), rate_up=1.05, rate_down=0.9)
     fakes = Normalisation.on("xsec_background", 0.3, ["background"])
     lumi = Normalisation.on("lumi", 0.02)
     model = replace(base, modifiers=(lumi, fakes, shape))

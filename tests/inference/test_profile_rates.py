@@ -9,7 +9,7 @@ import pytest
 from scipy.optimize import minimize
 
 from madsbi.inference.model import LikelihoodModel
-from madsbi.inference.modifiers import EventShape, Normalisation
+from madsbi.inference.modifiers import Normalisation
 from madsbi.inference.modifiers.shape import ALL_COMPONENTS
 from madsbi.inference.newton import newton_maximise
 from madsbi.inference.profile import (
@@ -21,20 +21,11 @@ from madsbi.inference.profile import (
 )
 from madsbi.inference.profile_rates import rate_separable_objective
 
-from helpers.likelihood import signal_and_background
+from helpers.likelihood import paired_shape, signal_and_background
 
 GRID = np.stack(np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-0.5, 0.5, 3)), -1).reshape(-1, 2)
 N = 160
 NAMES = ["lumi", "xsec_signal", "xsec_background", "shape"]
-
-
-def alike_shape(rng: np.random.Generator) -> EventShape:
-    """A normalised variation on every component (δ in ± pairs, the events their sample)."""
-    half = rng.normal(0.0, 0.2, N // 2)
-    delta = np.concatenate([half, -half])
-    up = delta - np.log(np.mean(np.exp(delta)))
-    down = -delta - np.log(np.mean(np.exp(-delta)))
-    return EventShape("shape", ALL_COMPONENTS, up, down, 1.05, 0.9, up, down)
 
 
 def model_with_normalisations(rng: np.random.Generator) -> LikelihoodModel:
@@ -43,7 +34,7 @@ def model_with_normalisations(rng: np.random.Generator) -> LikelihoodModel:
         Normalisation.on("lumi", 0.05),
         Normalisation.on("xsec_signal", 0.1, ["signal"]),
         Normalisation.on("xsec_background", 0.3, ["background"]),
-        alike_shape(rng),
+        paired_shape(rng, N, 0.2, ALL_COMPONENTS, (1.05, 0.9)),
     )
     return replace(base, modifiers=modifiers)
 

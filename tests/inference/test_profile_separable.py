@@ -21,7 +21,7 @@ from madsbi.inference.profile import (
 )
 from madsbi.theory.polynomial import polynomial_features
 
-from helpers.likelihood import signal_and_background
+from helpers.likelihood import paired_shape, signal_and_background
 
 THETA0 = np.zeros(2)
 GRID = np.stack(np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-0.5, 0.5, 3)), -1).reshape(-1, 2)
@@ -34,11 +34,7 @@ def features(thetas: np.ndarray) -> np.ndarray:
 
 def shape_on(rng: np.random.Generator, component: str) -> EventShape:
     """A normalised variation (δ in ± pairs, the events their own nominal sample)."""
-    half = rng.normal(0.0, 0.2, N // 2)
-    delta = np.concatenate([half, -half])
-    up = delta - np.log(np.mean(np.exp(delta)))
-    down = -delta - np.log(np.mean(np.exp(-delta)))
-    return EventShape("shape", component, up, down, 1.05, 0.9, up, down)
+    return paired_shape(rng, N, 0.2, component, (1.05, 0.9))
 
 
 def mixture(rng: np.random.Generator, modifiers: tuple[object, ...]) -> LikelihoodModel:
